@@ -1,0 +1,88 @@
+"""The Python API: ``lstm_text.load(path)`` and the model object the CLI is a thin layer over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import GenerateConfig
+from .errors import LstmTextError
+
+
+class Model:
+    """A loaded model: its network, tokenizer and training metadata."""
+
+    def __init__(self, net, tokenizer, meta: dict):
+        self.net, self.tokenizer, self.meta = net, tokenizer, meta
+        self.cfg = net.cfg
+
+    @property
+    def has_lm(self) -> bool:
+        return self.cfg.lm_head
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.cfg.labels)
+
+    def _need_lm(self) -> None:
+        if not self.has_lm:
+            raise LstmTextError("this model is a classifier without a language-model head: it cannot generate "
+                                "or be evaluated in bpc; use 'lstm-text classify'")
+
+    def unknown_chars(self, text: str) -> set[str]:
+        """Characters of ``text`` the tokenizer never saw in training (they become the unknown token)."""
+        return self.tokenizer.unknown(text)
+
+    def stream(self, prompt: str = "", **options):
+        """Yield text pieces of one continuation of ``prompt`` as they are produced.
+
+        Options are those of ``GenerateConfig``: max_tokens, temperature, top_k, top_p, min_p,
+        repetition_penalty, stop, seed, greedy.
+        """
+        from .generate import stream
+
+        self._need_lm()
+        yield from stream(self.net, self.tokenizer, prompt, GenerateConfig(**options))
+
+    def generate(self, prompt: str = "", *, num_samples: int = 1, **options) -> str | list[str]:
+        """One continuation of ``prompt`` (a list of ``num_samples`` when more than one is asked for)."""
+        from .generate import generate
+
+        self._need_lm()
+        if num_samples < 1:
+            raise LstmTextError("--num-samples must be at least 1")
+        out = generate(self.net, self.tokenizer, prompt, GenerateConfig(**options), num_samples)
+        return out[0] if num_samples == 1 else out
+
+    def evaluate(self, text_or_path: str | Path) -> dict:
+        """Bits per character, perplexity and counts for a text, or for the file at a path."""
+        from .data import read_text
+        from .evaluate import lm_metrics
+
+        self._need_lm()
+        text = str(text_or_path)
+        if isinstance(text_or_path, Path) or ("\n" not in text and len(text) < 4096 and Path(text).is_file()):
+            text = read_text(text_or_path)
+        return lm_metrics(self.net, self.tokenizer, text)
+
+    def info(self) -> dict:
+        cfg = self.cfg
+        heads = (["language model"] if cfg.lm_head else []) + (
+            [f"classifier ({', '.join(cfg.labels)})"] if cfg.labels else [])
+        return {
+            "path": self.meta.get("path"),
+            "heads": heads,
+            "parameters": self.net.num_params(),
+            "tokenizer": self.tokenizer.kind,
+            "vocab_size": cfg.vocab_size,
+            "config": cfg.to_dict(),
+            "training": self.meta.get("training", {}),
+        }
+
+
+def load(path: str | Path, device: str = "cpu") -> Model:
+    """Load a run directory, a model file or a built-in model name (``sentiment``, ``sentiment3``)."""
+    from .checkpoint import load_model
+    from .train import resolve_device
+
+    net, tok, meta = load_model(path, resolve_device(device))
+    return Model(net, tok, meta)

@@ -1,0 +1,120 @@
+"""Small dataclass configs for the model, training and generation (stdlib only).
+
+Each is validated in ``__post_init__`` with messages that name the CLI flag, so a bad value fails before
+any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import LstmTextError
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise LstmTextError(msg)
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int  # tokenizer size, pad and unknown ids included
+    embed: int = 256  # token embedding width; equals the LM head's input width when weights are tied
+    hidden: int = 512  # LSTM units per layer (per direction)
+    layers: int = 2  # stacked LSTM layers; 1 is the "vanilla" LSTM
+    dropout: float = 0.0  # dropout between LSTM layers and before the heads
+    embed_dropout: float = 0.0  # drops whole embedding rows (a word everywhere), AWD-LSTM (Merity et al. 2017)
+    tie_weights: bool = True  # share embedding and output matrix (Press & Wolf 2017); fewer params, better bpc
+    bidirectional: bool = False  # only for classifiers: an LM cannot look ahead
+    lm_head: bool = True  # next-token prediction head
+    labels: list[str] = field(default_factory=list)  # classification head over these labels; empty: none
+
+    def __post_init__(self) -> None:
+        _check(self.vocab_size >= 2, "vocab size must be at least 2")
+        _check(self.embed >= 1, "--embed must be a positive integer")
+        _check(self.hidden >= 1, "--hidden must be a positive integer")
+        _check(1 <= self.layers <= 16, "--layers must be between 1 and 16")
+        for name in ("dropout", "embed_dropout"):
+            v = getattr(self, name)
+            _check(0.0 <= v < 1.0, f"--{name.replace('_', '-')} must be in [0, 1), got {v}")
+        _check(not (self.bidirectional and self.lm_head), "--bidirectional is only for classifiers")
+        _check(self.lm_head or len(self.labels) >= 2, "a model needs an LM head or at least two labels")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainConfig:
+    tokenizer: str = "char"  # char | bpe | unigram
+    vocab_size: int = 0  # 0: every character (char) or 2048 pieces (bpe/unigram)
+    val_fraction: float = 0.1  # the last part of the text, contiguous, never trained on
+    batch_size: int = 64  # parallel streams (B)
+    seq_len: int = 128  # truncated BPTT length (T); state is carried across windows
+    lr: float = 3e-3  # AdamW peak learning rate
+    min_lr_ratio: float = 0.1  # cosine decays to lr * this
+    warmup: int = 100  # linear warm-up steps
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # max global gradient norm (exploding gradients, Pascanu et al. 2013)
+    max_steps: int = 0  # 0: no step limit
+    epochs: float = 0.0  # 0: no epoch limit
+    time_budget: float = 0.0  # seconds; 0: no time limit
+    eval_interval: int = 0  # steps between validations; 0: about every 30 s or 1/10 of the run
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(self.tokenizer in ("char", "bpe", "unigram"), "--tokenizer must be char, bpe or unigram")
+        _check(self.vocab_size >= 0, "--vocab-size must be >= 0")
+        _check(self.tokenizer == "char" or self.vocab_size == 0 or self.vocab_size >= 16,
+               "--vocab-size must be at least 16 for bpe/unigram")
+        _check(0.0 < self.val_fraction < 1.0, "--val-fraction must be in (0, 1)")
+        _check(self.batch_size >= 1, "--batch-size must be a positive integer")
+        _check(self.seq_len >= 2, "--seq-len must be at least 2")
+        _check(self.lr > 0, "--lr must be positive")
+        _check(0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must be in [0, 1]")
+        _check(self.warmup >= 0, "--warmup must be >= 0")
+        _check(self.weight_decay >= 0, "--weight-decay must be >= 0")
+        _check(self.grad_clip >= 0, "--grad-clip must be >= 0 (0 disables clipping)")
+        _check(self.max_steps >= 0, "--max-steps must be >= 0")
+        _check(self.epochs >= 0, "--epochs must be >= 0")
+        _check(self.time_budget >= 0, "--time-budget must be >= 0")
+        _check(self.eval_interval >= 0, "--eval-interval must be >= 0")
+        _check(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+               "--device must be auto, cpu, cuda or mps")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class GenerateConfig:
+    max_tokens: int = 500  # new tokens per sample
+    temperature: float = 1.0  # < 1 sharper, > 1 flatter
+    top_k: int = 0  # keep the k most likely tokens; 0: off
+    top_p: float = 1.0  # nucleus sampling (Holtzman et al. 2020); 1: off
+    min_p: float = 0.0  # drop tokens below min_p * p(best); 0: off
+    repetition_penalty: float = 1.0  # CTRL-style (Keskar et al. 2019) penalty on seen tokens; 1: off
+    stop: list[str] = field(default_factory=list)  # end a sample at the first of these strings
+    seed: int | None = None  # same seed, same text
+    greedy: bool = False  # always the most likely token
+
+    def __post_init__(self) -> None:
+        _check(self.max_tokens >= 0, "--max-tokens must be >= 0")
+        _check(self.temperature > 0, "--temperature must be > 0 (use --greedy for deterministic output)")
+        _check(self.top_k >= 0, "--top-k must be >= 0")
+        _check(0.0 < self.top_p <= 1.0, "--top-p must be in (0, 1]")
+        _check(0.0 <= self.min_p < 1.0, "--min-p must be in [0, 1)")
+        _check(self.repetition_penalty > 0, "--repetition-penalty must be > 0")
+        _check(all(isinstance(s, str) and s for s in self.stop), "--stop strings must not be empty")

@@ -1,0 +1,131 @@
+"""Sampling text from a language model: the prompt runs once through the full-sequence path, then each
+new token costs one LSTM step with the state carried (never re-running the context, unlike nanoGPT)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import torch
+
+from .config import GenerateConfig
+from .tokenizer import PAD, StreamDecoder
+
+
+def filter_logits(logits: torch.Tensor, cfg: GenerateConfig, seen: torch.Tensor | None) -> torch.Tensor:
+    """Apply repetition penalty, temperature, top-k, top-p and min-p to logits (N, V); returns new logits."""
+    logits = logits.float().clone()
+    logits[:, PAD] = float("-inf")  # padding is never text
+    if cfg.repetition_penalty != 1.0 and seen is not None:
+        pen = torch.where(logits > 0, logits / cfg.repetition_penalty, logits * cfg.repetition_penalty)
+        logits = torch.where(seen, pen, logits)
+    if cfg.greedy:
+        return logits
+    logits = logits / cfg.temperature
+    if cfg.top_k and cfg.top_k < logits.size(-1):
+        kth = torch.topk(logits, cfg.top_k, dim=-1).values[:, -1:]  # (N, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if cfg.top_p < 1.0:
+        sorted_l, idx = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_l, dim=-1)
+        # drop a token when the tokens ranked above it already hold top_p of the mass
+        drop = probs.cumsum(-1) - probs >= cfg.top_p
+        logits = logits.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
+    if cfg.min_p > 0:
+        probs = torch.softmax(logits, dim=-1)
+        logits = logits.masked_fill(probs < cfg.min_p * probs.amax(-1, keepdim=True), float("-inf"))
+    return logits
+
+
+def sample_next(logits: torch.Tensor, cfg: GenerateConfig, gen: torch.Generator,
+                seen: torch.Tensor | None = None) -> torch.Tensor:
+    """One token id per row of logits (N, V) -> (N,)."""
+    logits = filter_logits(logits, cfg, seen)
+    if cfg.greedy:
+        return logits.argmax(-1)
+    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)[:, 0]
+
+
+class StopText:
+    """Decoded text of one sample, cut at the first stop string; holds back what may start a stop string."""
+
+    def __init__(self, tokenizer, stops: list[str]):
+        self.dec, self.stops = StreamDecoder(tokenizer), stops
+        self.buf, self.done = "", False
+
+    def push(self, token: int) -> str:
+        return self._emit(self.dec.push(token), final=False)
+
+    def finish(self) -> str:
+        return self._emit(self.dec.flush(), final=True)
+
+    def _emit(self, piece: str, final: bool) -> str:
+        if self.done:
+            return ""
+        self.buf += piece
+        hits = [i for i in (self.buf.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            self.done = True
+            out, self.buf = self.buf[: min(hits)], ""
+            return out
+        keep = 0 if final else max((k for s in self.stops for k in range(1, len(s))
+                                    if self.buf.endswith(s[:k])), default=0)
+        out, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
+        return out
+
+
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    ids = tokenizer.encode(prompt)
+    if not ids:  # no prompt: start after a line break, the most neutral context a text has
+        nl = tokenizer.encode("\n")
+        ids = nl if nl and nl[0] != 1 else [PAD]
+    return ids
+
+
+def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1
+                  ) -> Iterator[torch.Tensor]:
+    """Yields the next token ids (N,) for N samples drawn as one batch, ``cfg.max_tokens`` times."""
+    seed = cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(4), "little")
+    gen = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    ids = prompt_ids(tokenizer, prompt)
+    model.eval()
+    with torch.inference_mode():
+        x = torch.tensor([ids], device=device).expand(num_samples, -1)  # (N, P)
+        seen = None
+        if cfg.repetition_penalty != 1.0:
+            seen = torch.zeros(num_samples, model.cfg.vocab_size, dtype=torch.bool)
+            seen[:, ids] = True
+        logits, _, state = model(x)  # the whole prompt at once: (N, P, V)
+        for _ in range(cfg.max_tokens):
+            tok = sample_next(logits[:, -1].cpu(), cfg, gen, seen)  # (N,)
+            if seen is not None:
+                seen[torch.arange(num_samples), tok] = True
+            yield tok
+            logits, _, state = model(tok.to(device)[:, None], state=state)  # one step: (N, 1, V)
+
+
+def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
+    """Text pieces of one sample as they are produced."""
+    text = StopText(tokenizer, cfg.stop)
+    for tok in sample_tokens(model, tokenizer, prompt, cfg):
+        piece = text.push(int(tok[0]))
+        if piece:
+            yield piece
+        if text.done:
+            return
+    tail = text.finish()
+    if tail:
+        yield tail
+
+
+def generate(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1) -> list[str]:
+    """``num_samples`` continuations of ``prompt``, drawn as one batch."""
+    texts = [StopText(tokenizer, cfg.stop) for _ in range(num_samples)]
+    outs = [[] for _ in range(num_samples)]
+    for toks in sample_tokens(model, tokenizer, prompt, cfg, num_samples):
+        for i, t in enumerate(toks.tolist()):
+            outs[i].append(texts[i].push(t))
+        if all(t.done for t in texts):
+            break
+    return ["".join(o) + t.finish() for o, t in zip(outs, texts)]

@@ -1,0 +1,170 @@
+"""Tokenizers behind one small interface: characters, or SentencePiece BPE/unigram trained in memory.
+
+A tokenizer is stored as JSON-able data inside the checkpoint (``to_dict``/``from_dict``): no side files.
+Decoding goes through bytes, so SentencePiece byte-fallback pieces stream without garbling a character.
+No torch here.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import io
+from collections import Counter
+from collections.abc import Iterable
+
+from .errors import LstmTextError
+
+PAD, UNK = 0, 1  # shared ids: padding for batches of lines, and characters never seen in training
+
+
+class CharTokenizer:
+    """One id per Unicode character seen in training; anything else maps to ``UNK``."""
+
+    kind = "char"
+
+    def __init__(self, chars: list[str]):
+        self.chars = list(chars)
+        self.index = {c: i + 2 for i, c in enumerate(self.chars)}
+        self._pieces = [b"", "\ufffd".encode()] + [c.encode("utf-8", "surrogatepass") for c in self.chars]
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int = 0) -> CharTokenizer:
+        counts = Counter(text)
+        chars = sorted(counts, key=lambda c: (-counts[c], c))
+        if vocab_size:
+            chars = chars[: max(vocab_size - 2, 1)]
+        return cls(sorted(chars))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) + 2
+
+    def encode(self, text: str) -> list[int]:
+        get = self.index.get
+        return [get(c, UNK) for c in text]
+
+    def piece_bytes(self, i: int) -> bytes:
+        return self._pieces[i] if 0 <= i < len(self._pieces) else b""
+
+    def unknown(self, text: str) -> set[str]:
+        return {c for c in text if c not in self.index}
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "chars": "".join(self.chars)}
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return decode_bytes(self, ids)
+
+
+class SentencePieceTokenizer:
+    """SentencePiece BPE or unigram with byte fallback; ids shifted by nothing (pad=0, unk=1 as ours)."""
+
+    def __init__(self, proto: bytes, kind: str):
+        import sentencepiece as spm
+
+        self.kind = kind
+        self.proto = proto
+        self.sp = spm.SentencePieceProcessor(model_proto=proto)
+        self._pieces = [self._bytes_of(self.sp.id_to_piece(i), i) for i in range(self.sp.get_piece_size())]
+
+    def _bytes_of(self, piece: str, i: int) -> bytes:
+        if self.sp.is_byte(i):
+            return bytes([int(piece[1:-1], 16)])  # "<0xAB>"
+        if self.sp.is_control(i) or self.sp.is_unknown(i):
+            return b""
+        return piece.replace("\u2581", " ").encode("utf-8")
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int, kind: str) -> SentencePieceTokenizer:
+        import sentencepiece as spm
+
+        lines = [ln for ln in text.split("\n") if ln]
+        if not lines:
+            raise LstmTextError("cannot train a tokenizer on an empty corpus")
+        model = io.BytesIO()
+        # Every piece must fit; SentencePiece needs more distinct characters than that for tiny corpora.
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(lines),
+                model_writer=model,
+                model_type=kind,
+                vocab_size=vocab_size,
+                pad_id=PAD, unk_id=UNK, bos_id=-1, eos_id=-1,
+                byte_fallback=True,  # any byte sequence encodes: no unknowns for Unicode text
+                character_coverage=0.9995,
+                normalization_rule_name="identity",  # exact round trips: no NFKC, no space folding
+                remove_extra_whitespaces=False,
+                add_dummy_prefix=False,  # decode(a + b) == decode(a) + decode(b): streaming stays exact
+                user_defined_symbols=["\n"],
+                allow_whitespace_only_pieces=True,
+                split_digits=True,
+                input_sentence_size=2_000_000,
+                shuffle_input_sentence=True,
+                max_sentence_length=1 << 16,
+                hard_vocab_limit=False,
+                num_threads=2,
+                minloglevel=2,
+            )
+        except RuntimeError as e:
+            raise LstmTextError(f"SentencePiece could not train a {kind} tokenizer: {e}") from None
+        return cls(model.getvalue(), kind)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        # "\n" is a user-defined piece; encode line by line keeps SentencePiece's sentence handling simple.
+        return self.sp.encode(text)
+
+    def piece_bytes(self, i: int) -> bytes:
+        return self._pieces[i] if 0 <= i < len(self._pieces) else b""
+
+    def unknown(self, text: str) -> set[str]:
+        return set()  # byte fallback: every character encodes
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "model": base64.b64encode(self.proto).decode("ascii")}
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return decode_bytes(self, ids)
+
+
+Tokenizer = CharTokenizer | SentencePieceTokenizer
+
+
+def decode_bytes(tok: Tokenizer, ids: Iterable[int]) -> str:
+    return b"".join(tok.piece_bytes(i) for i in ids).decode("utf-8", "replace")
+
+
+class StreamDecoder:
+    """Turns ids into text as they arrive, holding back only the bytes of an unfinished character."""
+
+    def __init__(self, tok: Tokenizer):
+        self.tok = tok
+        self.dec = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def push(self, i: int) -> str:
+        return self.dec.decode(self.tok.piece_bytes(i))
+
+    def flush(self) -> str:
+        return self.dec.decode(b"", final=True)
+
+
+def train_tokenizer(text: str, kind: str, vocab_size: int = 0) -> Tokenizer:
+    if kind == "char":
+        return CharTokenizer.train(text, vocab_size)
+    return SentencePieceTokenizer.train(text, vocab_size or 2048, kind)
+
+
+def tokenizer_from_dict(d: dict) -> Tokenizer:
+    kind = d.get("kind")
+    if kind == "char":
+        return CharTokenizer(list(d["chars"]))
+    if kind in ("bpe", "unigram"):
+        try:
+            return SentencePieceTokenizer(base64.b64decode(d["model"]), kind)
+        except Exception as e:  # a damaged proto: SentencePiece raises several kinds
+            raise LstmTextError(f"the model's tokenizer is damaged ({e})") from None
+    raise LstmTextError(f"unknown tokenizer kind {kind!r} in the model file")

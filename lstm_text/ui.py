@@ -1,0 +1,80 @@
+"""Rich output: consoles (status to stderr, results to stdout), the training progress bar and tables."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+err = Console(stderr=True, highlight=False)
+
+
+def out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def error(msg: str) -> None:
+    """One line on stderr, never wrapped."""
+    line = " ".join(str(msg).split())
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()
+
+
+def warn(msg: str) -> None:
+    sys.stderr.write(f"warning: {msg}\n")
+    sys.stderr.flush()
+
+
+def _fmt(v: float, spec: str = ".3f") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+class TrainProgress:
+    """The training callback: a progress bar on stderr with step, loss, val bpc, tokens/s and ETA."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __call__(self, event: str, info: dict) -> None:
+        if event == "warning":
+            warn(info["message"])
+        if self.quiet:
+            return
+        if event == "start":
+            err.print(f"[bold]training[/] {info['params']:,} parameters on {info['device']}, "
+                      f"vocab {info['vocab_size']}, {info['train_tokens']:,} train / {info['val_tokens']:,} "
+                      f"val tokens, batch {info['batch_size']}, {info['steps_per_epoch']:,} steps per epoch")
+            self.progress = Progress(
+                TextColumn("step {task.fields[step]}"), BarColumn(),
+                TextColumn("loss {task.fields[loss]}  val bpc {task.fields[bpc]}  {task.fields[tok_s]} tok/s"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=err, transient=False, disable=not err.is_terminal and not os.environ.get("LSTM_TEXT_PROGRESS"),
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=1000, step=info["start_step"], loss="-", bpc="-",
+                                               tok_s="-")
+        elif event == "step" and self.progress:
+            self.progress.update(self.task, completed=int(1000 * min(info["progress"], 1.0)), step=info["step"],
+                                 loss=_fmt(info["loss"]), bpc=_fmt(info["val_bpc"]), tok_s=f"{info['tok_s']:,.0f}")
+        elif event == "eval":
+            line = (f"step {info['step']:>6}  epoch {info['epoch']:.2f}  train loss {info['train_loss']:.3f}  "
+                    f"val bpc {info['val_bpc']:.4f}  {info['elapsed']:.0f}s")
+            (self.progress.console if self.progress else err).print(line)
+        elif event == "end" and self.progress:
+            self.progress.stop()
+
+
+def kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in rows:
+        t.add_row(k, v if isinstance(v, str) else format(v, ",.4f") if isinstance(v, float) else f"{v:,}"
+                  if isinstance(v, int) else str(v))
+    return t
