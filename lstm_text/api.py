@@ -64,6 +64,36 @@ class Model:
             text = read_text(text_or_path)
         return lm_metrics(self.net, self.tokenizer, text)
 
+    def _need_classifier(self) -> None:
+        if not self.labels:
+            raise LstmTextError("this model has no classification head; train one with "
+                                "'lstm-text train-classifier'")
+
+    def classify(self, texts: str | list[str], *, threshold: float = 0.0) -> dict | list[dict]:
+        """Label, score and per-label probabilities for a text (or a list of texts)."""
+        from .classify import classify_stream
+
+        self._need_classifier()
+        single = isinstance(texts, str)
+        res = [r for _, r in classify_stream(self.net, self.tokenizer, [texts] if single else texts,
+                                             threshold=threshold)]
+        return res[0] if single else res
+
+    def explain(self, text: str) -> list[tuple[str, float]]:
+        """(word, weight) pairs: how much each word raised the predicted label's probability."""
+        from .classify import explain
+
+        self._need_classifier()
+        return explain(self.net, self.tokenizer, text)
+
+    def evaluate_labelled(self, path: str | Path) -> dict:
+        """Accuracy, macro-F1, per-class precision/recall, confusion matrix and ECE on a labelled file."""
+        from .classify import evaluate_labelled
+        from .labelled import read_labelled
+
+        self._need_classifier()
+        return evaluate_labelled(self.net, self.tokenizer, read_labelled([path]))
+
     def info(self) -> dict:
         cfg = self.cfg
         heads = (["language model"] if cfg.lm_head else []) + (

@@ -180,14 +180,24 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
 ):
-    """Measure a language model on a text file: bits per character, perplexity, counts."""
+    """Measure a model on a file: bits per character for a language model; accuracy, macro-F1, confusion
+    matrix and calibration error for a classifier on a labelled file."""
     import lstm_text
 
     from .data import read_text
     from .ui import kv_table, out
 
-    text = read_text(file)
     m = lstm_text.load(model, device.value)
+    if m.labels and (not m.has_lm or file.suffix.lower() in (".tsv", ".csv", ".jsonl", ".json")):
+        from .ui import classification_report
+
+        r = m.evaluate_labelled(file)
+        if as_json:
+            print(json.dumps(r))
+        else:
+            classification_report(out(), r, str(file))
+        return
+    text = read_text(file)
     r = m.evaluate(text)
     if as_json:
         print(json.dumps(r))
@@ -219,6 +229,148 @@ def info(
         if tr.get(k) is not None:
             rows.append((f"training: {k}", tr[k] if not isinstance(tr[k], list) else " ".join(map(str, tr[k]))))
     out().print(kv_table(f"lstm-text model {model}", rows))
+
+
+class OutFormat(str, Enum):
+    text = "text"
+    tsv = "tsv"
+    jsonl = "jsonl"
+
+
+@app.command("train-classifier")
+def train_classifier(
+    data: Annotated[list[Path], typer.Argument(help="Labelled files: TSV/CSV with label and text columns, "
+                                                    "or JSON Lines with text and label keys.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = ...,
+    dev: Annotated[Optional[list[Path]], typer.Option(help="Labelled dev file(s) for selection and calibration "
+                                                           "(default: the last --val-fraction of DATA).")] = None,
+    init: Annotated[Optional[str], typer.Option(help="Start from this language model's encoder and tokenizer.")
+                    ] = None,
+    tokenizer: Annotated[TokenizerKind, typer.Option(help="Tokenizer trained on DATA (without --init).")
+                         ] = TokenizerKind.unigram,
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 8000,
+    layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = 1,
+    hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = 256,
+    embed: Annotated[int, typer.Option(help="Embedding width.")] = 128,
+    dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = 0.3,
+    embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = 0.1,
+    bidirectional: Annotated[bool, typer.Option(help="Read lines in both directions (from scratch only).")
+                             ] = True,
+    val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
+    batch_size: Annotated[int, typer.Option(help="Lines per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-3,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
+    grad_clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).")] = 1.0,
+    warmup: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 50,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over DATA (default 5 without other limits).")
+                      ] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+):
+    """Train a sentiment (or any label) classifier on labelled lines."""
+    from .classify import train_classifier as run
+    from .config import ModelConfig, TrainConfig
+    from .ui import TrainProgress, err, kv_table
+
+    if init and bidirectional and "--bidirectional" in sys.argv:
+        raise typer.BadParameter("a language model reads left to right; drop --bidirectional with --init",
+                                 param_hint="--bidirectional")
+    limits = _given(epochs=epochs, max_steps=max_steps, time_budget=time_budget) or {"epochs": 5.0}
+    tcfg = TrainConfig(tokenizer=tokenizer.value, vocab_size=vocab_size, val_fraction=val_fraction,
+                       batch_size=batch_size, lr=lr, weight_decay=weight_decay, grad_clip=grad_clip, warmup=warmup,
+                       seed=seed, device=device.value, **limits)
+    mcfg = dict(layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout,
+                bidirectional=bidirectional and not init, lm_head=False, tie_weights=False)
+    ModelConfig(vocab_size=2, labels=["a", "b"], **mcfg)
+    s = run([str(d) for d in data], out, dev=[str(d) for d in dev or []] or None, init=init, model=mcfg,
+            train=tcfg, callback=TrainProgress(quiet, metric="dev_accuracy", label="dev acc"))
+    if not quiet:
+        err.print(kv_table(f"trained {out}", [("steps", s["steps"]), ("epochs", s["epochs"]),
+                                              ("seconds", s["seconds"]), ("dev accuracy", s["dev_accuracy"]),
+                                              ("dev macro-F1", s["dev_macro_f1"]),
+                                              ("dev ECE (calibrated)", s["dev_ece"]),
+                                              ("model", str(out / "model.safetensors"))]))
+
+
+def _lines(files: list[Path]):
+    """Input lines without their line endings, lazily: files in order, '-' or none for stdin."""
+    from .errors import LstmTextError
+
+    for f in files or [Path("-")]:
+        if str(f) == "-":
+            stream, name = open(sys.stdin.fileno(), encoding="utf-8", errors="strict", newline="", closefd=False), "stdin"
+        else:
+            if not f.exists():
+                raise LstmTextError(f"file not found: {f}")
+            if f.is_dir():
+                raise LstmTextError(f"{f} is a directory; give a text file")
+            stream, name = open(f, encoding="utf-8", errors="strict", newline=""), str(f)
+        n = 0
+        try:
+            with stream:
+                for n, line in enumerate(stream, 1):
+                    yield line.rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise LstmTextError(f"{name}, line {n + 1}: not valid UTF-8; convert the input to UTF-8 first") from None
+
+
+@app.command()
+def classify(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Input files, one text per line ('-' or none: stdin).")
+                     ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Classifier run directory, model file or built-in "
+                                                             "name.")] = "sentiment",
+    fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="text, tsv (label, score, text) or jsonl.")
+                   ] = OutFormat.text,
+    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+    threshold: Annotated[float, typer.Option(help="Below this top probability, answer --abstain-label.")] = 0.0,
+    abstain_label: Annotated[str, typer.Option(help="Label for answers under --threshold.")] = "neutral",
+    explain: Annotated[bool, typer.Option(help="Show which words drove each decision.")] = False,
+    device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
+):
+    """Classify the sentiment of each input line: exactly one output line per input line, in order."""
+    import lstm_text
+
+    from .classify import classify_stream
+    from .classify import explain as explain_words
+
+    if batch_size < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
+    if not 0.0 <= threshold < 1.0:
+        raise typer.BadParameter("must be in [0, 1)", param_hint="--threshold")
+    m = lstm_text.load(model, device.value)
+    if not m.labels:
+        raise typer.BadParameter(f"{model} is a language model without a classification head; "
+                                 "train one with 'lstm-text train-classifier'", param_hint="--model")
+    console = None
+    if explain and fmt == OutFormat.text:
+        from .ui import out
+
+        console = out()
+    w = sys.stdout
+    for text, r in classify_stream(m.net, m.tokenizer, _lines(files or []), batch_size=batch_size,
+                                   threshold=threshold, abstain=abstain_label):
+        weights = explain_words(m.net, m.tokenizer, text) if explain and r["label"] is not None else []
+        if fmt == OutFormat.jsonl:
+            d = {"text": text, **r}
+            if explain:
+                d["explain"] = [[t, round(v, 4)] for t, v in weights]
+            w.write(json.dumps(d, ensure_ascii=False) + "\n")
+        elif fmt == OutFormat.tsv:
+            score = "" if r["score"] is None else f"{r['score']:.4f}"
+            w.write(f"{r['label'] or ''}\t{score}\t{text}\n")
+        elif console is not None:
+            from .ui import explained
+
+            console.print(explained(r, weights, text))
+        else:
+            label = r["label"] or "-"
+            score = "-" if r["score"] is None else f"{r['score']:.3f}"
+            w.write(f"{label}\t{score}\t{text}\n")
+    w.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

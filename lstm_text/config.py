@@ -29,6 +29,7 @@ class ModelConfig:
     bidirectional: bool = False  # only for classifiers: an LM cannot look ahead
     lm_head: bool = True  # next-token prediction head
     labels: list[str] = field(default_factory=list)  # classification head over these labels; empty: none
+    temperature: float = 1.0  # divides class logits: calibrated on dev after training (Guo et al. 2017)
 
     def __post_init__(self) -> None:
         _check(self.vocab_size >= 2, "vocab size must be at least 2")

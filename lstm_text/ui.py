@@ -36,8 +36,8 @@ def _fmt(v: float, spec: str = ".3f") -> str:
 class TrainProgress:
     """The training callback: a progress bar on stderr with step, loss, val bpc, tokens/s and ETA."""
 
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
+    def __init__(self, quiet: bool = False, metric: str = "val_bpc", label: str = "val bpc"):
+        self.quiet, self.metric, self.label = quiet, metric, label
         self.progress: Progress | None = None
         self.task = None
 
@@ -52,7 +52,7 @@ class TrainProgress:
                       f"val tokens, batch {info['batch_size']}, {info['steps_per_epoch']:,} steps per epoch")
             self.progress = Progress(
                 TextColumn("step {task.fields[step]}"), BarColumn(),
-                TextColumn("loss {task.fields[loss]}  val bpc {task.fields[bpc]}  {task.fields[tok_s]} tok/s"),
+                TextColumn("loss {task.fields[loss]}  " + self.label + " {task.fields[bpc]}  {task.fields[tok_s]} tok/s"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                 console=err, transient=False, disable=not err.is_terminal and not os.environ.get("LSTM_TEXT_PROGRESS"),
             )
@@ -61,10 +61,10 @@ class TrainProgress:
                                                tok_s="-")
         elif event == "step" and self.progress:
             self.progress.update(self.task, completed=int(1000 * min(info["progress"], 1.0)), step=info["step"],
-                                 loss=_fmt(info["loss"]), bpc=_fmt(info["val_bpc"]), tok_s=f"{info['tok_s']:,.0f}")
+                                 loss=_fmt(info["loss"]), bpc=_fmt(info[self.metric]), tok_s=f"{info['tok_s']:,.0f}")
         elif event == "eval":
             line = (f"step {info['step']:>6}  epoch {info['epoch']:.2f}  train loss {info['train_loss']:.3f}  "
-                    f"val bpc {info['val_bpc']:.4f}  {info['elapsed']:.0f}s")
+                    f"{self.label} {info[self.metric]:.4f}  {info['elapsed']:.0f}s")
             (self.progress.console if self.progress else err).print(line)
         elif event == "end" and self.progress:
             self.progress.stop()
@@ -77,4 +77,45 @@ def kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
     for k, v in rows:
         t.add_row(k, v if isinstance(v, str) else format(v, ",.4f") if isinstance(v, float) else f"{v:,}"
                   if isinstance(v, int) else str(v))
+    return t
+
+
+def classification_report(console: Console, r: dict, title: str) -> None:
+    """Accuracy, macro-F1, ECE; per-class precision/recall; the confusion matrix (rows: gold label)."""
+    console.print(kv_table(title, [("accuracy", r["accuracy"]), ("macro-F1", r["macro_f1"]),
+                                   ("expected calibration error", r["ece"]), ("examples", r["examples"])]))
+    per = Table(title="per class", title_justify="left")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="left" if col == "label" else "right")
+    for lab, v in r["per_class"].items():
+        per.add_row(lab, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", f"{v['support']:,}")
+    console.print(per)
+    cm = Table(title="confusion matrix (rows: gold, columns: predicted)", title_justify="left")
+    cm.add_column("gold \\ predicted")
+    for lab in r["labels"]:
+        cm.add_column(lab, justify="right")
+    for lab, row in zip(r["labels"], r["confusion"]):
+        cm.add_row(lab, *[f"{v:,}" for v in row])
+    console.print(cm)
+    if r.get("skipped"):
+        warn(f"{r['skipped']} example(s) with labels the model does not know were skipped: "
+             f"{', '.join(r['unknown_labels'][:5])}")
+
+
+def explained(r: dict, weights: list[tuple[str, float]], text: str):
+    """The line with words that pushed towards the label in green and against it in red."""
+    from rich.text import Text
+
+    t = Text(f"{r['label']}\t{r['score']:.3f}\t")
+    if not weights:
+        t.append(text)
+        return t
+    top = max(abs(w) for _, w in weights) or 1.0
+    for i, (word, w) in enumerate(weights):
+        if i:
+            t.append(" ")
+        strength = abs(w) / top
+        style = ("bold green" if w > 0 else "bold red") if strength > 0.5 else (
+            ("green" if w > 0 else "red") if strength > 0.15 else "")
+        t.append(word, style=style)
     return t

@@ -1,0 +1,57 @@
+"""Tiny corpora and tiny models, made by the tests themselves (no downloads, no shared data)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+torch.set_num_threads(1)  # tiny models: threads cost more than they give, and results stay reproducible
+
+WORDS = ("the king and queen of the land went to war against the sea , and the people sang songs "
+         "of love and sorrow ; old men told tales by the fire while the children slept . café naïve "
+         "über 東京 ünïcödé").split()
+
+
+def make_corpus(n_chars: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    lines, size = [], 0
+    while size < n_chars:
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def corpus_text() -> str:
+    return make_corpus(30_000)
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory, corpus_text):
+    p = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    p.write_text(corpus_text, encoding="utf-8")
+    return p
+
+
+TINY_MODEL = {"layers": 2, "hidden": 32, "embed": 16}
+
+
+def tiny_train_config(**kw):
+    from lstm_text.config import TrainConfig
+
+    base = dict(batch_size=8, seq_len=32, max_steps=40, lr=1e-2, warmup=5, seed=0, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, corpus_file):
+    """A tiny trained char LM run directory, shared by the tests that only read it."""
+    from lstm_text.train import train_lm
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config())
+    return out

@@ -1,0 +1,76 @@
+import math
+
+import torch
+
+from lstm_text.checkpoint import load_model, save_model
+from lstm_text.config import ModelConfig
+from lstm_text.model import LSTMModel
+from lstm_text.tokenizer import CharTokenizer
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=40, embed=16, hidden=32, layers=2)
+    cfg.update(kw)
+    return LSTMModel(ModelConfig(**cfg))
+
+
+def test_initial_loss_is_close_to_uniform():
+    m = tiny()
+    x = torch.randint(2, 40, (4, 50))
+    _, loss, _ = m(x, x)
+    assert abs(loss.item() - math.log(40)) < 0.1
+
+
+def test_overfits_one_batch():
+    m = tiny()
+    x = torch.randint(2, 40, (4, 24))
+    y = torch.roll(x, -1, 1)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
+    for _ in range(150):
+        _, loss, _ = m(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2
+
+
+def test_stepping_equals_full_sequence():
+    for kw in ({}, {"tie_weights": False}, {"layers": 1, "embed": 32}):
+        m = tiny(**kw).eval()
+        x = torch.randint(2, 40, (3, 17))
+        full, _, _ = m(x)
+        state, steps = None, []
+        for t in range(x.size(1)):
+            logits, _, state = m(x[:, t : t + 1], state=state)
+            steps.append(logits)
+        assert torch.allclose(full, torch.cat(steps, 1), atol=1e-5)
+
+
+def test_carried_state_equals_one_long_window():
+    m = tiny().eval()
+    x = torch.randint(2, 40, (2, 30))
+    full, _, _ = m(x)
+    a, _, st = m(x[:, :13])
+    b, _, _ = m(x[:, 13:], state=st)
+    assert torch.allclose(full, torch.cat([a, b], 1), atol=1e-5)
+
+
+def test_checkpoint_round_trip_gives_identical_logits(tmp_path):
+    tok = CharTokenizer.train("abcdefghij klmnopqrstuvwxyz.,\n")
+    m = tiny(vocab_size=tok.vocab_size).eval()
+    save_model(tmp_path / "m.safetensors", m, tok, {"steps": 1})
+    m2, tok2, meta = load_model(tmp_path / "m.safetensors")
+    x = torch.tensor([tok.encode("hello world.")])
+    assert torch.equal(m(x)[0], m2(x)[0])
+    assert tok2.to_dict() == tok.to_dict() and meta["training"] == {"steps": 1}
+    assert m2.lm_head.weight is m2.embed.weight  # tying survives the round trip
+
+
+def test_classifier_padding_does_not_change_the_result():
+    m = tiny(labels=["neg", "pos"], lm_head=False).eval()
+    a = torch.randint(2, 40, (1, 7))
+    padded = torch.cat([a, torch.zeros(1, 5, dtype=torch.long)], 1)
+    out1 = m.classify(a, torch.tensor([7]))
+    out2 = m.classify(padded, torch.tensor([7]))
+    assert torch.allclose(out1, out2, atol=1e-6)

@@ -1,0 +1,64 @@
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import TINY_MODEL, tiny_train_config
+from lstm_text.errors import LstmTextError
+from lstm_text.train import train_lm
+
+
+def test_training_lowers_loss_and_writes_a_run(tiny_run):
+    recs = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert recs[-1]["step"] == 40 and recs[-1]["val_bpc"] < recs[0]["val_bpc"]
+    assert (tiny_run / "model.safetensors").is_file()
+
+
+def test_evaluate_reports_the_training_val_bpc(tiny_run, corpus_text):
+    import lstm_text
+    from lstm_text.data import split_text
+
+    m = lstm_text.load(tiny_run)
+    val = split_text(corpus_text, 0.1)[1]
+    best = m.info()["training"]["best_val_bpc"]
+    assert math.isclose(m.evaluate(val)["bpc"], best, rel_tol=1e-6)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_where_it_stopped(tmp_path, corpus_file):
+    model = dict(TINY_MODEL, dropout=0.1)  # dropout: the RNG must be restored too
+    cfg = tiny_train_config(max_steps=20, eval_interval=5)
+    train_lm([str(corpus_file)], tmp_path / "full", model=model, train=cfg)
+
+    def stop_at_12(event, info):
+        if event == "step" and info["step"] == 12:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_lm([str(corpus_file)], tmp_path / "cut", model=model, train=cfg, callback=stop_at_12)
+    summary = train_lm([], tmp_path / "cut", model={}, train=tiny_train_config(max_steps=20), resume=True)
+    assert summary["steps"] == 20
+    a = load_file(tmp_path / "full" / "resume.safetensors")
+    b = load_file(tmp_path / "cut" / "resume.safetensors")
+    for k in a:
+        if k.startswith("model."):
+            assert torch.equal(a[k], b[k]), k
+    la = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()[-1]
+    lb = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()[-1]
+    assert json.loads(la)["val_bpc"] == json.loads(lb)["val_bpc"]
+
+
+def test_subword_training(tmp_path, corpus_file):
+    s = train_lm([str(corpus_file)], tmp_path / "bpe", model=TINY_MODEL,
+                 train=tiny_train_config(tokenizer="bpe", vocab_size=120, max_steps=5))
+    assert s["steps"] == 5 and s["last_val_bpc"] > 0
+
+
+def test_refuses_to_overwrite_a_run(tiny_run, corpus_file):
+    with pytest.raises(LstmTextError, match="already holds a run"):
+        train_lm([str(corpus_file)], tiny_run, model=TINY_MODEL, train=tiny_train_config())
