@@ -47,8 +47,12 @@ def machine() -> dict:
         cpu = names[0] if names else cpu
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"cpu": cpu or platform.machine(), "platform": platform.platform(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    return {
+        "cpu": cpu or platform.machine(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def best_time(fn, reps: int) -> float:
@@ -76,8 +80,9 @@ def layer_inputs(cfg: ModelConfig) -> list[int]:
 def head_products(cfg: ModelConfig) -> list[tuple[int, int]]:
     """(in, out) of the products after the LSTM: the H -> E projection (tied, H != E), then the head."""
     proj = cfg.tie_weights and cfg.hidden != cfg.embed
-    return ([(cfg.hidden, cfg.embed)] if proj else []) + [(cfg.embed if cfg.tie_weights else cfg.hidden,
-                                                           cfg.vocab_size)]
+    return ([(cfg.hidden, cfg.embed)] if proj else []) + [
+        (cfg.embed if cfg.tie_weights else cfg.hidden, cfg.vocab_size)
+    ]
 
 
 def matmul_params(cfg: ModelConfig) -> int:
@@ -179,8 +184,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     given = {k: v for k, v in vars(a).items() if v is not None}
-    cfg = ModelConfig(vocab_size=len(CHARS) + 2, **{k: given[k] for k in ("layers", "hidden", "embed")
-                                                    if k in given})
+    cfg = ModelConfig(vocab_size=len(CHARS) + 2, **{k: given[k] for k in ("layers", "hidden", "embed") if k in given})
     small = {"batch_size": 8, "seq_len": 32} if a.quick else {}  # smoke check: a small batch unless given
     tcfg = TrainConfig(**{**small, **{k: given[k] for k in ("batch_size", "seq_len") if k in given}})
     reps, warmup, steps, n_gen = (1, 1, 2, 20) if a.quick else (5, 3, 10, 500)
@@ -198,28 +202,63 @@ def main() -> None:
     big = dataclasses.replace(cfg, layers=2, hidden=512, embed=512)
     for c in [cfg] + ([big] if big != cfg else []):
         g, bound, naive = (f(c, n_gen, reps) for f in (generate_rate, bound_rate, naive_rate))
-        gen.append({"model": label(c), "tokens_per_s": g, "bound_tokens_per_s": bound,
-                    "naive_tokens_per_s": naive, "share_of_bound": g / bound,
-                    "naive_share_of_bound": naive / bound})
+        gen.append(
+            {
+                "model": label(c),
+                "tokens_per_s": g,
+                "bound_tokens_per_s": bound,
+                "naive_tokens_per_s": naive,
+                "share_of_bound": g / bound,
+                "naive_share_of_bound": naive / bound,
+            }
+        )
     m = machine()
 
     con = Console(width=max(Console().width, 100))  # piped output defaults to 80 columns
-    con.print(f"[bold]{m['cpu']}[/], {m['platform']}, torch {m['torch']}, {m['threads']} threads"
-              + ("  [yellow](--quick: figures are noise)[/]" if a.quick else ""))
-    con.print(table("fp32 GEMM (m x k x n)", ["shape", "GFLOP/s", "/ square"],
-                    [[k, f"{v:.1f}", f"{v / peak:.2f}"] for k, v in gemm.items()]))
-    con.print(table(f"training, {label(cfg)}, batch {B} x {T}",
-                    ["tokens/s", "matmul params/token", "GFLOP/s (6 per param)", "/ gemm_gflops"],
-                    [[f"{tok_s:,.0f}", f"{matmul_params(cfg):,}", f"{gflops:.1f}", f"{gflops / peak:.2f}"]]))
-    con.print(table("generation, batch 1 (tokens/s)", ["model", "sample_tokens", "matmul bound",
-                                                       "naive nn.LSTM", "project/bound", "naive/bound"],
-                    [[g["model"], *(f"{v:,.0f}" for v in list(g.values())[1:4]),
-                      *(f"{v:.2f}" for v in list(g.values())[4:])] for g in gen]))
-    res = {"machine": m, "quick": a.quick, "model": cfg.to_dict(), "batch_size": B, "seq_len": T,
-           "gemm_gflops": peak, "gemm_shapes_gflops": gemm,
-           "train": {"tokens_per_s": tok_s, "matmul_params": matmul_params(cfg), "gflops": gflops,
-                     "share_of_gemm": gflops / peak},
-           "generate": gen}
+    con.print(
+        f"[bold]{m['cpu']}[/], {m['platform']}, torch {m['torch']}, {m['threads']} threads"
+        + ("  [yellow](--quick: figures are noise)[/]" if a.quick else "")
+    )
+    con.print(
+        table(
+            "fp32 GEMM (m x k x n)",
+            ["shape", "GFLOP/s", "/ square"],
+            [[k, f"{v:.1f}", f"{v / peak:.2f}"] for k, v in gemm.items()],
+        )
+    )
+    con.print(
+        table(
+            f"training, {label(cfg)}, batch {B} x {T}",
+            ["tokens/s", "matmul params/token", "GFLOP/s (6 per param)", "/ gemm_gflops"],
+            [[f"{tok_s:,.0f}", f"{matmul_params(cfg):,}", f"{gflops:.1f}", f"{gflops / peak:.2f}"]],
+        )
+    )
+    con.print(
+        table(
+            "generation, batch 1 (tokens/s)",
+            ["model", "sample_tokens", "matmul bound", "naive nn.LSTM", "project/bound", "naive/bound"],
+            [
+                [g["model"], *(f"{v:,.0f}" for v in list(g.values())[1:4]), *(f"{v:.2f}" for v in list(g.values())[4:])]
+                for g in gen
+            ],
+        )
+    )
+    res = {
+        "machine": m,
+        "quick": a.quick,
+        "model": cfg.to_dict(),
+        "batch_size": B,
+        "seq_len": T,
+        "gemm_gflops": peak,
+        "gemm_shapes_gflops": gemm,
+        "train": {
+            "tokens_per_s": tok_s,
+            "matmul_params": matmul_params(cfg),
+            "gflops": gflops,
+            "share_of_gemm": gflops / peak,
+        },
+        "generate": gen,
+    }
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(res, indent=2) + "\n")
     con.print(f"figures written to {a.json}")

@@ -25,8 +25,10 @@ class Model:
 
     def _need_lm(self) -> None:
         if not self.has_lm:
-            raise LstmTextError("this model is a classifier without a language-model head: it cannot generate "
-                                "or be evaluated in bpc; use 'lstm-text classify'")
+            raise LstmTextError(
+                "this model is a classifier without a language-model head: it cannot generate "
+                "or be evaluated in bpc; use 'lstm-text classify'"
+            )
 
     def unknown_chars(self, text: str) -> set[str]:
         """Characters of ``text`` the tokenizer never saw in training (they become the unknown token)."""
@@ -66,8 +68,7 @@ class Model:
 
     def _need_classifier(self) -> None:
         if not self.labels:
-            raise LstmTextError("this model has no classification head; train one with "
-                                "'lstm-text train-classifier'")
+            raise LstmTextError("this model has no classification head; train one with 'lstm-text train-classifier'")
 
     def classify(self, texts: str | list[str], *, threshold: float = 0.0) -> dict | list[dict]:
         """Label, score and per-label probabilities for a text (or a list of texts)."""
@@ -75,8 +76,9 @@ class Model:
 
         self._need_classifier()
         single = isinstance(texts, str)
-        res = [r for _, r in classify_stream(self.net, self.tokenizer, [texts] if single else texts,
-                                             threshold=threshold)]
+        res = [
+            r for _, r in classify_stream(self.net, self.tokenizer, [texts] if single else texts, threshold=threshold)
+        ]
         return res[0] if single else res
 
     def explain(self, text: str) -> list[tuple[str, float]]:
@@ -97,7 +99,8 @@ class Model:
     def info(self) -> dict:
         cfg = self.cfg
         heads = (["language model"] if cfg.lm_head else []) + (
-            [f"classifier ({', '.join(cfg.labels)})"] if cfg.labels else [])
+            [f"classifier ({', '.join(cfg.labels)})"] if cfg.labels else []
+        )
         return {
             "path": self.meta.get("path"),
             "heads": heads,

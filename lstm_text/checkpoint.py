@@ -121,8 +121,9 @@ def load_model(arg: str | Path, device: str = "cpu"):
     except ValueError:
         version = -1
     if version > VERSION:
-        raise LstmTextError(f"{path} uses model format {version}, newer than this lstm-text reads ({VERSION}); "
-                            "upgrade lstm-text")
+        raise LstmTextError(
+            f"{path} uses model format {version}, newer than this lstm-text reads ({VERSION}); upgrade lstm-text"
+        )
     if version != VERSION:
         raise LstmTextError(f"{path} has an unknown model format version {meta.get('format_version')!r}")
     try:
@@ -142,8 +143,10 @@ def load_model(arg: str | Path, device: str = "cpu"):
         missing = sorted(set(expected) - set(got))
         bad = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
         extra = sorted(set(got) - set(expected))
-        raise LstmTextError(f"{path}: tensors do not match the config (missing {missing[:3]}, "
-                            f"wrong shape {bad[:3]}, unexpected {extra[:3]})")
+        raise LstmTextError(
+            f"{path}: tensors do not match the config (missing {missing[:3]}, "
+            f"wrong shape {bad[:3]}, unexpected {extra[:3]})"
+        )
     model = model.to_empty(device="cpu")
     model.load_state_dict(tensors, strict=False)
     if cfg.lm_head and cfg.tie_weights:

@@ -113,8 +113,16 @@ def result(labels: list[str], p: torch.Tensor | None, threshold: float = 0.0, ab
     return {"label": label, "score": float(score), "probs": {lab: float(v) for lab, v in zip(labels, p)}}
 
 
-def classify_stream(model, tokenizer, lines: Iterable[str], *, batch_size: int = 256, window: int = 32,
-                    threshold: float = 0.0, abstain: str = "neutral") -> Iterator[tuple[str, dict]]:
+def classify_stream(
+    model,
+    tokenizer,
+    lines: Iterable[str],
+    *,
+    batch_size: int = 256,
+    window: int = 32,
+    threshold: float = 0.0,
+    abstain: str = "neutral",
+) -> Iterator[tuple[str, dict]]:
     """(line, result) in input order, reading at most ``batch_size * window`` lines ahead.
 
     Within that window lines are sorted by length so a batch pads only to its own longest line.
@@ -145,12 +153,16 @@ def evaluate_labelled(model, tokenizer, pairs: list[tuple[str, str]]) -> dict:
     known = [(t, lab) for t, lab in pairs if lab in labels]
     unknown = sorted({lab for _, lab in pairs if lab not in labels})
     if not known:
-        raise LstmTextError(f"none of the file's labels ({', '.join(unknown[:5])}) is one of the model's "
-                            f"({', '.join(labels)})")
+        raise LstmTextError(
+            f"none of the file's labels ({', '.join(unknown[:5])}) is one of the model's ({', '.join(labels)})"
+        )
     probs = probabilities(model, encode_lines(tokenizer, [t for t, _ in known]))
     gold = torch.tensor([labels.index(lab) for _, lab in known])
-    return {**classification_metrics(probs, gold, labels), "unknown_labels": unknown,
-            "skipped": len(pairs) - len(known)}
+    return {
+        **classification_metrics(probs, gold, labels),
+        "unknown_labels": unknown,
+        "skipped": len(pairs) - len(known),
+    }
 
 
 def explain(model, tokenizer, text: str) -> list[tuple[str, float]]:
@@ -178,8 +190,16 @@ def _batches(seqs, gold, batch_size: int, rng: random.Random):
     return batches
 
 
-def train_classifier(data: list[str], out: str | Path, *, dev: list[str] | None = None, init: str | None = None,
-                     model: dict, train: TrainConfig, callback: Callable[[str, dict], None] | None = None) -> dict:
+def train_classifier(
+    data: list[str],
+    out: str | Path,
+    *,
+    dev: list[str] | None = None,
+    init: str | None = None,
+    model: dict,
+    train: TrainConfig,
+    callback: Callable[[str, dict], None] | None = None,
+) -> dict:
     """Train a classification head (and encoder) on labelled files; select the best epoch on dev.
 
     Args:
@@ -220,14 +240,14 @@ def train_classifier(data: list[str], out: str | Path, *, dev: list[str] | None 
         lm, tokenizer, _ = load_model(init)
         if not lm.cfg.lm_head:
             raise LstmTextError(f"--init {init} is not a language model")
-        mcfg = ModelConfig.from_dict({**lm.cfg.to_dict(), "labels": labels,
-                                      "dropout": model.get("dropout", lm.cfg.dropout)})
+        mcfg = ModelConfig.from_dict(
+            {**lm.cfg.to_dict(), "labels": labels, "dropout": model.get("dropout", lm.cfg.dropout)}
+        )
         net = LSTMModel(mcfg)
         net.load_state_dict({k: v for k, v in lm.state_dict().items()}, strict=False)
     else:
         tokenizer = train_tokenizer("\n".join(t for t, _ in pairs), cfg.tokenizer, cfg.vocab_size)
-        mcfg = ModelConfig.from_dict({**model, "vocab_size": tokenizer.vocab_size, "labels": labels,
-                                      "lm_head": False})
+        mcfg = ModelConfig.from_dict({**model, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)
     net = net.to(rt.device)
     lab_id = {lab: i for i, lab in enumerate(labels)}
@@ -250,20 +270,39 @@ def train_classifier(data: list[str], out: str | Path, *, dev: list[str] | None 
         groups = []
         for g in opt.param_groups:
             for s in sorted({scale[id(p)] for p in g["params"]}):
-                groups.append({**{k: v for k, v in g.items() if k != "params"}, "base_scale": s,
-                               "params": [p for p in g["params"] if scale[id(p)] == s]})
+                groups.append(
+                    {
+                        **{k: v for k, v in g.items() if k != "params"},
+                        "base_scale": s,
+                        "params": [p for p in g["params"] if scale[id(p)] == s],
+                    }
+                )
         opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
     encoder = [p for n, p in net.named_parameters() if not n.startswith("cls_head")]
 
     B = cfg.batch_size
     spe = math.ceil(len(seqs) / B)
-    total = min(s for s in (cfg.max_steps, math.ceil(cfg.epochs * spe) if cfg.epochs else 0) if s) \
-        if (cfg.max_steps or cfg.epochs) else None
+    total = (
+        min(s for s in (cfg.max_steps, math.ceil(cfg.epochs * spe) if cfg.epochs else 0) if s)
+        if (cfg.max_steps or cfg.epochs)
+        else None
+    )
     if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
         raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
-    cb("start", {"params": net.num_params(), "steps_per_epoch": spe, "total_steps": total, "train_tokens":
-                 sum(map(len, seqs)), "val_tokens": sum(map(len, dev_seqs)), "vocab_size": tokenizer.vocab_size,
-                 "device": rt.device, "batch_size": B, "start_step": 0})
+    cb(
+        "start",
+        {
+            "params": net.num_params(),
+            "steps_per_epoch": spe,
+            "total_steps": total,
+            "train_tokens": sum(map(len, seqs)),
+            "val_tokens": sum(map(len, dev_seqs)),
+            "vocab_size": tokenizer.vocab_size,
+            "device": rt.device,
+            "batch_size": B,
+            "start_step": 0,
+        },
+    )
     step, elapsed, best, best_rec = 0, 0.0, -1.0, None
     rng = random.Random(cfg.seed)
     evals_per_epoch = 2
@@ -282,8 +321,14 @@ def train_classifier(data: list[str], out: str | Path, *, dev: list[str] | None 
         nonlocal best, best_rec
         logits = class_logits(net, dev_seqs)
         acc = (logits.argmax(-1) == dev_gold).float().mean().item()
-        rec = {"step": step, "epoch": round(step / spe, 3), "elapsed": round(elapsed, 1), "train_loss": loss_ema,
-               "dev_accuracy": acc, "dev_loss": F.cross_entropy(logits, dev_gold).item()}
+        rec = {
+            "step": step,
+            "epoch": round(step / spe, 3),
+            "elapsed": round(elapsed, 1),
+            "train_loss": loss_ema,
+            "dev_accuracy": acc,
+            "dev_loss": F.cross_entropy(logits, dev_gold).item(),
+        }
         if rt.is_main:
             if acc > best:
                 best, best_rec = acc, rec
@@ -317,8 +362,17 @@ def train_classifier(data: list[str], out: str | Path, *, dev: list[str] | None 
             elapsed += dt
             lv = loss.item()
             loss_ema = lv if math.isnan(loss_ema) else 0.98 * loss_ema + 0.02 * lv
-            cb("step", {"step": step, "loss": loss_ema, "tok_s": int(lengths.sum()) / max(dt, 1e-9),
-                        "progress": progress(), "dev_accuracy": best, "total_steps": total})
+            cb(
+                "step",
+                {
+                    "step": step,
+                    "loss": loss_ema,
+                    "tok_s": int(lengths.sum()) / max(dt, 1e-9),
+                    "progress": progress(),
+                    "dev_accuracy": best,
+                    "total_steps": total,
+                },
+            )
             if step / spe >= next_eval and progress() < 1.0:
                 evaluate_dev(loss_ema)
                 next_eval += 1.0 / evals_per_epoch
@@ -330,12 +384,24 @@ def train_classifier(data: list[str], out: str | Path, *, dev: list[str] | None 
     before = classification_metrics(torch.softmax(logits, -1), dev_gold, labels)
     best_net.cfg.temperature = fit_temperature(logits, dev_gold)
     after = classification_metrics(torch.softmax(logits / best_net.cfg.temperature, -1), dev_gold, labels)
-    summary = {"steps": step, "epochs": round(step / spe, 3), "seconds": round(elapsed, 1),
-               "best_step": best_rec["step"], "dev_accuracy": after["accuracy"], "dev_macro_f1": after["macro_f1"],
-               "dev_ece_uncalibrated": before["ece"], "dev_ece": after["ece"], "temperature": best_net.cfg.temperature,
-               "labels": labels, "train_examples": len(seqs), "dev_examples": len(dev_seqs),
-               "data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init,
-               "config": cfg.to_dict()}
+    summary = {
+        "steps": step,
+        "epochs": round(step / spe, 3),
+        "seconds": round(elapsed, 1),
+        "best_step": best_rec["step"],
+        "dev_accuracy": after["accuracy"],
+        "dev_macro_f1": after["macro_f1"],
+        "dev_ece_uncalibrated": before["ece"],
+        "dev_ece": after["ece"],
+        "temperature": best_net.cfg.temperature,
+        "labels": labels,
+        "train_examples": len(seqs),
+        "dev_examples": len(dev_seqs),
+        "data": [str(d) for d in data],
+        "dev": [str(d) for d in dev or []],
+        "init": init,
+        "config": cfg.to_dict(),
+    }
     if rt.is_main:
         save_model(out / MODEL_FILE, best_net, tokenizer, summary)
     cb("end", summary)

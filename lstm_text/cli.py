@@ -6,12 +6,14 @@ The only module that imports typer. Errors the user can fix become one line on s
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -45,65 +47,91 @@ def _given(**kw) -> dict:
 
 @app.command()
 def train(
-    corpus: Annotated[list[str], typer.Argument(help="Text files, or a dataset name such as tinyshakespeare.",
-                                                show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")
-                   ] = ...,
-    tokenizer: Annotated[Optional[TokenizerKind], typer.Option(help="char, or SentencePiece bpe/unigram.")] = None,
-    vocab_size: Annotated[Optional[int], typer.Option(help="Vocabulary size (char: 0 keeps every character).")
-                          ] = None,
-    layers: Annotated[Optional[int], typer.Option(help="Stacked LSTM layers.")] = None,
-    hidden: Annotated[Optional[int], typer.Option(help="LSTM units per layer.")] = None,
-    embed: Annotated[Optional[int], typer.Option(help="Embedding width.")] = None,
-    dropout: Annotated[Optional[float], typer.Option(help="Locked dropout between layers and before the head.")
-                       ] = None,
-    embed_dropout: Annotated[Optional[float], typer.Option(help="Drop whole embedding rows (AWD-LSTM).")] = None,
-    tie_weights: Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weights",
-                                                        help="Share embedding and output weights.")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option(help="Last fraction of the text used to validate.")
-                            ] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Parallel streams per step.")] = None,
-    seq_len: Annotated[Optional[int], typer.Option(help="Truncated BPTT length in tokens.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (AdamW).")] = None,
-    warmup: Annotated[Optional[int], typer.Option(help="Linear warm-up steps.")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay.")] = None,
-    grad_clip: Annotated[Optional[float], typer.Option(help="Clip the gradient norm to this (0: off).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Stop after this many passes over the data.")] = None,
-    time_budget: Annotated[Optional[float], typer.Option(
-        help="Stop after this many seconds of training, then evaluate and save. "
-             "Without any stopping rule: 300.")] = None,
-    eval_interval: Annotated[Optional[int], typer.Option(help="Steps between validations (default: quarters).")
-                             ] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-    device: Annotated[Optional[Device], typer.Option(help="Where to train.")] = None,
+    corpus: Annotated[
+        list[str], typer.Argument(help="Text files, or a dataset name such as tinyshakespeare.", show_default=False)
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")
+    ] = ...,
+    tokenizer: Annotated[TokenizerKind | None, typer.Option(help="char, or SentencePiece bpe/unigram.")] = None,
+    vocab_size: Annotated[int | None, typer.Option(help="Vocabulary size (char: 0 keeps every character).")] = None,
+    layers: Annotated[int | None, typer.Option(help="Stacked LSTM layers.")] = None,
+    hidden: Annotated[int | None, typer.Option(help="LSTM units per layer.")] = None,
+    embed: Annotated[int | None, typer.Option(help="Embedding width.")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Locked dropout between layers and before the head.")] = None,
+    embed_dropout: Annotated[float | None, typer.Option(help="Drop whole embedding rows (AWD-LSTM).")] = None,
+    tie_weights: Annotated[
+        bool | None, typer.Option("--tie-weights/--no-tie-weights", help="Share embedding and output weights.")
+    ] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Last fraction of the text used to validate.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Parallel streams per step.")] = None,
+    seq_len: Annotated[int | None, typer.Option(help="Truncated BPTT length in tokens.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW).")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Linear warm-up steps.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay.")] = None,
+    grad_clip: Annotated[float | None, typer.Option(help="Clip the gradient norm to this (0: off).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Stop after this many passes over the data.")] = None,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop after this many seconds of training, then evaluate and save. Without any stopping rule: 300."
+        ),
+    ] = None,
+    eval_interval: Annotated[int | None, typer.Option(help="Steps between validations (default: quarters).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    device: Annotated[Device | None, typer.Option(help="Where to train.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a language model on a text file; writes a self-contained run directory."""
     from .config import ModelConfig, TrainConfig
     from .train import train_lm
-    from .ui import TrainProgress, err, kv_table, out as stdout
+    from .ui import TrainProgress, err, kv_table
+    from .ui import out as stdout
 
     if not corpus and not resume:
         raise typer.BadParameter("give a text file or a dataset name (e.g. tinyshakespeare)", param_hint="CORPUS")
-    tcfg = _given(tokenizer=tokenizer, vocab_size=vocab_size, val_fraction=val_fraction, batch_size=batch_size,
-                  seq_len=seq_len, lr=lr, warmup=warmup, weight_decay=weight_decay, grad_clip=grad_clip,
-                  max_steps=max_steps, epochs=epochs, time_budget=time_budget, eval_interval=eval_interval,
-                  seed=seed, device=device)
+    tcfg = _given(
+        tokenizer=tokenizer,
+        vocab_size=vocab_size,
+        val_fraction=val_fraction,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        lr=lr,
+        warmup=warmup,
+        weight_decay=weight_decay,
+        grad_clip=grad_clip,
+        max_steps=max_steps,
+        epochs=epochs,
+        time_budget=time_budget,
+        eval_interval=eval_interval,
+        seed=seed,
+        device=device,
+    )
     if not resume and not any(k in tcfg for k in ("max_steps", "epochs", "time_budget")):
         tcfg["time_budget"] = 300.0
-    mcfg = _given(layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout,
-                  tie_weights=tie_weights)
+    mcfg = _given(
+        layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout, tie_weights=tie_weights
+    )
     ModelConfig(vocab_size=2, **mcfg)  # validate the model flags before reading any data
-    summary = train_lm(corpus or [], out, model=mcfg, train=TrainConfig(**tcfg),
-                       callback=TrainProgress(quiet), resume=resume)
+    summary = train_lm(
+        corpus or [], out, model=mcfg, train=TrainConfig(**tcfg), callback=TrainProgress(quiet), resume=resume
+    )
     if not quiet:
-        err.print(kv_table(f"trained {out}", [
-            ("steps", summary["steps"]), ("epochs", summary["epochs"]), ("seconds", summary["seconds"]),
-            ("best val bpc", summary["best_val_bpc"]), ("last val bpc", summary["last_val_bpc"]),
-            ("model", str(out / "model.safetensors")),
-        ]))
+        err.print(
+            kv_table(
+                f"trained {out}",
+                [
+                    ("steps", summary["steps"]),
+                    ("epochs", summary["epochs"]),
+                    ("seconds", summary["seconds"]),
+                    ("best val bpc", summary["best_val_bpc"]),
+                    ("last val bpc", summary["last_val_bpc"]),
+                    ("model", str(out / "model.safetensors")),
+                ],
+            )
+        )
     else:
         del stdout
 
@@ -125,17 +153,16 @@ def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
 @app.command()
 def generate(
     model: Annotated[str, typer.Argument(help="Run directory or model file.")],
-    prompt: Annotated[Optional[str], typer.Argument(help="Text to continue ('-': stdin).")] = None,
-    prompt_file: Annotated[Optional[Path], typer.Option(help="Read the prompt from this file ('-': stdin).")
-                           ] = None,
+    prompt: Annotated[str | None, typer.Argument(help="Text to continue ('-': stdin).")] = None,
+    prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from this file ('-': stdin).")] = None,
     max_tokens: Annotated[int, typer.Option(help="New tokens per sample.")] = 500,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (> 0).")] = 1.0,
     top_k: Annotated[int, typer.Option(help="Sample from the k most likely tokens (0: all).")] = 0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1].")] = 1.0,
     min_p: Annotated[float, typer.Option(help="Drop tokens below min-p x the top probability.")] = 0.0,
     repetition_penalty: Annotated[float, typer.Option(help="Penalise tokens already seen (1: off).")] = 1.0,
-    stop: Annotated[Optional[list[str]], typer.Option(help="End a sample at this string (repeatable).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed: same seed, same text.")] = None,
+    stop: Annotated[list[str] | None, typer.Option(help="End a sample at this string (repeatable).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same text.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples to draw (as one batch).")] = 1,
     greedy: Annotated[bool, typer.Option(help="Always take the most likely token.")] = False,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
@@ -147,16 +174,27 @@ def generate(
     from .ui import warn
 
     text = _read_prompt(prompt, prompt_file)
-    opts = dict(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                repetition_penalty=repetition_penalty, stop=stop or [], seed=seed, greedy=greedy)
+    opts = dict(
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        min_p=min_p,
+        repetition_penalty=repetition_penalty,
+        stop=stop or [],
+        seed=seed,
+        greedy=greedy,
+    )
     GenerateConfig(**opts)  # validate options before loading the model
     if num_samples < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--num-samples")
     m = lstm_text.load(model, device.value)
     unknown = m.unknown_chars(text)
     if unknown:
-        warn(f"the prompt has {len(unknown)} character(s) this model never saw in training "
-             f"({''.join(sorted(unknown))[:20]!r}); they become the unknown token")
+        warn(
+            f"the prompt has {len(unknown)} character(s) this model never saw in training "
+            f"({''.join(sorted(unknown))[:20]!r}); they become the unknown token"
+        )
     w = sys.stdout
     if num_samples == 1:
         w.write(text)
@@ -202,9 +240,18 @@ def evaluate(
     if as_json:
         print(json.dumps(r))
     else:
-        out().print(kv_table(f"{file}", [("bits per character", r["bpc"]), ("loss per token (nats)", r["loss"]),
-                                          ("perplexity per token", r["perplexity"]), ("tokens", r["tokens"]),
-                                          ("characters", r["characters"])]))
+        out().print(
+            kv_table(
+                f"{file}",
+                [
+                    ("bits per character", r["bpc"]),
+                    ("loss per token (nats)", r["loss"]),
+                    ("perplexity per token", r["perplexity"]),
+                    ("tokens", r["tokens"]),
+                    ("characters", r["characters"]),
+                ],
+            )
+        )
 
 
 @app.command()
@@ -222,8 +269,12 @@ def info(
         print(json.dumps(d))
         return
     tr = d["training"]
-    rows = [("path", d["path"]), ("heads", ", ".join(d["heads"])), ("parameters", d["parameters"]),
-            ("tokenizer", f"{d['tokenizer']} ({d['vocab_size']} ids)")]
+    rows = [
+        ("path", d["path"]),
+        ("heads", ", ".join(d["heads"])),
+        ("parameters", d["parameters"]),
+        ("tokenizer", f"{d['tokenizer']} ({d['vocab_size']} ids)"),
+    ]
     rows += [(k, str(v)) for k, v in d["config"].items() if k not in ("vocab_size",)]
     for k in ("steps", "epochs", "seconds", "best_val_bpc", "last_val_bpc", "corpus", "dev_accuracy"):
         if tr.get(k) is not None:
@@ -239,33 +290,39 @@ class OutFormat(str, Enum):
 
 @app.command("train-classifier")
 def train_classifier(
-    data: Annotated[list[Path], typer.Argument(help="Labelled files: TSV/CSV with label and text columns, "
-                                                    "or JSON Lines with text and label keys.")],
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled files: TSV/CSV with label and text columns, or JSON Lines with text and label keys."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = ...,
-    dev: Annotated[Optional[list[Path]], typer.Option(help="Labelled dev file(s) for selection and calibration "
-                                                           "(default: the last --val-fraction of DATA).")] = None,
-    init: Annotated[Optional[str], typer.Option(help="Start from this language model's encoder and tokenizer.")
-                    ] = None,
-    tokenizer: Annotated[TokenizerKind, typer.Option(help="Tokenizer trained on DATA (without --init).")
-                         ] = TokenizerKind.unigram,
+    dev: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Labelled dev file(s) for selection and calibration (default: the last --val-fraction of DATA)."
+        ),
+    ] = None,
+    init: Annotated[str | None, typer.Option(help="Start from this language model's encoder and tokenizer.")] = None,
+    tokenizer: Annotated[
+        TokenizerKind, typer.Option(help="Tokenizer trained on DATA (without --init).")
+    ] = TokenizerKind.unigram,
     vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 8000,
     layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = 1,
     hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = 256,
     embed: Annotated[int, typer.Option(help="Embedding width.")] = 128,
     dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = 0.3,
     embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = 0.1,
-    bidirectional: Annotated[bool, typer.Option(help="Read lines in both directions (from scratch only).")
-                             ] = True,
+    bidirectional: Annotated[bool, typer.Option(help="Read lines in both directions (from scratch only).")] = True,
     val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
     batch_size: Annotated[int, typer.Option(help="Lines per step.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-3,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     grad_clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).")] = 1.0,
     warmup: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 50,
-    epochs: Annotated[Optional[float], typer.Option(help="Passes over DATA (default 5 without other limits).")
-                      ] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
-    time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds.")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over DATA (default 5 without other limits).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -276,23 +333,58 @@ def train_classifier(
     from .ui import TrainProgress, err, kv_table
 
     if init and bidirectional and "--bidirectional" in sys.argv:
-        raise typer.BadParameter("a language model reads left to right; drop --bidirectional with --init",
-                                 param_hint="--bidirectional")
+        raise typer.BadParameter(
+            "a language model reads left to right; drop --bidirectional with --init", param_hint="--bidirectional"
+        )
     limits = _given(epochs=epochs, max_steps=max_steps, time_budget=time_budget) or {"epochs": 5.0}
-    tcfg = TrainConfig(tokenizer=tokenizer.value, vocab_size=vocab_size, val_fraction=val_fraction,
-                       batch_size=batch_size, lr=lr, weight_decay=weight_decay, grad_clip=grad_clip, warmup=warmup,
-                       seed=seed, device=device.value, **limits)
-    mcfg = dict(layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout,
-                bidirectional=bidirectional and not init, lm_head=False, tie_weights=False)
+    tcfg = TrainConfig(
+        tokenizer=tokenizer.value,
+        vocab_size=vocab_size,
+        val_fraction=val_fraction,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        grad_clip=grad_clip,
+        warmup=warmup,
+        seed=seed,
+        device=device.value,
+        **limits,
+    )
+    mcfg = dict(
+        layers=layers,
+        hidden=hidden,
+        embed=embed,
+        dropout=dropout,
+        embed_dropout=embed_dropout,
+        bidirectional=bidirectional and not init,
+        lm_head=False,
+        tie_weights=False,
+    )
     ModelConfig(vocab_size=2, labels=["a", "b"], **mcfg)
-    s = run([str(d) for d in data], out, dev=[str(d) for d in dev or []] or None, init=init, model=mcfg,
-            train=tcfg, callback=TrainProgress(quiet, metric="dev_accuracy", label="dev acc"))
+    s = run(
+        [str(d) for d in data],
+        out,
+        dev=[str(d) for d in dev or []] or None,
+        init=init,
+        model=mcfg,
+        train=tcfg,
+        callback=TrainProgress(quiet, metric="dev_accuracy", label="dev acc"),
+    )
     if not quiet:
-        err.print(kv_table(f"trained {out}", [("steps", s["steps"]), ("epochs", s["epochs"]),
-                                              ("seconds", s["seconds"]), ("dev accuracy", s["dev_accuracy"]),
-                                              ("dev macro-F1", s["dev_macro_f1"]),
-                                              ("dev ECE (calibrated)", s["dev_ece"]),
-                                              ("model", str(out / "model.safetensors"))]))
+        err.print(
+            kv_table(
+                f"trained {out}",
+                [
+                    ("steps", s["steps"]),
+                    ("epochs", s["epochs"]),
+                    ("seconds", s["seconds"]),
+                    ("dev accuracy", s["dev_accuracy"]),
+                    ("dev macro-F1", s["dev_macro_f1"]),
+                    ("dev ECE (calibrated)", s["dev_ece"]),
+                    ("model", str(out / "model.safetensors")),
+                ],
+            )
+        )
 
 
 def _lines(files: list[Path]):
@@ -301,17 +393,22 @@ def _lines(files: list[Path]):
 
     for f in files or [Path("-")]:
         if str(f) == "-":
-            stream, name = open(sys.stdin.fileno(), encoding="utf-8", errors="strict", newline="", closefd=False), "stdin"
+            name = "stdin"
+            try:  # read raw bytes so the decoding policy is ours (strict UTF-8), whatever the locale
+                stream = open(sys.stdin.fileno(), encoding="utf-8", errors="strict", newline="\n", closefd=False)
+            except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a replaced sys.stdin
+                stream = contextlib.nullcontext(sys.stdin)
         else:
             if not f.exists():
                 raise LstmTextError(f"file not found: {f}")
             if f.is_dir():
                 raise LstmTextError(f"{f} is a directory; give a text file")
-            stream, name = open(f, encoding="utf-8", errors="strict", newline=""), str(f)
+            stream, name = open(f, encoding="utf-8", errors="strict", newline="\n"), str(f)
         n = 0
         try:
-            with stream:
-                for n, line in enumerate(stream, 1):
+            with stream as lines:
+                for line in lines:
+                    n += 1
                     yield line.rstrip("\r\n")
         except UnicodeDecodeError:
             raise LstmTextError(f"{name}, line {n + 1}: not valid UTF-8; convert the input to UTF-8 first") from None
@@ -319,12 +416,15 @@ def _lines(files: list[Path]):
 
 @app.command()
 def classify(
-    files: Annotated[Optional[list[Path]], typer.Argument(help="Input files, one text per line ('-' or none: stdin).")
-                     ] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Classifier run directory, model file or built-in "
-                                                             "name.")] = "sentiment",
-    fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="text, tsv (label, score, text) or jsonl.")
-                   ] = OutFormat.text,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Input files, one text per line ('-' or none: stdin).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Classifier run directory, model file or built-in name.")
+    ] = "sentiment",
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="text, tsv (label, score, text) or jsonl.")
+    ] = OutFormat.text,
     batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
     threshold: Annotated[float, typer.Option(help="Below this top probability, answer --abstain-label.")] = 0.0,
     abstain_label: Annotated[str, typer.Option(help="Label for answers under --threshold.")] = "neutral",
@@ -343,16 +443,19 @@ def classify(
         raise typer.BadParameter("must be in [0, 1)", param_hint="--threshold")
     m = lstm_text.load(model, device.value)
     if not m.labels:
-        raise typer.BadParameter(f"{model} is a language model without a classification head; "
-                                 "train one with 'lstm-text train-classifier'", param_hint="--model")
+        raise typer.BadParameter(
+            f"{model} is a language model without a classification head; train one with 'lstm-text train-classifier'",
+            param_hint="--model",
+        )
     console = None
     if explain and fmt == OutFormat.text:
         from .ui import out
 
         console = out()
     w = sys.stdout
-    for text, r in classify_stream(m.net, m.tokenizer, _lines(files or []), batch_size=batch_size,
-                                   threshold=threshold, abstain=abstain_label):
+    for text, r in classify_stream(
+        m.net, m.tokenizer, _lines(files or []), batch_size=batch_size, threshold=threshold, abstain=abstain_label
+    ):
         weights = explain_words(m.net, m.tokenizer, text) if explain and r["label"] is not None else []
         if fmt == OutFormat.jsonl:
             d = {"text": text, **r}

@@ -73,8 +73,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.tokenizer in ("char", "bpe", "unigram"), "--tokenizer must be char, bpe or unigram")
         _check(self.vocab_size >= 0, "--vocab-size must be >= 0")
-        _check(self.tokenizer == "char" or self.vocab_size == 0 or self.vocab_size >= 16,
-               "--vocab-size must be at least 16 for bpe/unigram")
+        _check(
+            self.tokenizer == "char" or self.vocab_size == 0 or self.vocab_size >= 16,
+            "--vocab-size must be at least 16 for bpe/unigram",
+        )
         _check(0.0 < self.val_fraction < 1.0, "--val-fraction must be in (0, 1)")
         _check(self.batch_size >= 1, "--batch-size must be a positive integer")
         _check(self.seq_len >= 2, "--seq-len must be at least 2")
@@ -87,8 +89,10 @@ class TrainConfig:
         _check(self.epochs >= 0, "--epochs must be >= 0")
         _check(self.time_budget >= 0, "--time-budget must be >= 0")
         _check(self.eval_interval >= 0, "--eval-interval must be >= 0")
-        _check(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
-               "--device must be auto, cpu, cuda or mps")
+        _check(
+            self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+            "--device must be auto, cpu, cuda or mps",
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

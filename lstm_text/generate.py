@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from .config import GenerateConfig
+from .model import StepModel
 from .tokenizer import PAD, StreamDecoder
 
 
@@ -37,8 +38,9 @@ def filter_logits(logits: torch.Tensor, cfg: GenerateConfig, seen: torch.Tensor 
     return logits
 
 
-def sample_next(logits: torch.Tensor, cfg: GenerateConfig, gen: torch.Generator,
-                seen: torch.Tensor | None = None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor, cfg: GenerateConfig, gen: torch.Generator, seen: torch.Tensor | None = None
+) -> torch.Tensor:
     """One token id per row of logits (N, V) -> (N,)."""
     logits = filter_logits(logits, cfg, seen)
     if cfg.greedy:
@@ -68,8 +70,11 @@ class StopText:
             self.done = True
             out, self.buf = self.buf[: min(hits)], ""
             return out
-        keep = 0 if final else max((k for s in self.stops for k in range(1, len(s))
-                                    if self.buf.endswith(s[:k])), default=0)
+        keep = (
+            0
+            if final
+            else max((k for s in self.stops for k in range(1, len(s)) if self.buf.endswith(s[:k])), default=0)
+        )
         out, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
         return out
 
@@ -82,8 +87,7 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
     return ids
 
 
-def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1
-                  ) -> Iterator[torch.Tensor]:
+def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1) -> Iterator[torch.Tensor]:
     """Yields the next token ids (N,) for N samples drawn as one batch, ``cfg.max_tokens`` times."""
     seed = cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(4), "little")
     gen = torch.Generator().manual_seed(seed)
@@ -96,13 +100,17 @@ def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_sample
         if cfg.repetition_penalty != 1.0:
             seen = torch.zeros(num_samples, model.cfg.vocab_size, dtype=torch.bool)
             seen[:, ids] = True
-        logits, _, state = model(x)  # the whole prompt at once: (N, P, V)
+        logits, _, state = model(x)  # the whole prompt at once through the sequence path: (N, P, V)
+        logits = logits[:, -1]  # (N, V)
+        stepper = StepModel(model)
+        state = stepper.state_from(state)
+        rows = torch.arange(num_samples)
         for _ in range(cfg.max_tokens):
-            tok = sample_next(logits[:, -1].cpu(), cfg, gen, seen)  # (N,)
+            tok = sample_next(logits.cpu(), cfg, gen, seen)  # (N,)
             if seen is not None:
-                seen[torch.arange(num_samples), tok] = True
+                seen[rows, tok] = True
             yield tok
-            logits, _, state = model(tok.to(device)[:, None], state=state)  # one step: (N, 1, V)
+            logits, state = stepper.step(tok.to(device), state)  # one token per sample: (N, V)
 
 
 def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:

@@ -47,9 +47,7 @@ def check_labels(pairs: Iterable[tuple[str, str]], min_classes: int = 2) -> list
     if len(labels) < min_classes:
         found = "only one label" if len(labels) == 1 else f"only {len(labels)} labels"
         need = "two" if min_classes == 2 else str(min_classes)
-        raise LstmTextError(
-            f"{found} ({_show_list(labels)}) in the training data; a classifier needs at least {need}"
-        )
+        raise LstmTextError(f"{found} ({_show_list(labels)}) in the training data; a classifier needs at least {need}")
     return labels
 
 
@@ -122,8 +120,11 @@ def _records(p: Path, reader, delimiter: str):
         except StopIteration:
             return
         except csv.Error as e:
-            fix = ("fields that start with a quote must end with one, and quotes inside them are doubled"
-                   if delimiter == "," else "check the line")
+            fix = (
+                "fields that start with a quote must end with one, and quotes inside them are doubled"
+                if delimiter == ","
+                else "check the line"
+            )
             raise LstmTextError(f"{p}, line {start}: cannot parse the row ({e}); {fix}") from None
         if any(f.strip() for f in row):
             yield start, row
@@ -151,7 +152,7 @@ def _read_jsonl(p: Path, lines: list[str]) -> list[tuple[str, str]]:
             if key not in obj:
                 raise LstmTextError(
                     f"{where}: no {key!r} key (found: {_show_list(list(obj))}); every line needs "
-                    f"\"text\" and \"label\", e.g. {_JSON_EXAMPLE}"
+                    f'"text" and "label", e.g. {_JSON_EXAMPLE}'
                 )
         text, label = obj["text"], obj["label"]
         if not isinstance(text, str):
@@ -161,7 +162,7 @@ def _read_jsonl(p: Path, lines: list[str]) -> list[tuple[str, str]]:
         if not isinstance(label, str):
             raise LstmTextError(f"{where}: the label must be a string or an integer, got {_json_kind(label)}")
         if not label.strip():
-            raise LstmTextError(f"{where}: no label; every line needs a non-empty \"label\"")
+            raise LstmTextError(f'{where}: no label; every line needs a non-empty "label"')
         pairs.append((text, label.strip()))
     return pairs
 

@@ -38,8 +38,12 @@ class LSTMModel(nn.Module):
         dirs = 2 if cfg.bidirectional else 1
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed, padding_idx=PAD)
         self.lstms = nn.ModuleList(
-            nn.LSTM(cfg.embed if i == 0 else cfg.hidden * dirs, cfg.hidden, batch_first=True,
-                    bidirectional=cfg.bidirectional)
+            nn.LSTM(
+                cfg.embed if i == 0 else cfg.hidden * dirs,
+                cfg.hidden,
+                batch_first=True,
+                bidirectional=cfg.bidirectional,
+            )
             for i in range(cfg.layers)
         )
         self.drop = LockedDropout(cfg.dropout)
@@ -94,8 +98,13 @@ class LSTMModel(nn.Module):
             x = self.drop(x)
         return x, new_state
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, state: State | None = None,
-                mask: torch.Tensor | None = None):
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        state: State | None = None,
+        mask: torch.Tensor | None = None,
+    ):
         """Next-token logits (B, T, V), the mean loss over targets (or None), and the carried state."""
         x, state = self.encode(idx, state)
         if self.proj is not None:
@@ -110,8 +119,9 @@ class LSTMModel(nn.Module):
     def classify(self, idx: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Class logits (B, C) for right-padded lines ``idx`` (B, T) of the given lengths (B,)."""
         x = self.drop(self._embed(idx))
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
-                                                   enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
         for lstm in self.lstms:
             packed, _ = lstm(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(packed, batch_first=True, total_length=idx.size(1))
@@ -127,3 +137,60 @@ class LSTMModel(nn.Module):
         mx = out.masked_fill(~valid[..., None], float("-inf")).amax(1)  # (B, D)
         mean = (out * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)  # (B, D)
         return self.cls_head(torch.cat([last, mx, mean], dim=-1))  # (B, C)
+
+
+class StepModel:
+    """Inference-only single-token steps with fused, pre-transposed weights (for generation).
+
+    Numerically the same function as ``LSTMModel.forward`` one token at a time, but with the per-call
+    overhead of ``nn.LSTM`` removed: the first layer's input projection of an embedding is a row lookup in a
+    precomputed (V, 4H) table, each layer is one or two ``addmm`` plus five elementwise ops (gates reordered
+    to [i, f, o | g] so one sigmoid and one tanh cover them), and nothing is re-flattened per step.
+    """
+
+    def __init__(self, model: LSTMModel):
+        cfg = model.cfg
+        if cfg.bidirectional or not cfg.lm_head:
+            raise ValueError("StepModel needs a unidirectional language model")
+        self.H = cfg.hidden
+        with torch.no_grad():
+
+            def reorder(w):  # PyTorch's gate order i, f, g, o -> i, f, o, g
+                i, f, g, o = w.chunk(4, 0)
+                return torch.cat([i, f, o, g], 0)
+
+            self.layers = []
+            for k, lstm in enumerate(model.lstms):
+                w_ih, w_hh = reorder(lstm.weight_ih_l0), reorder(lstm.weight_hh_l0)
+                b = reorder(lstm.bias_ih_l0 + lstm.bias_hh_l0)
+                if k == 0:
+                    table = torch.addmm(b, model.embed.weight, w_ih.t())  # (V, 4H): embedding @ W_ih + b
+                    self.layers.append((table, None, w_hh.t().contiguous()))
+                else:
+                    self.layers.append((b, w_ih.t().contiguous(), w_hh.t().contiguous()))
+            self.proj = None if model.proj is None else (model.proj.bias.clone(), model.proj.weight.t().contiguous())
+            self.head = (model.lm_head.bias.clone(), model.lm_head.weight.t().contiguous())
+
+    def state_from(self, state: State) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(h[0].contiguous(), c[0].contiguous()) for h, c in state]  # (1, N, H) -> (N, H)
+
+    def state_to(self, state) -> State:
+        return [(h[None], c[None]) for h, c in state]
+
+    def step(self, tok: torch.Tensor, state) -> tuple[torch.Tensor, list]:
+        """Logits (N, V) for tokens (N,) and the new state, a list of (h, c) each (N, H)."""
+        H, new = self.H, []
+        x = None
+        for k, ((b, w_ih, w_hh), (h, c)) in enumerate(zip(self.layers, state)):
+            if k == 0:
+                gates = torch.addmm(b[tok], h, w_hh)  # (N, 4H): table row + h @ W_hh
+            else:
+                gates = torch.addmm(b, x, w_ih).addmm_(h, w_hh)
+            ifo = torch.sigmoid(gates[:, : 3 * H])
+            g = torch.tanh(gates[:, 3 * H :])
+            c = torch.addcmul(ifo[:, H : 2 * H] * c, ifo[:, :H], g)
+            x = ifo[:, 2 * H :] * torch.tanh(c)  # h: (N, H)
+            new.append((x, c))
+        if self.proj is not None:
+            x = torch.addmm(self.proj[0], x, self.proj[1])
+        return torch.addmm(self.head[0], x, self.head[1]), new

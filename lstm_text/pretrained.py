@@ -16,6 +16,8 @@ NAMES = {
 def path(name: str) -> Path:
     p = HERE / name / "model.safetensors"
     if not p.is_file():
-        raise LstmTextError(f"the built-in model {name!r} is not installed in this copy of lstm-text "
-                            "(run 'make pretrained' in a source checkout)")
+        raise LstmTextError(
+            f"the built-in model {name!r} is not installed in this copy of lstm-text "
+            "(run 'make pretrained' in a source checkout)"
+        )
     return p

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import codecs
 import io
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -90,7 +91,10 @@ class SentencePieceTokenizer:
                 model_writer=model,
                 model_type=kind,
                 vocab_size=vocab_size,
-                pad_id=PAD, unk_id=UNK, bos_id=-1, eos_id=-1,
+                pad_id=PAD,
+                unk_id=UNK,
+                bos_id=-1,
+                eos_id=-1,
                 byte_fallback=True,  # any byte sequence encodes: no unknowns for Unicode text
                 character_coverage=0.9995,
                 normalization_rule_name="identity",  # exact round trips: no NFKC, no space folding
@@ -107,7 +111,11 @@ class SentencePieceTokenizer:
                 minloglevel=2,
             )
         except RuntimeError as e:
-            raise LstmTextError(f"SentencePiece could not train a {kind} tokenizer: {e}") from None
+            m = re.search(r"(\d+) vs (\d+)", str(e))
+            if m and "required" in str(e):  # 256 byte pieces plus the text's characters must fit
+                raise LstmTextError(f"--vocab-size {vocab_size} is too small for a {kind} tokenizer with byte "
+                                    f"fallback on this text; use at least {int(m.group(2)) + 20}") from None
+            raise LstmTextError(f"SentencePiece could not train a {kind} tokenizer: {str(e).splitlines()[0]}") from None
         return cls(model.getvalue(), kind)
 
     @property

@@ -22,6 +22,44 @@ from .config import ModelConfig, TrainConfig
 from .errors import LstmTextError
 
 Callback = Callable[[str, dict], None]  # (event, info): "start", "step", "eval", "warning", "end"
+SAVE_EVERY_S = 600.0  # between validations, save the resume state at least this often (seconds of training)
+MAX_BAD_STEPS = 5  # non-finite losses tolerated (each skipped, learning rate halved) before stopping
+
+
+class Interrupted(LstmTextError):
+    """SIGINT or SIGTERM during training: the resume state was saved; exit 130 or 143."""
+
+    def __init__(self, signum: int, step: int, out: Path):
+        self.exit_code = 128 + signum
+        super().__init__(
+            f"interrupted at step {step}; the run is saved: continue with 'lstm-text train --out {out} --resume'"
+        )
+
+
+class _StopSignals:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step (main thread only)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.received, self.old = 0, {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received:  # a second signal: stop at once
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+        return False
 
 
 @dataclass
@@ -105,8 +143,17 @@ def check_out_dir(out: Path, resume: bool) -> None:
 class LMTrainer:
     """Trains an LSTM LM on a text, validating on its last ``val_fraction``; writes a run directory."""
 
-    def __init__(self, text: str, out: Path, model_cfg: dict, cfg: TrainConfig, *, corpus: list[str],
-                 callback: Callback | None = None, resume: bool = False):
+    def __init__(
+        self,
+        text: str,
+        out: Path,
+        model_cfg: dict,
+        cfg: TrainConfig,
+        *,
+        corpus: list[str],
+        callback: Callback | None = None,
+        resume: bool = False,
+    ):
         from .data import StreamBatches, split_text
         from .model import LSTMModel
         from .tokenizer import tokenizer_from_dict, train_tokenizer
@@ -132,11 +179,14 @@ class LMTrainer:
         self.train_ids = self.tokenizer.encode(train_text)
         self.val_ids = self.tokenizer.encode(self.val_text)
         if len(self.val_ids) < 2:
-            raise LstmTextError("the validation split has fewer than two tokens; use a longer corpus "
-                                "or a larger --val-fraction")
+            raise LstmTextError(
+                "the validation split has fewer than two tokens; use a longer corpus or a larger --val-fraction"
+            )
         if len(self.train_ids) < cfg.seq_len + 1:
-            raise LstmTextError(f"the training text has {len(self.train_ids)} tokens, shorter than one sequence "
-                                f"of {cfg.seq_len + 1}; use a longer corpus or a smaller --seq-len")
+            raise LstmTextError(
+                f"the training text has {len(self.train_ids)} tokens, shorter than one sequence "
+                f"of {cfg.seq_len + 1}; use a longer corpus or a smaller --seq-len"
+            )
         B = min(cfg.batch_size, len(self.train_ids) // (cfg.seq_len + 1))
         if B < cfg.batch_size:
             self.cb("warning", {"message": f"corpus is small: using {B} rows per batch instead of {cfg.batch_size}"})
@@ -146,6 +196,7 @@ class LMTrainer:
         self.opt = make_optimizer(self.model, cfg)
         self.step, self.epoch, self.epoch_step, self.elapsed = 0, 0, 0, 0.0
         self.best_bpc, self.last_bpc, self.state = math.inf, math.nan, None
+        self.lr_scale, self.bad_steps = 1.0, 0
         self.text_hash = _text_hash(text)
         if saved is not None:
             self._restore(tensors, saved)
@@ -162,10 +213,13 @@ class LMTrainer:
         self.opt.load_state_dict(sd)
         torch.set_rng_state(tensors["rng.cpu"])
         n = saved["state_layers"]
-        self.state = [(tensors[f"state.{i}.h"].to(self.rt.device), tensors[f"state.{i}.c"].to(self.rt.device))
-                      for i in range(n)] or None
-        for k in ("step", "epoch", "epoch_step", "elapsed", "best_bpc", "last_bpc"):
+        self.state = [
+            (tensors[f"state.{i}.h"].to(self.rt.device), tensors[f"state.{i}.c"].to(self.rt.device)) for i in range(n)
+        ] or None
+        for k in ("step", "epoch", "epoch_step", "elapsed", "best_bpc", "last_bpc", "lr_scale", "bad_steps"):
             setattr(self, k, saved[k] if saved[k] is not None else math.nan)
+        if math.isnan(self.best_bpc):
+            self.best_bpc = math.inf
         assert names  # the model has tensors to restore
 
     def _save_resume(self) -> None:
@@ -181,11 +235,19 @@ class LMTrainer:
         for i, (h, c) in enumerate(self.state or []):
             t[f"state.{i}.h"], t[f"state.{i}.c"] = h.cpu().contiguous(), c.cpu().contiguous()
         saved = {
-            "step": self.step, "epoch": self.epoch, "epoch_step": self.epoch_step, "elapsed": self.elapsed,
+            "step": self.step,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "elapsed": self.elapsed,
             "best_bpc": None if math.isinf(self.best_bpc) else self.best_bpc,
             "last_bpc": None if math.isnan(self.last_bpc) else self.last_bpc,
-            "state_layers": len(self.state or []), "text_hash": self.text_hash,
-            "model": self.model_cfg.to_dict(), "train": self.cfg.to_dict(), "corpus": self.corpus,
+            "state_layers": len(self.state or []),
+            "text_hash": self.text_hash,
+            "lr_scale": self.lr_scale,
+            "bad_steps": self.bad_steps,
+            "model": self.model_cfg.to_dict(),
+            "train": self.cfg.to_dict(),
+            "corpus": self.corpus,
         }
         meta = {"resume": json.dumps(saved), "tokenizer": json.dumps(self.tokenizer.to_dict())}
         atomic_write(self.out / RESUME_FILE, save(t, metadata=meta))
@@ -210,20 +272,31 @@ class LMTrainer:
 
     def summary(self) -> dict:
         return {
-            "steps": self.step, "epochs": round(self.step / self.batches.steps_per_epoch(), 3),
-            "tokens": self.step * self.batches.B * self.cfg.seq_len, "seconds": round(self.elapsed, 1),
+            "steps": self.step,
+            "epochs": round(self.step / self.batches.steps_per_epoch(), 3),
+            "tokens": self.step * self.batches.B * self.cfg.seq_len,
+            "seconds": round(self.elapsed, 1),
             "best_val_bpc": None if math.isinf(self.best_bpc) else self.best_bpc,
             "last_val_bpc": None if math.isnan(self.last_bpc) else self.last_bpc,
-            "train_tokens": len(self.train_ids), "val_tokens": len(self.val_ids),
-            "val_characters": len(self.val_text), "corpus": self.corpus, "config": self.cfg.to_dict(),
+            "train_tokens": len(self.train_ids),
+            "val_tokens": len(self.val_ids),
+            "val_characters": len(self.val_text),
+            "corpus": self.corpus,
+            "config": self.cfg.to_dict(),
         }
 
     def _eval_and_save(self, train_loss: float) -> None:
         bpc = self.evaluate()
         self.last_bpc = bpc
-        rec = {"step": self.step, "epoch": round(self.step / self.batches.steps_per_epoch(), 4),
-               "tokens": self.step * self.batches.B * self.cfg.seq_len, "elapsed": round(self.elapsed, 2),
-               "train_loss": train_loss, "val_bpc": bpc, "lr": self.opt.param_groups[0]["lr"]}
+        rec = {
+            "step": self.step,
+            "epoch": round(self.step / self.batches.steps_per_epoch(), 4),
+            "tokens": self.step * self.batches.B * self.cfg.seq_len,
+            "elapsed": round(self.elapsed, 2),
+            "train_loss": train_loss,
+            "val_bpc": bpc,
+            "lr": self.opt.param_groups[0]["lr"],
+        }
         if self.rt.is_main:
             if bpc < self.best_bpc:
                 self.best_bpc = bpc
@@ -237,48 +310,29 @@ class LMTrainer:
         return self.progress() >= 1.0
 
     def run(self) -> dict:
-        cfg, model, opt = self.cfg, self.model, self.opt
+        cfg = self.cfg
         if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
             raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
         spe = self.batches.steps_per_epoch()
         total = None
         if cfg.max_steps or cfg.epochs:
             total = min(s for s in (cfg.max_steps, math.ceil(cfg.epochs * spe) if cfg.epochs else 0) if s)
-        self.cb("start", {"params": model.num_params(), "steps_per_epoch": spe, "total_steps": total,
-                          "train_tokens": len(self.train_ids), "val_tokens": len(self.val_ids),
-                          "vocab_size": self.tokenizer.vocab_size, "device": self.rt.device,
-                          "batch_size": self.batches.B, "start_step": self.step})
-        model.train()
-        tokens_per_step = self.batches.B * cfg.seq_len
-        next_eval = self._next_eval()
-        loss_ema, t_last, tok_s = math.nan, time.perf_counter(), 0.0
-        while not self.done():
-            if self.epoch_step >= spe:
-                self.epoch, self.epoch_step, self.state = self.epoch + 1, 0, None
-            x, y = self.batches.window(self.epoch, self.epoch_step)
-            x, y = x.to(self.rt.device), y.to(self.rt.device)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, self.step, self.progress())
-            _, loss, state = model(x, y, self.state)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            self.state = _detach(state)
-            self.step, self.epoch_step = self.step + 1, self.epoch_step + 1
-            now = time.perf_counter()
-            dt, t_last = now - t_last, now
-            self.elapsed += dt
-            lv = loss.item()
-            loss_ema = lv if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
-            tok_s = tokens_per_step / dt if tok_s == 0 else 0.9 * tok_s + 0.1 * tokens_per_step / dt
-            self.cb("step", {"step": self.step, "loss": loss_ema, "tok_s": tok_s, "progress": self.progress(),
-                             "val_bpc": self.last_bpc, "total_steps": total})
-            if self.progress() >= next_eval and not self.done():
-                self._eval_and_save(loss_ema)
-                next_eval = self._next_eval()
-                t_last = time.perf_counter()  # evaluation is not training time for tokens/s
+        self.cb(
+            "start",
+            {
+                "params": self.model.num_params(),
+                "steps_per_epoch": spe,
+                "total_steps": total,
+                "train_tokens": len(self.train_ids),
+                "val_tokens": len(self.val_ids),
+                "vocab_size": self.tokenizer.vocab_size,
+                "device": self.rt.device,
+                "batch_size": self.batches.B,
+                "start_step": self.step,
+            },
+        )
+        with _StopSignals() as signals:
+            loss_ema = self._loop(spe, total, signals)
         self._eval_and_save(loss_ema)
         summary = self.summary()
         if self.rt.is_main:
@@ -290,20 +344,98 @@ class LMTrainer:
         self.cb("end", summary)
         return summary
 
-    def _next_eval(self) -> float:
-        """Validate at every quarter of the run (or every ``eval_interval`` steps) and at the end."""
-        if self.cfg.eval_interval:
-            spe_frac = self.cfg.eval_interval / max(self._total_steps_estimate(), 1)
-            return self.progress() + spe_frac
+    def _loop(self, spe: int, total: int | None, signals: _StopSignals) -> float:
+        cfg, model, opt = self.cfg, self.model, self.opt
+        model.train()
+        tokens_per_step = self.batches.B * cfg.seq_len
+        next_quarter = self._next_quarter()
+        last_save = self.elapsed
+        loss_ema, t_last, tok_s = math.nan, time.perf_counter(), 0.0
+        while not self.done():
+            if self.epoch_step >= spe:
+                self.epoch, self.epoch_step, self.state = self.epoch + 1, 0, None
+            x, y = self.batches.window(self.epoch, self.epoch_step)
+            x, y = x.to(self.rt.device), y.to(self.rt.device)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, self.step, self.progress()) * self.lr_scale
+            _, loss, state = model(x, y, self.state)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                self._diverged()  # the step is skipped: no NaN reaches the weights or the optimiser
+                self.state = None
+            else:
+                opt.step()
+                self.state = _detach(state)
+            self.step, self.epoch_step = self.step + 1, self.epoch_step + 1
+            now = time.perf_counter()
+            dt, t_last = now - t_last, now
+            self.elapsed += dt
+            lv = loss.item()
+            if math.isfinite(lv):
+                loss_ema = lv if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
+            tok_s = tokens_per_step / dt if tok_s == 0 else 0.9 * tok_s + 0.1 * tokens_per_step / dt
+            self.cb(
+                "step",
+                {
+                    "step": self.step,
+                    "loss": loss_ema,
+                    "tok_s": tok_s,
+                    "progress": self.progress(),
+                    "val_bpc": self.last_bpc,
+                    "total_steps": total,
+                },
+            )
+            if signals.received:
+                if self.rt.is_main:
+                    self._save_resume()
+                raise Interrupted(signals.received, self.step, self.out)
+            if self._eval_due(next_quarter):
+                self._eval_and_save(loss_ema)
+                next_quarter, last_save = self._next_quarter(), self.elapsed
+                t_last = time.perf_counter()  # evaluation is not training time for tokens/s
+            elif self.elapsed - last_save >= SAVE_EVERY_S and self.rt.is_main:
+                self._save_resume()
+                last_save, t_last = self.elapsed, time.perf_counter()
+        return loss_ema
+
+    def _diverged(self) -> None:
+        """A non-finite loss or gradient: skip the step and halve the learning rate, a bounded number of times."""
+        self.bad_steps += 1
+        self.lr_scale *= 0.5
+        if self.bad_steps > MAX_BAD_STEPS:
+            raise LstmTextError(
+                f"training diverged: the loss was not finite {self.bad_steps} times even after "
+                f"lowering the learning rate; the last good checkpoint in {self.out} is kept; "
+                "try a lower --lr or --grad-clip"
+            )
+        self.cb(
+            "warning",
+            {"message": f"step {self.step + 1}: non-finite loss; step skipped, learning rate now x{self.lr_scale:g}"},
+        )
+
+    def _next_quarter(self) -> float:
         return (math.floor(self.progress() * 4 + 1e-9) + 1) / 4
 
-    def _total_steps_estimate(self) -> float:
-        p = self.progress()
-        return self.step / p if p > 0 else float(self.cfg.max_steps or self.batches.steps_per_epoch())
+    def _eval_due(self, next_quarter: float) -> bool:
+        """Validate every ``eval_interval`` steps, or by default at every quarter of the run (and at the end)."""
+        if self.done():
+            return False
+        if self.cfg.eval_interval:
+            return self.step % self.cfg.eval_interval == 0
+        return self.progress() >= next_quarter
 
 
-def train_lm(corpus: list[str], out: str | Path, *, model: dict, train: TrainConfig,
-             callback: Callback | None = None, resume: bool = False) -> dict:
+def train_lm(
+    corpus: list[str],
+    out: str | Path,
+    *,
+    model: dict,
+    train: TrainConfig,
+    callback: Callback | None = None,
+    resume: bool = False,
+) -> dict:
     """Train a language model on ``corpus`` (paths or dataset names) into the run directory ``out``.
 
     Args:
@@ -330,5 +462,13 @@ def train_lm(corpus: list[str], out: str | Path, *, model: dict, train: TrainCon
 
 def _limits(cfg: TrainConfig) -> dict:
     """On --resume, the stopping rules given now may extend the run; everything else is the saved config."""
-    return {k: v for k, v in (("max_steps", cfg.max_steps), ("epochs", cfg.epochs),
-                                ("time_budget", cfg.time_budget), ("device", cfg.device)) if v}
+    return {
+        k: v
+        for k, v in (
+            ("max_steps", cfg.max_steps),
+            ("epochs", cfg.epochs),
+            ("time_budget", cfg.time_budget),
+            ("device", cfg.device),
+        )
+        if v
+    }

@@ -47,24 +47,42 @@ class TrainProgress:
         if self.quiet:
             return
         if event == "start":
-            err.print(f"[bold]training[/] {info['params']:,} parameters on {info['device']}, "
-                      f"vocab {info['vocab_size']}, {info['train_tokens']:,} train / {info['val_tokens']:,} "
-                      f"val tokens, batch {info['batch_size']}, {info['steps_per_epoch']:,} steps per epoch")
+            err.print(
+                f"[bold]training[/] {info['params']:,} parameters on {info['device']}, "
+                f"vocab {info['vocab_size']}, {info['train_tokens']:,} train / {info['val_tokens']:,} "
+                f"val tokens, batch {info['batch_size']}, {info['steps_per_epoch']:,} steps per epoch"
+            )
             self.progress = Progress(
-                TextColumn("step {task.fields[step]}"), BarColumn(),
-                TextColumn("loss {task.fields[loss]}  " + self.label + " {task.fields[bpc]}  {task.fields[tok_s]} tok/s"),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=err, transient=False, disable=not err.is_terminal and not os.environ.get("LSTM_TEXT_PROGRESS"),
+                TextColumn("step {task.fields[step]}"),
+                BarColumn(),
+                TextColumn(
+                    "loss {task.fields[loss]}  " + self.label + " {task.fields[bpc]}  {task.fields[tok_s]} tok/s"
+                ),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=False,
+                disable=not err.is_terminal and not os.environ.get("LSTM_TEXT_PROGRESS"),
             )
             self.progress.start()
-            self.task = self.progress.add_task("train", total=1000, step=info["start_step"], loss="-", bpc="-",
-                                               tok_s="-")
+            self.task = self.progress.add_task(
+                "train", total=1000, step=info["start_step"], loss="-", bpc="-", tok_s="-"
+            )
         elif event == "step" and self.progress:
-            self.progress.update(self.task, completed=int(1000 * min(info["progress"], 1.0)), step=info["step"],
-                                 loss=_fmt(info["loss"]), bpc=_fmt(info[self.metric]), tok_s=f"{info['tok_s']:,.0f}")
+            self.progress.update(
+                self.task,
+                completed=int(1000 * min(info["progress"], 1.0)),
+                step=info["step"],
+                loss=_fmt(info["loss"]),
+                bpc=_fmt(info[self.metric]),
+                tok_s=f"{info['tok_s']:,.0f}",
+            )
         elif event == "eval":
-            line = (f"step {info['step']:>6}  epoch {info['epoch']:.2f}  train loss {info['train_loss']:.3f}  "
-                    f"{self.label} {info[self.metric]:.4f}  {info['elapsed']:.0f}s")
+            line = (
+                f"step {info['step']:>6}  epoch {info['epoch']:.2f}  train loss {info['train_loss']:.3f}  "
+                f"{self.label} {info[self.metric]:.4f}  {info['elapsed']:.0f}s"
+            )
             (self.progress.console if self.progress else err).print(line)
         elif event == "end" and self.progress:
             self.progress.stop()
@@ -75,15 +93,32 @@ def kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
     t.add_column(style="bold")
     t.add_column()
     for k, v in rows:
-        t.add_row(k, v if isinstance(v, str) else format(v, ",.4f") if isinstance(v, float) else f"{v:,}"
-                  if isinstance(v, int) else str(v))
+        t.add_row(
+            k,
+            v
+            if isinstance(v, str)
+            else format(v, ",.4f")
+            if isinstance(v, float)
+            else f"{v:,}"
+            if isinstance(v, int)
+            else str(v),
+        )
     return t
 
 
 def classification_report(console: Console, r: dict, title: str) -> None:
     """Accuracy, macro-F1, ECE; per-class precision/recall; the confusion matrix (rows: gold label)."""
-    console.print(kv_table(title, [("accuracy", r["accuracy"]), ("macro-F1", r["macro_f1"]),
-                                   ("expected calibration error", r["ece"]), ("examples", r["examples"])]))
+    console.print(
+        kv_table(
+            title,
+            [
+                ("accuracy", r["accuracy"]),
+                ("macro-F1", r["macro_f1"]),
+                ("expected calibration error", r["ece"]),
+                ("examples", r["examples"]),
+            ],
+        )
+    )
     per = Table(title="per class", title_justify="left")
     for col in ("label", "precision", "recall", "F1", "support"):
         per.add_column(col, justify="left" if col == "label" else "right")
@@ -98,8 +133,10 @@ def classification_report(console: Console, r: dict, title: str) -> None:
         cm.add_row(lab, *[f"{v:,}" for v in row])
     console.print(cm)
     if r.get("skipped"):
-        warn(f"{r['skipped']} example(s) with labels the model does not know were skipped: "
-             f"{', '.join(r['unknown_labels'][:5])}")
+        warn(
+            f"{r['skipped']} example(s) with labels the model does not know were skipped: "
+            f"{', '.join(r['unknown_labels'][:5])}"
+        )
 
 
 def explained(r: dict, weights: list[tuple[str, float]], text: str):
@@ -115,7 +152,10 @@ def explained(r: dict, weights: list[tuple[str, float]], text: str):
         if i:
             t.append(" ")
         strength = abs(w) / top
-        style = ("bold green" if w > 0 else "bold red") if strength > 0.5 else (
-            ("green" if w > 0 else "red") if strength > 0.15 else "")
+        style = (
+            ("bold green" if w > 0 else "bold red")
+            if strength > 0.5
+            else (("green" if w > 0 else "red") if strength > 0.15 else "")
+        )
         t.append(word, style=style)
     return t

@@ -9,9 +9,11 @@ import torch
 
 torch.set_num_threads(1)  # tiny models: threads cost more than they give, and results stay reproducible
 
-WORDS = ("the king and queen of the land went to war against the sea , and the people sang songs "
-         "of love and sorrow ; old men told tales by the fire while the children slept . café naïve "
-         "über 東京 ünïcödé").split()
+WORDS = (
+    "the king and queen of the land went to war against the sea , and the people sang songs "
+    "of love and sorrow ; old men told tales by the fire while the children slept . café naïve "
+    "über 東京 ünïcödé"
+).split()
 
 
 def make_corpus(n_chars: int, seed: int = 0) -> str:

@@ -10,8 +10,28 @@ runner = CliRunner()
 
 def test_cli_chain_train_generate_evaluate_info(tmp_path, corpus_file):
     run = tmp_path / "run"
-    r = runner.invoke(app, ["train", str(corpus_file), "--out", str(run), "--max-steps", "8", "--layers", "1",
-                            "--hidden", "24", "--embed", "16", "--batch-size", "4", "--seq-len", "16", "--quiet"])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(corpus_file),
+            "--out",
+            str(run),
+            "--max-steps",
+            "8",
+            "--layers",
+            "1",
+            "--hidden",
+            "24",
+            "--embed",
+            "16",
+            "--batch-size",
+            "4",
+            "--seq-len",
+            "16",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     g1 = runner.invoke(app, ["generate", str(run), "the", "--max-tokens", "30", "--seed", "3"])
     g2 = runner.invoke(app, ["generate", str(run), "the", "--max-tokens", "30", "--seed", "3"])
@@ -58,7 +78,7 @@ def _bad_inputs(tmp_path, corpus_file, tiny_run):
         (["generate", run, "x", "--temperature", "-1"], 1, "--temperature"),
         (["generate", run, "x", "--top-p", "0"], 1, "--top-p"),
         (["generate", run, "x", "--num-samples", "0"], 2, "--num-samples"),
-        (["generate", run, "x", "--max-tokens", "ten"], 2, "ten"),
+        (["generate", run, "x", "--max-tokens", "ten"], 2, "--max-tokens"),
         (["evaluate", run, str(tmp_path / "missing.txt")], 1, "file not found"),
         (["evaluate", run, str(latin1)], 1, "not valid UTF-8"),
         (["info", str(tmp_path)], 1, "has no model.safetensors"),
@@ -83,6 +103,10 @@ def test_console_script_runs(tiny_run):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "lstm_text", "generate", str(tiny_run), "the", "--max-tokens", "5",
-                        "--seed", "0"], capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "lstm_text", "generate", str(tiny_run), "the", "--max-tokens", "5", "--seed", "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert r.stdout.startswith("the")

@@ -63,8 +63,19 @@ def test_filters():
     assert filter_logits(logits, base, None)[0, 0] == float("-inf")  # padding never sampled
 
 
-@pytest.mark.parametrize("bad", [{"temperature": 0}, {"temperature": -1}, {"top_p": 0}, {"top_p": 1.5},
-                                 {"top_k": -1}, {"min_p": 1}, {"max_tokens": -1}, {"repetition_penalty": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"temperature": 0},
+        {"temperature": -1},
+        {"top_p": 0},
+        {"top_p": 1.5},
+        {"top_k": -1},
+        {"min_p": 1},
+        {"max_tokens": -1},
+        {"repetition_penalty": 0},
+    ],
+)
 def test_invalid_options(bad):
     with pytest.raises(LstmTextError):
         GenerateConfig(**bad)

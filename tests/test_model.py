@@ -27,7 +27,7 @@ def test_overfits_one_batch():
     x = torch.randint(2, 40, (4, 24))
     y = torch.roll(x, -1, 1)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
-    for _ in range(150):
+    for _ in range(300):
         _, loss, _ = m(x, y)
         opt.zero_grad()
         loss.backward()
@@ -74,3 +74,21 @@ def test_classifier_padding_does_not_change_the_result():
     out1 = m.classify(a, torch.tensor([7]))
     out2 = m.classify(padded, torch.tensor([7]))
     assert torch.allclose(out1, out2, atol=1e-6)
+
+
+def test_fused_step_equals_the_training_forward():
+    from lstm_text.model import StepModel
+
+    for kw in ({}, {"tie_weights": False}, {"layers": 3, "embed": 32, "hidden": 32}, {"layers": 1}):
+        m = tiny(**kw).eval()
+        x = torch.randint(2, 40, (3, 12))
+        with torch.no_grad():
+            full, _, _ = m(x)
+            prefix, _, st = m(x[:, :4])
+            stepper = StepModel(m)
+            state = stepper.state_from(st)
+            outs = []
+            for t in range(4, 12):
+                logits, state = stepper.step(x[:, t], state)
+                outs.append(logits)
+        assert torch.allclose(full[:, 4:], torch.stack(outs, 1), atol=1e-5)

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_text.tokenizer import (UNK, CharTokenizer, StreamDecoder, tokenizer_from_dict, train_tokenizer)
+from lstm_text.tokenizer import UNK, CharTokenizer, StreamDecoder, tokenizer_from_dict, train_tokenizer
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=200)
 
@@ -31,7 +31,7 @@ _SP = {}
 
 def sp(kind, corpus_text):
     if kind not in _SP:
-        _SP[kind] = train_tokenizer(corpus_text, kind, 200)
+        _SP[kind] = train_tokenizer(corpus_text, kind, 400)
     return _SP[kind]
 
 

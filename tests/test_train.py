@@ -3,9 +3,9 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL, tiny_train_config
 from safetensors.torch import load_file
 
-from conftest import TINY_MODEL, tiny_train_config
 from lstm_text.errors import LstmTextError
 from lstm_text.train import train_lm
 
@@ -54,8 +54,12 @@ def test_resume_continues_where_it_stopped(tmp_path, corpus_file):
 
 
 def test_subword_training(tmp_path, corpus_file):
-    s = train_lm([str(corpus_file)], tmp_path / "bpe", model=TINY_MODEL,
-                 train=tiny_train_config(tokenizer="bpe", vocab_size=120, max_steps=5))
+    s = train_lm(
+        [str(corpus_file)],
+        tmp_path / "bpe",
+        model=TINY_MODEL,
+        train=tiny_train_config(tokenizer="bpe", vocab_size=400, max_steps=5),
+    )
     assert s["steps"] == 5 and s["last_val_bpc"] > 0
 
 

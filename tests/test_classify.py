@@ -1,0 +1,163 @@
+import json
+import random
+
+import pytest
+from typer.testing import CliRunner
+
+import lstm_text
+from lstm_text.cli import app, main
+
+runner = CliRunner()
+POS = "good great wonderful fun gorgeous witty moving brilliant".split()
+NEG = "bad awful boring dull tedious ugly stupid mess".split()
+FILL = "the film is a movie and this story was".split()
+
+
+def labelled(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        lab = rng.choice(["positive", "negative"])
+        words = [rng.choice(FILL) for _ in range(rng.randint(2, 6))] + [rng.choice(POS if lab == "positive" else NEG)]
+        rng.shuffle(words)
+        rows.append((lab, " ".join(words)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def sentiment_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sent")
+    (d / "train.tsv").write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(400, 0)))
+    (d / "dev.jsonl").write_text("".join(json.dumps({"text": b, "label": a}) + "\n" for a, b in labelled(60, 1)))
+    return d
+
+
+@pytest.fixture(scope="module")
+def clf_run(tmp_path_factory, sentiment_files):
+    out = tmp_path_factory.mktemp("clf") / "run"
+    r = runner.invoke(
+        app,
+        [
+            "train-classifier",
+            str(sentiment_files / "train.tsv"),
+            "--dev",
+            str(sentiment_files / "dev.jsonl"),
+            "--out",
+            str(out),
+            "--epochs",
+            "6",
+            "--hidden",
+            "24",
+            "--embed",
+            "16",
+            "--vocab-size",
+            "400",
+            "--batch-size",
+            "16",
+            "--lr",
+            "1e-2",
+            "--warmup",
+            "5",
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_classifier_learns_and_reports(clf_run, sentiment_files):
+    info = lstm_text.load(clf_run).info()
+    assert info["heads"] == ["classifier (negative, positive)"]
+    assert info["training"]["dev_accuracy"] >= 0.9
+    e = runner.invoke(app, ["evaluate", str(clf_run), str(sentiment_files / "dev.jsonl"), "--json"])
+    d = json.loads(e.stdout)
+    assert d["accuracy"] >= 0.9 and len(d["confusion"]) == 2 and 0 <= d["ece"] <= 1
+    assert runner.invoke(app, ["evaluate", str(clf_run), str(sentiment_files / "dev.jsonl")]).exit_code == 0
+
+
+def test_classify_stdin_all_formats_keeps_order_and_count(clf_run):
+    lines = ["a wonderful movie", "", "boring and dull", "x" * 5000, "the film was great"] * 7
+    stdin = "\n".join(lines) + "\n"
+    for fmt in ("text", "tsv", "jsonl"):
+        r = runner.invoke(app, ["classify", "--model", str(clf_run), "--format", fmt, "--batch-size", "3"], input=stdin)
+        assert r.exit_code == 0, r.output
+        out = r.stdout.splitlines()
+        assert len(out) == len(lines)
+        if fmt == "jsonl":
+            recs = [json.loads(o) for o in out]
+            assert [x["text"] for x in recs] == lines
+            assert recs[1]["label"] is None
+            assert recs[0]["label"] == "positive" and recs[2]["label"] == "negative"
+            assert abs(sum(recs[0]["probs"].values()) - 1) < 1e-5
+        else:
+            assert [o.split("\t", 2)[2] for o in out] == lines
+
+
+def test_batching_does_not_change_results(clf_run):
+    m = lstm_text.load(clf_run)
+    texts = ["a wonderful movie", "boring", "the film was great and fun", "ugly mess"] * 5
+    one = [r["probs"] for r in m.classify(texts)]
+    for t, p in zip(texts, one):
+        assert m.classify(t)["probs"] == pytest.approx(p, abs=1e-5)
+
+
+def test_threshold_abstains_and_explain_points_at_the_sentiment_word(clf_run):
+    m = lstm_text.load(clf_run)
+    assert m.classify("the film", threshold=0.999)["label"] in ("neutral", "positive", "negative")
+    weights = dict(m.explain("the film was wonderful"))
+    assert max(weights, key=weights.get) == "wonderful"
+    r = runner.invoke(app, ["classify", "--model", str(clf_run), "--explain", "-f", "jsonl"], input="so boring\n")
+    assert json.loads(r.stdout)["explain"][1][0] == "boring"
+
+
+def test_classifier_from_a_language_model_still_generates(tmp_path, tiny_run, sentiment_files):
+    out = tmp_path / "ft"
+    r = runner.invoke(
+        app,
+        [
+            "train-classifier",
+            str(sentiment_files / "train.tsv"),
+            "--out",
+            str(out),
+            "--init",
+            str(tiny_run),
+            "--max-steps",
+            "10",
+            "--batch-size",
+            "16",
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    m = lstm_text.load(out)
+    assert m.has_lm and m.labels == ["negative", "positive"]
+    assert len(m.generate("the", max_tokens=10, seed=0)) == 10
+    assert m.classify("good")["label"] in m.labels
+
+
+def test_classifier_bad_input(tmp_path, sentiment_files, tiny_run, clf_run, capsys):
+    one_class = tmp_path / "one.tsv"
+    one_class.write_text("label\ttext\npositive\tgood\npositive\tfine\n")
+    no_cols = tmp_path / "nocols.tsv"
+    no_cols.write_text("a\tb\nx\ty\n")
+    no_label = tmp_path / "nolabel.tsv"
+    no_label.write_text("label\ttext\npositive\tgood\n\tbad one\n")
+    cases = [
+        (["train-classifier", str(one_class), "--out", str(tmp_path / "o1")], "only one label"),
+        (["train-classifier", str(no_cols), "--out", str(tmp_path / "o2")], "no 'label'"),
+        (["train-classifier", str(no_label), "--out", str(tmp_path / "o3")], "no label"),
+        (["classify", "--model", str(tiny_run), str(sentiment_files / "train.tsv")], "without a classification head"),
+        (["generate", str(clf_run), "x"], "cannot generate"),
+        (["classify", "--model", str(clf_run), str(tmp_path / "missing.txt")], "file not found"),
+    ]
+    for argv, fragment in cases:
+        rc = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc != 0 and len(err) == 1 and fragment in err[0], (argv, err)
+
+
+def test_unknown_labels_at_evaluation_are_skipped_and_reported(clf_run, tmp_path):
+    f = tmp_path / "eval.tsv"
+    f.write_text("label\ttext\npositive\tgreat fun\nneutral\tthe film\nnegative\tso dull\n")
+    d = lstm_text.load(clf_run).evaluate_labelled(f)
+    assert d["examples"] == 2 and d["unknown_labels"] == ["neutral"] and d["skipped"] == 1
