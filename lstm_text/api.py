@@ -88,13 +88,18 @@ class Model:
         self._need_classifier()
         return explain(self.net, self.tokenizer, text)
 
-    def evaluate_labelled(self, path: str | Path) -> dict:
-        """Accuracy, macro-F1, per-class precision/recall, confusion matrix and ECE on a labelled file."""
+    def evaluate_labelled(self, path: str | Path, label_map: dict[str, str] | None = None) -> dict:
+        """Accuracy, macro-F1, per-class precision/recall, confusion matrix and ECE on a labelled file.
+
+        ``label_map`` renames the file's labels first (default: the map the model was trained with).
+        """
         from .classify import evaluate_labelled
-        from .labelled import read_labelled
+        from .labelled import map_labels, read_labelled
 
         self._need_classifier()
-        return evaluate_labelled(self.net, self.tokenizer, read_labelled([path]))
+        if label_map is None:
+            label_map = self.meta.get("training", {}).get("label_map", {})
+        return evaluate_labelled(self.net, self.tokenizer, map_labels(read_labelled([path]), label_map))
 
     def info(self) -> dict:
         cfg = self.cfg

@@ -199,6 +199,7 @@ def train_classifier(
     model: dict,
     train: TrainConfig,
     callback: Callable[[str, dict], None] | None = None,
+    label_map: dict[str, str] | None = None,
 ) -> dict:
     """Train a classification head (and encoder) on labelled files; select the best epoch on dev.
 
@@ -211,9 +212,10 @@ def train_classifier(
         model: ModelConfig fields for a model trained from scratch.
         train: the training configuration (batch_size, lr, epochs/max_steps/time_budget, seed, device...).
         callback: receives ("start" | "step" | "eval" | "warning" | "end", info) events.
+        label_map: renames or merges labels of ``data`` and ``dev`` ({old: new}).
     """
     from .checkpoint import load_model
-    from .labelled import check_labels, read_labelled
+    from .labelled import check_labels, map_labels, read_labelled
     from .model import LSTMModel
     from .tokenizer import train_tokenizer
     from .train import Runtime, check_out_dir, lr_at, make_optimizer
@@ -221,10 +223,10 @@ def train_classifier(
     cb = callback or (lambda e, i: None)
     cfg, out = train, Path(out)
     rt = Runtime.from_env(cfg.device)
-    pairs = read_labelled(data)
+    pairs = map_labels(read_labelled(data), label_map or {})
     labels = check_labels(pairs)
     if dev:
-        dev_pairs = read_labelled(dev)
+        dev_pairs = map_labels(read_labelled(dev), label_map or {})
     else:
         rng = random.Random(cfg.seed)
         pairs = pairs[:]

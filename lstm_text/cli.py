@@ -325,11 +325,15 @@ def train_classifier(
     time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    label_map: Annotated[
+        str | None, typer.Option(help="Rename or merge labels: 'very negative=negative,very positive=positive'.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a sentiment (or any label) classifier on labelled lines."""
     from .classify import train_classifier as run
     from .config import ModelConfig, TrainConfig
+    from .labelled import parse_label_map
     from .ui import TrainProgress, err, kv_table
 
     if init and bidirectional and "--bidirectional" in sys.argv:
@@ -369,6 +373,7 @@ def train_classifier(
         model=mcfg,
         train=tcfg,
         callback=TrainProgress(quiet, metric="dev_accuracy", label="dev acc"),
+        label_map=parse_label_map(label_map),
     )
     if not quiet:
         err.print(

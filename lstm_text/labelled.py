@@ -186,3 +186,20 @@ def _show_list(names: list[str], limit: int = 8) -> str:
     if not names:
         return "none"
     return ", ".join(_show(s) for s in names[:limit]) + (", ..." if len(names) > limit else "")
+
+
+def parse_label_map(spec: str | None) -> dict[str, str]:
+    """``"very negative=negative,very positive=positive"`` -> {old: new}; merges or renames labels."""
+    if not spec:
+        return {}
+    mapping = {}
+    for part in spec.split(","):
+        old, sep, new = part.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise LstmTextError(f"--label-map: {part.strip()!r} is not OLD=NEW (e.g. 'very negative=negative')")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def map_labels(pairs: list[tuple[str, str]], mapping: dict[str, str]) -> list[tuple[str, str]]:
+    return [(t, mapping.get(lab, lab)) for t, lab in pairs] if mapping else pairs

@@ -10,11 +10,12 @@ import time
 import pytest
 import torch
 
-from conftest import TINY_MODEL, tiny_train_config
 from lstm_text.checkpoint import load_model
 from lstm_text.errors import LstmTextError
 from lstm_text.model import LSTMModel
 from lstm_text.train import train_lm
+
+from conftest import TINY_MODEL, tiny_train_config
 
 
 def _nan_on_calls(monkeypatch, bad_calls):
@@ -35,8 +36,13 @@ def _nan_on_calls(monkeypatch, bad_calls):
 def test_a_nan_loss_is_skipped_and_never_saved(tmp_path, corpus_file, monkeypatch):
     _nan_on_calls(monkeypatch, {3, 4})
     warnings = []
-    train_lm([str(corpus_file)], tmp_path / "r", model=TINY_MODEL, train=tiny_train_config(max_steps=12),
-             callback=lambda e, i: warnings.append(i["message"]) if e == "warning" else None)
+    train_lm(
+        [str(corpus_file)],
+        tmp_path / "r",
+        model=TINY_MODEL,
+        train=tiny_train_config(max_steps=12),
+        callback=lambda e, i: warnings.append(i["message"]) if e == "warning" else None,
+    )
     assert len(warnings) == 2 and "non-finite" in warnings[0]
     model, _, _ = load_model(tmp_path / "r")
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -51,9 +57,29 @@ def test_divergence_stops_with_a_clear_message(tmp_path, corpus_file, monkeypatc
 def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "lstm_text", "train", str(corpus_file), "--out", str(out), "--max-steps", "100000",
-           "--layers", "1", "--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "16",
-           "--eval-interval", "20"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lstm_text",
+        "train",
+        str(corpus_file),
+        "--out",
+        str(out),
+        "--max-steps",
+        "100000",
+        "--layers",
+        "1",
+        "--hidden",
+        "16",
+        "--embed",
+        "8",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "16",
+        "--eval-interval",
+        "20",
+    ]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 60
     while not (out / "metrics.jsonl").exists() and time.time() < deadline:
@@ -64,8 +90,13 @@ def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: interrupted at step") and "--resume" in last and "Traceback" not in err
     assert (out / "resume.safetensors").is_file() and (out / "model.safetensors").is_file()
-    r = subprocess.run([sys.executable, "-m", "lstm_text", "train", "--out", str(out), "--resume", "--max-steps",
-                        "60", "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "lstm_text", "train", "--out", str(out), "--resume", "--max-steps", "60", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert load_model(out)[2]["training"]["steps"] == 60
 
@@ -110,11 +141,18 @@ def test_tampered_and_truncated_model_files(tmp_path, tiny_run, capsys):
     meta = __import__("safetensors").safe_open(tiny_run / "model.safetensors", "pt").metadata()
     tensors["embed.weight"] = tensors["embed.weight"][:-1]
     save_file(tensors, tmp_path / "shape.safetensors", metadata=meta)
-    save_file(load_file(tiny_run / "model.safetensors"), tmp_path / "newer.safetensors",
-              metadata={**meta, "format_version": "99"})
+    save_file(
+        load_file(tiny_run / "model.safetensors"),
+        tmp_path / "newer.safetensors",
+        metadata={**meta, "format_version": "99"},
+    )
     save_file(load_file(tiny_run / "model.safetensors"), tmp_path / "nometa.safetensors")
-    cases = {"trunc": "damaged", "shape": "do not match", "newer": "newer than this lstm-text",
-             "nometa": "not an lstm-text model"}
+    cases = {
+        "trunc": "damaged",
+        "shape": "do not match",
+        "newer": "newer than this lstm-text",
+        "nometa": "not an lstm-text model",
+    }
     for name, fragment in cases.items():
         assert main(["info", str(tmp_path / f"{name}.safetensors")]) == 1
         err = capsys.readouterr().err.strip().splitlines()

@@ -3,11 +3,12 @@ import math
 
 import pytest
 import torch
-from conftest import TINY_MODEL, tiny_train_config
 from safetensors.torch import load_file
 
 from lstm_text.errors import LstmTextError
 from lstm_text.train import train_lm
+
+from conftest import TINY_MODEL, tiny_train_config
 
 
 def test_training_lowers_loss_and_writes_a_run(tiny_run):
