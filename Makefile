@@ -9,7 +9,7 @@ ifneq ($(SHARED_DATA),)
 export LSTM_TEXT_DATA ?= $(abspath $(SHARED_DATA))
 endif
 
-.PHONY: install demo test test-all lint bench checks clean
+.PHONY: install demo test test-all lint bench checks pretrained clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,21 @@ bench: install  ## speed figures for the README (not a test)
 
 checks: install  ## the public checks in ../shared/checks
 	../shared/checks/contract && ../shared/checks/generation && ../shared/checks/bpc-300s
+
+# The built-in classifiers, made by the project's own commands from the SST data (README: figures, time).
+SST2 = $(LSTM_TEXT_DATA)/sst2
+SST5 = $(LSTM_TEXT_DATA)/sst5
+pretrained: install
+	rm -rf runs/sentiment runs/sentiment3
+	$(BIN)/lstm-text train-classifier $(SST2)/train_phrases.tsv --dev $(SST2)/dev.tsv --out runs/sentiment \
+		--seed 0 $(SENTIMENT_ARGS)
+	$(BIN)/lstm-text train-classifier $(SST5)/train.tsv --dev $(SST5)/dev.tsv --out runs/sentiment3 \
+		--label-map "very negative=negative,very positive=positive" --seed 0 $(SENTIMENT3_ARGS)
+	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3
+	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors
+	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
+	$(BIN)/lstm-text evaluate sentiment $(SST2)/dev.tsv
+	$(BIN)/lstm-text evaluate sentiment3 $(SST5)/dev.tsv
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache .hypothesis

@@ -481,6 +481,38 @@ def classify(
     w.flush()
 
 
+@app.command()
+def bench(
+    lm: Annotated[
+        str | None, typer.Option(help="Time this language model's sizes (default: the default config).")
+    ] = None,
+    classifier: Annotated[str, typer.Option(help="Classifier to time ('' to skip).")] = "sentiment",
+    lines: Annotated[Path | None, typer.Option(help="File of lines to classify (default: synthetic SST-like).")] = None,
+    quick: Annotated[bool, typer.Option(help="Tiny counts: a smoke check, figures are noise.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+):
+    """Measure this machine: GEMM GFLOP/s, training and generation speed as ratios of it, classification lines/s."""
+    import lstm_text
+
+    from . import bench as b
+    from .data import read_text
+    from .ui import bench_report, out, warn
+
+    cfg = lstm_text.load(lm).cfg if lm else None
+    clf = None
+    if classifier:
+        try:
+            clf = lstm_text.load(classifier)
+        except lstm_text.LstmTextError as e:
+            warn(f"classification not timed: {e}")
+    texts = read_text(lines).splitlines() if lines else None
+    r = b.run(cfg=cfg, quick=quick, classifier=clf, lines=texts)
+    if as_json:
+        print(json.dumps(r))
+    else:
+        bench_report(out(), r)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     try:  # typer >= 0.22 vendors click; older releases depend on it

@@ -159,3 +159,46 @@ def explained(r: dict, weights: list[tuple[str, float]], text: str):
         )
         t.append(word, style=style)
     return t
+
+
+def bench_report(console: Console, r: dict) -> None:
+    """The tables of ``lstm_text.bench.run``'s figures."""
+    m = r["machine"]
+    console.print(
+        f"[bold]{m['cpu']}[/], {m['platform']}, torch {m['torch']}, {m['threads']} threads"
+        + ("  [yellow](--quick: figures are noise)[/]" if r["quick"] else "")
+    )
+    peak = r["gemm_gflops"]
+    t = Table(title="fp32 GEMM (m x k x n)", title_justify="left")
+    for c in ("shape", "GFLOP/s", "/ square"):
+        t.add_column(c, justify="right")
+    for k, v in r["gemm_shapes_gflops"].items():
+        t.add_row(k, f"{v:.1f}", f"{v / peak:.2f}")
+    console.print(t)
+    tr, cfg = r["train"], r["model"]
+    t = Table(
+        title=f"training, {cfg['layers']}x{cfg['hidden']} e{cfg['embed']}, batch {r['batch_size']} x {r['seq_len']}",
+        title_justify="left",
+    )
+    for c in ("tokens/s", "matmul params/token", "GFLOP/s", "/ GEMM"):
+        t.add_column(c, justify="right")
+    t.add_row(
+        f"{tr['tokens_per_s']:,.0f}", f"{tr['matmul_params']:,}", f"{tr['gflops']:.1f}", f"{tr['share_of_gemm']:.2f}"
+    )
+    console.print(t)
+    t = Table(title="generation, batch 1 (tokens/s)", title_justify="left")
+    for c in ("model", "lstm-text", "matmul bound", "naive nn.LSTM", "lstm-text / bound", "naive / bound"):
+        t.add_column(c, justify="right")
+    for g in r["generate"]:
+        t.add_row(
+            g["model"],
+            f"{g['tokens_per_s']:,.0f}",
+            f"{g['bound_tokens_per_s']:,.0f}",
+            f"{g['naive_tokens_per_s']:,.0f}",
+            f"{g['share_of_bound']:.2f}",
+            f"{g['naive_share_of_bound']:.2f}",
+        )
+    console.print(t)
+    if "classify" in r:
+        c = r["classify"]
+        console.print(f"classification: {c['lines_per_s']:,.0f} lines/s over {c['lines']:,} lines (model loaded)")

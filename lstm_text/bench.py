@@ -1,0 +1,234 @@
+"""Speed measurements, each a ratio taken in the same run (these machines are shared and noisy).
+
+matmul GFLOP/s of this machine (fp32 GEMM); training tokens/s and its FLOP/s as a share of GEMM; batch-1
+generation tokens/s next to the matmul-only bound of the same shapes and a naive nn.LSTM-per-token loop
+(pytorch/examples word_language_model); classification lines/s. ``lstm-text bench`` renders them and
+``benchmarks/speed.py`` keeps the results file. Library code: returns numbers, never prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import string
+import subprocess
+import time
+
+import torch
+import torch.nn as nn
+
+from .config import GenerateConfig, ModelConfig, TrainConfig
+from .generate import sample_tokens
+from .model import LSTMModel
+from .tokenizer import CharTokenizer
+from .train import make_optimizer
+
+CHARS = string.ascii_letters + string.digits + " .\n"  # 65 distinct characters: vocab 67 with PAD and UNK
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
+        names = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")]
+        cpu = names[0] if names else cpu
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "cpu": cpu or platform.machine(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def best_time(fn, reps: int) -> float:
+    """Seconds of the fastest of ``reps`` calls, after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def gemm_gflops(m: int, k: int, n: int, reps: int) -> float:
+    a, b, c = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
+    flops = 2 * m * k * n
+    inner = max(1, round(1e8 / flops))  # small products: repeat so the clock's resolution does not matter
+    return flops * inner / best_time(lambda: [torch.mm(a, b, out=c) for _ in range(inner)], reps) / 1e9
+
+
+def layer_inputs(cfg: ModelConfig) -> list[int]:
+    return [cfg.embed if i == 0 else cfg.hidden for i in range(cfg.layers)]
+
+
+def head_products(cfg: ModelConfig) -> list[tuple[int, int]]:
+    """(in, out) of the products after the LSTM: the H -> E projection (tied, H != E), then the head."""
+    proj = cfg.tie_weights and cfg.hidden != cfg.embed
+    return ([(cfg.hidden, cfg.embed)] if proj else []) + [
+        (cfg.embed if cfg.tie_weights else cfg.hidden, cfg.vocab_size)
+    ]
+
+
+def matmul_params(cfg: ModelConfig) -> int:
+    """Weights multiplied once per token: 4H x (in + H) per layer, plus the projection and the head."""
+    lstm = sum(4 * cfg.hidden * (i + cfg.hidden) for i in layer_inputs(cfg))
+    return lstm + sum(i * o for i, o in head_products(cfg))
+
+
+def train_rate(cfg: ModelConfig, tcfg: TrainConfig, warmup: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = LSTMModel(cfg).train()
+    opt = make_optimizer(model, tcfg)
+    x = torch.randint(2, cfg.vocab_size, (tcfg.batch_size, tcfg.seq_len + 1))  # one window, reused
+    inp, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()  # (B, T) each
+    state = None
+
+    def step():
+        nonlocal state
+        opt.zero_grad(set_to_none=True)
+        _, loss, state = model(inp, tgt, state)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        opt.step()
+        state = [(h.detach(), c.detach()) for h, c in state]
+
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * tcfg.batch_size * tcfg.seq_len / (time.perf_counter() - t)
+
+
+def generate_rate(cfg: ModelConfig, n: int, reps: int) -> float:
+    torch.manual_seed(0)
+    model, tok = LSTMModel(cfg), CharTokenizer(list(CHARS))
+    gcfg = GenerateConfig(max_tokens=n, seed=0)
+    return n / best_time(lambda: sum(1 for _ in sample_tokens(model, tok, "\n", gcfg, 1)), reps)
+
+
+@torch.inference_mode()
+def bound_rate(cfg: ModelConfig, n: int, reps: int) -> float:
+    """Tokens/s if a step cost only its products: addmm of [1, in+H] x [in+H, 4H] per layer, then the head."""
+    shapes = [(i + cfg.hidden, 4 * cfg.hidden) for i in layer_inputs(cfg)] + head_products(cfg)
+    prods = [(torch.randn(o), torch.randn(1, i), torch.randn(i, o), torch.empty(1, o)) for i, o in shapes]
+
+    def run():
+        for _ in range(n):
+            for b, x, w, out in prods:
+                torch.addmm(b, x, w, out=out)
+
+    return n / best_time(run, reps)
+
+
+class NaiveLM(nn.Module):
+    """pytorch/examples word_language_model's RNNModel, LSTM only: seq-first, one multi-layer nn.LSTM."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.encoder = nn.Embedding(cfg.vocab_size, cfg.embed)
+        self.rnn = nn.LSTM(cfg.embed, cfg.hidden, cfg.layers)
+        self.decoder = nn.Sequential(*(nn.Linear(i, o) for i, o in head_products(cfg)))  # same products
+
+    def forward(self, x: torch.Tensor, hidden):  # x (T, B)
+        out, hidden = self.rnn(self.encoder(x), hidden)  # (T, B, H)
+        return self.decoder(out), hidden  # (T, B, V)
+
+
+def naive_rate(cfg: ModelConfig, n: int, reps: int) -> float:
+    torch.manual_seed(0)
+    model = NaiveLM(cfg).eval()
+
+    def run():  # as word_language_model/generate.py: one call per token, exp(logits) into multinomial
+        inp, hidden = torch.randint(cfg.vocab_size, (1, 1)), None
+        with torch.no_grad():
+            for _ in range(n):
+                out, hidden = model(inp, hidden)
+                inp.fill_(torch.multinomial(out.squeeze().exp(), 1)[0])
+
+    return n / best_time(run, reps)
+
+
+def classify_rate(model, tokenizer, lines: list[str], batch_size: int = 256, reps: int = 3) -> float:
+    """Lines/s of ``classify_stream`` over ``lines`` (model loaded, start-up excluded)."""
+    from .classify import classify_stream
+
+    def run():
+        for _ in classify_stream(model, tokenizer, lines, batch_size=batch_size):
+            pass
+
+    return len(lines) / best_time(run, reps)
+
+
+def sst_like_lines(n: int, seed: int = 0) -> list[str]:
+    """Synthetic lines shaped like SST sentences (about 19 lower-cased words) when no data file is given."""
+    import random
+
+    rng = random.Random(seed)
+    words = (
+        "the film is a movie with its story and characters that are n't as good funny moving dull "
+        "boring charming witty , . 's performances director script plot"
+    ).split()
+    return [" ".join(rng.choice(words) for _ in range(max(3, int(rng.gauss(19, 8))))) for _ in range(n)]
+
+
+def run(
+    *,
+    cfg: ModelConfig | None = None,
+    tcfg: TrainConfig | None = None,
+    quick: bool = False,
+    classifier=None,
+    lines: list[str] | None = None,
+) -> dict:
+    """Every figure, measured in this one process. ``classifier`` is a loaded ``lstm_text.api.Model``."""
+    cfg = cfg or ModelConfig(vocab_size=len(CHARS) + 2)
+    tcfg = tcfg or (TrainConfig(batch_size=8, seq_len=32) if quick else TrainConfig())
+    reps, warmup, steps, n_gen = (1, 1, 2, 20) if quick else (5, 3, 20, 1000)
+    B, T, H = tcfg.batch_size, tcfg.seq_len, cfg.hidden
+    gemm = {"1024x1024x1024": gemm_gflops(1024, 1024, 1024, reps)}
+    for i in sorted(set(layer_inputs(cfg))):
+        gemm[f"{B * T}x{i}x{4 * H} (input)"] = gemm_gflops(B * T, i, 4 * H, reps)
+    gemm[f"{B}x{H}x{4 * H} (recurrent)"] = gemm_gflops(B, H, 4 * H, reps)
+    peak = gemm["1024x1024x1024"]
+    tok_s = train_rate(cfg, tcfg, warmup, steps)
+    gflops = tok_s * 6 * matmul_params(cfg) / 1e9
+    gen = []
+    big = dataclasses.replace(cfg, layers=2, hidden=512, embed=512)
+    for c in [cfg] + ([big] if big != cfg else []):
+        g, bound, naive = (f(c, n_gen, reps) for f in (generate_rate, bound_rate, naive_rate))
+        gen.append(
+            {
+                "model": f"{c.layers}x{c.hidden} e{c.embed}",
+                "tokens_per_s": g,
+                "bound_tokens_per_s": bound,
+                "naive_tokens_per_s": naive,
+                "share_of_bound": g / bound,
+                "naive_share_of_bound": naive / bound,
+            }
+        )
+    res = {
+        "machine": machine(),
+        "quick": quick,
+        "model": cfg.to_dict(),
+        "batch_size": B,
+        "seq_len": T,
+        "gemm_gflops": peak,
+        "gemm_shapes_gflops": gemm,
+        "train": {
+            "tokens_per_s": tok_s,
+            "matmul_params": matmul_params(cfg),
+            "gflops": gflops,
+            "share_of_gemm": gflops / peak,
+        },
+        "generate": gen,
+    }
+    if classifier is not None:
+        lines = lines or sst_like_lines(500 if quick else 5000)
+        res["classify"] = {
+            "lines": len(lines),
+            "lines_per_s": classify_rate(classifier.net, classifier.tokenizer, lines, reps=1 if quick else 3),
+        }
+    return res
