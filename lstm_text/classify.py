@@ -83,23 +83,25 @@ def fit_temperature(logits: torch.Tensor, gold: torch.Tensor) -> float:
 
 # -- inference ---------------------------------------------------------------------------------------------
 @torch.inference_mode()
-def class_logits(model, seqs: list[list[int]], batch_size: int = 256) -> torch.Tensor:
-    """Uncalibrated class logits (N, C) for token id lists, batched after sorting by length."""
-    device = next(model.parameters()).device
+def class_logits(model, seqs: list[list[int]], batch_size: int = 256, fast=None) -> torch.Tensor:
+    """Uncalibrated class logits (N, C) for token id lists, batched after sorting by length.
+
+    Runs the fused inference path (``FastClassifier``); pass one in to reuse its precomputed weights.
+    """
+    from .model import FastClassifier
+
+    fast = fast or FastClassifier(model)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     out = torch.empty(len(seqs), len(model.cfg.labels))
-    was = model.training
-    model.eval()
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
-        x, lengths = pad_batch([seqs[i] for i in idx], device)
-        out[idx] = model.classify(x, lengths).float().cpu()
-    model.train(was)
+        x, lengths = pad_batch([seqs[i] for i in idx])
+        out[idx] = fast.logits(x, lengths).float().cpu()
     return out
 
 
-def probabilities(model, seqs: list[list[int]], batch_size: int = 256) -> torch.Tensor:
-    return torch.softmax(class_logits(model, seqs, batch_size) / model.cfg.temperature, -1)
+def probabilities(model, seqs: list[list[int]], batch_size: int = 256, fast=None) -> torch.Tensor:
+    return torch.softmax(class_logits(model, seqs, batch_size, fast) / model.cfg.temperature, -1)
 
 
 def result(labels: list[str], p: torch.Tensor | None, threshold: float = 0.0, abstain: str = "neutral") -> dict:
@@ -127,12 +129,16 @@ def classify_stream(
 
     Within that window lines are sorted by length so a batch pads only to its own longest line.
     """
+    from .model import FastClassifier
+
     labels = model.cfg.labels
+    fast = FastClassifier(model)
     buf: list[str] = []
 
     def flush(buf):
         keep = [i for i, t in enumerate(buf) if t.strip()]
-        probs = probabilities(model, encode_lines(tokenizer, [buf[i] for i in keep]), batch_size) if keep else None
+        seqs = encode_lines(tokenizer, [buf[i] for i in keep])
+        probs = probabilities(model, seqs, batch_size, fast) if keep else None
         res = [result(labels, None)] * len(buf)
         for j, i in enumerate(keep):
             res[i] = result(labels, probs[j], threshold, abstain)

@@ -194,3 +194,73 @@ class StepModel:
         if self.proj is not None:
             x = torch.addmm(self.proj[0], x, self.proj[1])
         return torch.addmm(self.head[0], x, self.head[1]), new
+
+
+def _ifog(w: torch.Tensor) -> torch.Tensor:
+    """PyTorch's gate order i, f, g, o -> i, f, o, g: one sigmoid covers [i, f, o], one tanh covers g."""
+    i, f, g, o = w.chunk(4, 0)
+    return torch.cat([i, f, o, g], 0)
+
+
+class FastClassifier:
+    """Inference-only ``LSTMModel.classify`` without per-call overhead, the same function within float tolerance.
+
+    Right-padded batches run without packing: the backward direction reads each line reversed within its own
+    length, both directions step together in one batched matmul per time step, and the first layer's input
+    projection of an embedding is a row lookup in a precomputed (V, 4H) table per direction.
+    """
+
+    def __init__(self, model: LSTMModel):
+        cfg = model.cfg
+        if not cfg.labels:
+            raise ValueError("FastClassifier needs a classification head")
+        self.H, self.dirs = cfg.hidden, 2 if cfg.bidirectional else 1
+        sfx = ["_l0", "_l0_reverse"][: self.dirs]
+        with torch.no_grad():
+            self.layers = []
+            for k, lstm in enumerate(model.lstms):
+                w_ih = [_ifog(getattr(lstm, "weight_ih" + s)) for s in sfx]  # (4H, in) each
+                bias = [_ifog(getattr(lstm, "bias_ih" + s) + getattr(lstm, "bias_hh" + s)) for s in sfx]
+                w_hh = torch.stack([_ifog(getattr(lstm, "weight_hh" + s)).t() for s in sfx])  # (dirs, H, 4H)
+                if k == 0:  # (dirs, V, 4H): embedding @ W_ih + b, looked up per token
+                    proj = torch.stack([torch.addmm(b, model.embed.weight, w.t()) for w, b in zip(w_ih, bias)])
+                    self.layers.append((proj, None, w_hh))
+                else:
+                    self.layers.append((torch.stack(bias)[:, None], torch.stack([w.t() for w in w_ih]), w_hh))
+            lin = model.cls_head[-1]
+            self.head_w, self.head_b = lin.weight.t().contiguous(), lin.bias.clone()
+            self.device = lin.weight.device
+
+    @torch.inference_mode()
+    def logits(self, idx: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, C) for right-padded ids (B, T) of the given lengths (B,)."""
+        B, T = idx.shape
+        H, D = self.H, self.dirs
+        idx, lengths = idx.to(self.device), lengths.to(self.device).clamp(min=1, max=T)
+        ar = torch.arange(T, device=self.device)
+        valid = ar[None, :] < lengths[:, None]  # (B, T)
+        rev = (lengths[:, None] - 1 - ar[None, :]).clamp(min=0)  # (B, T): t -> len-1-t, its own inverse
+        ids = torch.stack([idx, idx.gather(1, rev)])[:D]  # (D, B, T): backward direction reads reversed
+        x = None
+        for k, (a, w_ih, w_hh) in enumerate(self.layers):
+            if k == 0:
+                pre = torch.stack([F.embedding(ids[d], a[d]) for d in range(D)])  # (D, B, T, 4H)
+            else:  # the layer below's outputs, each direction in its own reading order
+                seq = torch.cat([x[0], x[1].gather(1, rev[..., None].expand(B, T, H))], -1) if D == 2 else x[0]
+                views = [seq, seq.gather(1, rev[..., None].expand_as(seq))][:D]  # (B, T, in) per direction
+                pre = torch.matmul(torch.stack(views), w_ih[:, None]) + a[:, :, None]  # (D, B, T, 4H)
+            h = pre.new_zeros(D, B, H)
+            c = pre.new_zeros(D, B, H)
+            outs = []
+            for t in range(T):
+                gates = torch.baddbmm(pre[:, :, t], h, w_hh)  # (D, B, 4H)
+                ifo = torch.sigmoid(gates[..., : 3 * H])
+                c = torch.addcmul(ifo[..., H : 2 * H] * c, ifo[..., :H], torch.tanh(gates[..., 3 * H :]))
+                h = ifo[..., 2 * H :] * torch.tanh(c)
+                outs.append(h)
+            x = torch.stack(outs, 2)  # (D, B, T, H), each direction in its reading order
+        last = x.gather(2, (lengths - 1).view(1, B, 1, 1).expand(D, B, 1, H))[:, :, 0]  # (D, B, H)
+        mx = x.masked_fill(~valid[None, ..., None], float("-inf")).amax(2)  # (D, B, H)
+        mean = (x * valid[None, ..., None]).sum(2) / lengths[None, :, None]  # (D, B, H)
+        feats = torch.cat([torch.cat(list(p), -1) for p in (last, mx, mean)], -1)  # (B, 3*D*H)
+        return torch.addmm(self.head_b, feats, self.head_w)

@@ -110,3 +110,11 @@ def test_console_script_runs(tiny_run):
         check=True,
     )
     assert r.stdout.startswith("the")
+
+
+def test_bench_quick_reports_ratios():
+    r = runner.invoke(app, ["bench", "--quick", "--classifier", "", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["gemm_gflops"] > 0 and 0 < d["train"]["share_of_gemm"]
+    assert all(g["tokens_per_s"] > 0 and g["bound_tokens_per_s"] > 0 for g in d["generate"])

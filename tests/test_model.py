@@ -92,3 +92,16 @@ def test_fused_step_equals_the_training_forward():
                 logits, state = stepper.step(x[:, t], state)
                 outs.append(logits)
         assert torch.allclose(full[:, 4:], torch.stack(outs, 1), atol=1e-5)
+
+
+def test_fast_classifier_equals_the_training_forward():
+    from lstm_text.model import FastClassifier
+
+    for kw in ({"bidirectional": True}, {"bidirectional": True, "layers": 2}, {"layers": 2}, {"layers": 1}):
+        m = tiny(labels=["a", "b", "c"], lm_head=False, **kw).eval()
+        x = torch.randint(2, 40, (5, 9))
+        lengths = torch.tensor([9, 1, 4, 7, 2])
+        x[torch.arange(9)[None, :] >= lengths[:, None]] = 0
+        with torch.no_grad():
+            ref = m.classify(x, lengths)
+        assert torch.allclose(FastClassifier(m).logits(x, lengths), ref, atol=1e-5), kw
