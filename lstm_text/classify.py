@@ -408,6 +408,7 @@ def train_classifier(
         "data": [str(d) for d in data],
         "dev": [str(d) for d in dev or []],
         "init": init,
+        "label_map": label_map or {},
         "config": cfg.to_dict(),
     }
     if rt.is_main:

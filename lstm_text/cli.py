@@ -189,7 +189,11 @@ def generate(
     if num_samples < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--num-samples")
     m = lstm_text.load(model, device.value)
-    unknown = m.unknown_chars(text)
+    from .generate import MAX_PROMPT_CHARS
+
+    if len(text) > MAX_PROMPT_CHARS:
+        warn(f"the prompt has {len(text):,} characters; the model reads its last {MAX_PROMPT_CHARS:,}")
+    unknown = m.unknown_chars(text[-MAX_PROMPT_CHARS:])
     if unknown:
         warn(
             f"the prompt has {len(unknown)} character(s) this model never saw in training "
@@ -309,10 +313,10 @@ def train_classifier(
     ] = TokenizerKind.unigram,
     vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 8000,
     layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = 1,
-    hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = 256,
-    embed: Annotated[int, typer.Option(help="Embedding width.")] = 128,
-    dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = 0.3,
-    embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = 0.1,
+    hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = 48,
+    embed: Annotated[int, typer.Option(help="Embedding width.")] = 96,
+    dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = 0.5,
+    embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = 0.2,
     bidirectional: Annotated[bool, typer.Option(help="Read lines in both directions (from scratch only).")] = True,
     val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
     batch_size: Annotated[int, typer.Option(help="Lines per step.")] = 64,

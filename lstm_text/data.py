@@ -44,6 +44,12 @@ def read_corpus(args: list[str]) -> str:
     if not args:
         raise LstmTextError("no corpus given: pass a text file or a dataset name such as tinyshakespeare")
     parts = [read_text(resolve_corpus(a)) for a in args]
+    for a, t in zip(args, parts):
+        nul = t.find("\x00")
+        if nul >= 0:  # valid UTF-8, but a training corpus with NULs is almost always a binary file given by mistake
+            raise LstmTextError(
+                f"{a} contains NUL bytes (first at character {nul}): is it a binary file? Give a text file"
+            )
     text = "\n".join(t if t.endswith("\n") or i == len(parts) - 1 else t for i, t in enumerate(parts))
     if not text.strip():
         raise LstmTextError(f"the corpus {' '.join(args)} is empty")

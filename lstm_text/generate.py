@@ -79,8 +79,11 @@ class StopText:
         return out
 
 
+MAX_PROMPT_CHARS = 1_000_000  # a longer prompt is read from its last this-many characters
+
+
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
-    ids = tokenizer.encode(prompt)
+    ids = tokenizer.encode(prompt[-MAX_PROMPT_CHARS:])
     if not ids:  # no prompt: start after a line break, the most neutral context a text has
         nl = tokenizer.encode("\n")
         ids = nl if nl and nl[0] != 1 else [PAD]
@@ -95,14 +98,15 @@ def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_sample
     ids = prompt_ids(tokenizer, prompt)
     model.eval()
     with torch.inference_mode():
-        x = torch.tensor([ids], device=device).expand(num_samples, -1)  # (N, P)
         seen = None
         if cfg.repetition_penalty != 1.0:
             seen = torch.zeros(num_samples, model.cfg.vocab_size, dtype=torch.bool)
             seen[:, ids] = True
-        logits, _, state = model(x)  # the whole prompt at once through the sequence path: (N, P, V)
-        logits = logits[:, -1]  # (N, V)
+        # the prompt once, through the sequence path (read once even for N samples): logits (1, V)
+        logits, state = model.prefill(torch.tensor([ids], device=device))
+        logits = logits.expand(num_samples, -1)  # (N, V)
         stepper = StepModel(model)
+        state = [(h.expand(-1, num_samples, -1), c.expand(-1, num_samples, -1)) for h, c in state]
         state = stepper.state_from(state)
         rows = torch.arange(num_samples)
         for _ in range(cfg.max_tokens):

@@ -128,6 +128,8 @@ def check_out_dir(out: Path, resume: bool) -> None:
     if resume:
         if not (out / RESUME_FILE).is_file():
             raise LstmTextError(f"--resume: {out} has no {RESUME_FILE} to continue from")
+        for stale in out.glob(".*.tmp"):  # a write cut short by a crash: the file it was replacing is intact
+            stale.unlink(missing_ok=True)
         return
     if (out / MODEL_FILE).exists() or (out / RESUME_FILE).exists():
         raise LstmTextError(f"--out {out} already holds a run; use --resume to continue it or choose another --out")

@@ -57,6 +57,8 @@ def _bad_inputs(tmp_path, corpus_file, tiny_run):
     short.write_text("hello world\n" * 3)
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("caf\xe9 ".encode("latin-1") * 100)
+    nul = tmp_path / "binary.txt"
+    nul.write_bytes(b"abc\x00def" * 1000)
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00" * 100)
     run = str(tiny_run)
@@ -67,6 +69,7 @@ def _bad_inputs(tmp_path, corpus_file, tiny_run):
         (["train", str(short), "--out", out], 1, "shorter than one sequence"),
         (["train", str(latin1), "--out", out], 1, "not valid UTF-8"),
         (["train", str(tmp_path), "--out", out], 1, "is a directory"),
+        (["train", str(nul), "--out", out], 1, "NUL bytes"),
         (["train", str(corpus_file), "--out", out, "--hidden", "0"], 1, "--hidden"),
         (["train", str(corpus_file), "--out", out, "--dropout", "1.5"], 1, "--dropout"),
         (["train", str(corpus_file), "--out", out, "--batch-size", "0"], 1, "--batch-size"),

@@ -157,3 +157,52 @@ def test_tampered_and_truncated_model_files(tmp_path, tiny_run, capsys):
         assert main(["info", str(tmp_path / f"{name}.safetensors")]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0], (name, err)
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_leaves_a_loadable_run(tmp_path, corpus_file):
+    """Kill training (SIGKILL) at several moments while it checkpoints every few steps: what is there loads."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    base = [
+        sys.executable,
+        "-m",
+        "lstm_text",
+        "train",
+        str(corpus_file),
+        "--out",
+        str(out),
+        "--max-steps",
+        "100000",
+        "--layers",
+        "1",
+        "--hidden",
+        "16",
+        "--embed",
+        "8",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "16",
+        "--eval-interval",
+        "3",
+        "--quiet",
+    ]
+    lost = 0
+    for i, delay in enumerate([0.05, 0.2, 0.35, 0.5, 0.8]):
+        cmd = base if i == 0 else [*base[:4], "--out", str(out), "--resume", "--max-steps", "100000", "--quiet"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        deadline = time.time() + 60
+        while not (out / "resume.safetensors").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+        try:
+            load_model(out)
+            load_file(out / "resume.safetensors")
+        except Exception:
+            lost += 1
+    assert lost == 0
