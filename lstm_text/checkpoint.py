@@ -142,8 +142,7 @@ def load_model(arg: str | Path, device: str = "cpu"):
     tokenizer = tokenizer_from_dict(tok_d)
     if tokenizer.vocab_size != cfg.vocab_size:
         raise LstmTextError(f"{path}: tokenizer has {tokenizer.vocab_size} ids but the model {cfg.vocab_size}")
-    with torch.device("meta"):
-        model = LSTMModel(cfg)
+    model = LSTMModel(cfg)  # (the meta device would skip the random init, but importing its kernels costs ~1 s)
     expected = {k: tuple(v.shape) for k, v in _stored(model).items()}
     got = {k: tuple(v.shape) for k, v in tensors.items()}
     if expected != got:
@@ -154,7 +153,6 @@ def load_model(arg: str | Path, device: str = "cpu"):
             f"{path}: tensors do not match the config (missing {missing[:3]}, "
             f"wrong shape {bad[:3]}, unexpected {extra[:3]})"
         )
-    model = model.to_empty(device="cpu")
     model.load_state_dict(tensors, strict=False)
     if cfg.lm_head and cfg.tie_weights:
         model.lm_head.weight = model.embed.weight
