@@ -57,3 +57,19 @@ def tiny_run(tmp_path_factory, corpus_file):
     out = tmp_path_factory.mktemp("runs") / "tiny"
     train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config())
     return out
+
+
+POS = "good great wonderful fun gorgeous witty moving brilliant".split()
+NEG = "bad awful boring dull tedious ugly stupid mess".split()
+FILL = "the film is a movie and this story was".split()
+
+
+def labelled(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        lab = rng.choice(["positive", "negative"])
+        words = [rng.choice(FILL) for _ in range(rng.randint(2, 6))] + [rng.choice(POS if lab == "positive" else NEG)]
+        rng.shuffle(words)
+        rows.append((lab, " ".join(words)))
+    return rows

@@ -1,27 +1,14 @@
 import json
-import random
 
 import pytest
 from typer.testing import CliRunner
 
 import lstm_text
-from lstm_text.cli import app, main
+from lstm_text.cli import app
+
+from conftest import labelled
 
 runner = CliRunner()
-POS = "good great wonderful fun gorgeous witty moving brilliant".split()
-NEG = "bad awful boring dull tedious ugly stupid mess".split()
-FILL = "the film is a movie and this story was".split()
-
-
-def labelled(n, seed):
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        lab = rng.choice(["positive", "negative"])
-        words = [rng.choice(FILL) for _ in range(rng.randint(2, 6))] + [rng.choice(POS if lab == "positive" else NEG)]
-        rng.shuffle(words)
-        rows.append((lab, " ".join(words)))
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -133,27 +120,6 @@ def test_classifier_from_a_language_model_still_generates(tmp_path, tiny_run, se
     assert m.has_lm and m.labels == ["negative", "positive"]
     assert len(m.generate("the", max_tokens=10, seed=0)) == 10
     assert m.classify("good")["label"] in m.labels
-
-
-def test_classifier_bad_input(tmp_path, sentiment_files, tiny_run, clf_run, capsys):
-    one_class = tmp_path / "one.tsv"
-    one_class.write_text("label\ttext\npositive\tgood\npositive\tfine\n")
-    no_cols = tmp_path / "nocols.tsv"
-    no_cols.write_text("a\tb\nx\ty\n")
-    no_label = tmp_path / "nolabel.tsv"
-    no_label.write_text("label\ttext\npositive\tgood\n\tbad one\n")
-    cases = [
-        (["train-classifier", str(one_class), "--out", str(tmp_path / "o1")], "only one label"),
-        (["train-classifier", str(no_cols), "--out", str(tmp_path / "o2")], "no 'label'"),
-        (["train-classifier", str(no_label), "--out", str(tmp_path / "o3")], "no label"),
-        (["classify", "--model", str(tiny_run), str(sentiment_files / "train.tsv")], "without a classification head"),
-        (["generate", str(clf_run), "x"], "cannot generate"),
-        (["classify", "--model", str(clf_run), str(tmp_path / "missing.txt")], "file not found"),
-    ]
-    for argv, fragment in cases:
-        rc = main(argv)
-        err = capsys.readouterr().err.strip().splitlines()
-        assert rc != 0 and len(err) == 1 and fragment in err[0], (argv, err)
 
 
 def test_unknown_labels_at_evaluation_are_skipped_and_reported(clf_run, tmp_path):
