@@ -52,6 +52,13 @@ def _stored(model) -> dict:
     return sd
 
 
+def append_jsonl(path: Path, record: dict) -> None:
+    """Add one JSON line to a small log, atomically: a crash leaves the old lines or all of the new ones."""
+    path = Path(path)
+    old = path.read_bytes() if path.exists() else b""
+    atomic_write(path, old + (json.dumps(record) + "\n").encode("utf-8"))
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -3,7 +3,6 @@ inference in input order, calibration, explanations and classifier metrics."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import MODEL_FILE, save_model
+from .checkpoint import MODEL_FILE, append_jsonl, save_model
 from .config import ModelConfig, TrainConfig
 from .errors import LstmTextError
 from .tokenizer import PAD
@@ -341,8 +340,7 @@ def train_classifier(
             if acc > best:
                 best, best_rec = acc, rec
                 save_model(out / MODEL_FILE, net, tokenizer, {"dev_accuracy": acc, "step": step})
-            with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
+            append_jsonl(out / "metrics.jsonl", rec)
         cb("eval", rec)
 
     net.train()

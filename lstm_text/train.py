@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import MODEL_FILE, RESUME_FILE, atomic_write, read_safetensors, save_model
+from .checkpoint import MODEL_FILE, RESUME_FILE, append_jsonl, atomic_write, read_safetensors, save_model
 from .config import ModelConfig, TrainConfig
 from .errors import LstmTextError
 
@@ -303,8 +303,7 @@ class LMTrainer:
             if bpc < self.best_bpc:
                 self.best_bpc = bpc
                 save_model(self.out / MODEL_FILE, self.model, self.tokenizer, self.summary())
-            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
+            append_jsonl(self.out / "metrics.jsonl", rec)
             self._save_resume()
         self.cb("eval", rec)
 

@@ -127,3 +127,54 @@ def test_unknown_labels_at_evaluation_are_skipped_and_reported(clf_run, tmp_path
     f.write_text("label\ttext\npositive\tgreat fun\nneutral\tthe film\nnegative\tso dull\n")
     d = lstm_text.load(clf_run).evaluate_labelled(f)
     assert d["examples"] == 2 and d["unknown_labels"] == ["neutral"] and d["skipped"] == 1
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=300), max_size=12))
+def test_fuzz_classify_stream_any_unicode(clf_run, lines):
+    from lstm_text.classify import classify_stream
+
+    m = _loaded(clf_run)
+    out = list(classify_stream(m.net, m.tokenizer, lines, batch_size=3, window=2))
+    assert [t for t, _ in out] == lines
+    for t, r in out:
+        assert (r["label"] is None) == (not t.strip())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400))
+def test_fuzz_classify_cli_any_bytes(clf_run, tmp_path_factory, data):
+    from lstm_text.cli import main
+
+    f = tmp_path_factory.mktemp("fuzz") / "in.txt"
+    f.write_bytes(data)
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["classify", "--model", str(clf_run), str(f), "--format", "jsonl"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        assert rc == 1 and err.getvalue().startswith("error: ") and len(err.getvalue().splitlines()) == 1
+        return
+    assert rc == 0
+    expected = text.split("\n")
+    if expected[-1] == "":  # a final line ending ends the last line; it does not start another
+        expected.pop()
+    got = [json.loads(x)["text"] for x in out.getvalue().split("\n")[:-1]]
+    assert got == [e.rstrip("\r") for e in expected]
+
+
+_MODELS = {}
+
+
+def _loaded(path):
+    if path not in _MODELS:
+        _MODELS[path] = lstm_text.load(path)
+    return _MODELS[path]
