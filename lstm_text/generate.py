@@ -14,15 +14,16 @@ from .tokenizer import PAD, StreamDecoder
 
 
 def filter_logits(logits: torch.Tensor, cfg: GenerateConfig, seen: torch.Tensor | None) -> torch.Tensor:
-    """Apply repetition penalty, temperature, top-k, top-p and min-p to logits (N, V); returns new logits."""
-    logits = logits.float().clone()
+    """Apply repetition penalty, temperature, top-k, top-p and min-p to logits (N, V), in place when it can."""
+    logits = logits.float().contiguous()  # a fresh tensor per step from the model: ours to change
     logits[:, PAD] = float("-inf")  # padding is never text
     if cfg.repetition_penalty != 1.0 and seen is not None:
         pen = torch.where(logits > 0, logits / cfg.repetition_penalty, logits * cfg.repetition_penalty)
         logits = torch.where(seen, pen, logits)
     if cfg.greedy:
         return logits
-    logits = logits / cfg.temperature
+    if cfg.temperature != 1.0:
+        logits = logits / cfg.temperature
     if cfg.top_k and cfg.top_k < logits.size(-1):
         kth = torch.topk(logits, cfg.top_k, dim=-1).values[:, -1:]  # (N, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -180,8 +180,10 @@ class StepModel:
                     self.layers.append((table, None, w_hh.t().contiguous()))
                 else:
                     self.layers.append((b, w_ih.t().contiguous(), w_hh.t().contiguous()))
-            self.proj = None if model.proj is None else (model.proj.bias.clone(), model.proj.weight.t().contiguous())
-            self.head = (model.lm_head.bias.clone(), model.lm_head.weight.t().contiguous())
+            w, b = model.lm_head.weight.t(), model.lm_head.bias  # (E, V), (V,)
+            if model.proj is not None:  # no nonlinearity between projection and head: fold them, (H, V)
+                w, b = model.proj.weight.t() @ w, torch.addmv(b, w.t(), model.proj.bias)
+            self.head = (b.clone(), w.contiguous())
 
     def state_from(self, state: State) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [(h[0].contiguous(), c[0].contiguous()) for h, c in state]  # (1, N, H) -> (N, H)
@@ -203,8 +205,6 @@ class StepModel:
             c = torch.addcmul(ifo[:, H : 2 * H] * c, ifo[:, :H], g)
             x = ifo[:, 2 * H :] * torch.tanh(c)  # h: (N, H)
             new.append((x, c))
-        if self.proj is not None:
-            x = torch.addmm(self.proj[0], x, self.proj[1])
         return torch.addmm(self.head[0], x, self.head[1]), new
 
 
