@@ -223,7 +223,7 @@ def train_classifier(
     from .labelled import check_labels, map_labels, read_labelled
     from .model import LSTMModel
     from .tokenizer import train_tokenizer
-    from .train import Runtime, check_out_dir, lr_at, make_optimizer
+    from .train import Runtime, check_out_dir, lr_at, make_optimizer, run_progress, total_steps
 
     cb = callback or (lambda e, i: None)
     cfg, out = train, Path(out)
@@ -289,13 +289,7 @@ def train_classifier(
 
     B = cfg.batch_size
     spe = math.ceil(len(seqs) / B)
-    total = (
-        min(s for s in (cfg.max_steps, math.ceil(cfg.epochs * spe) if cfg.epochs else 0) if s)
-        if (cfg.max_steps or cfg.epochs)
-        else None
-    )
-    if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
-        raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
+    total = total_steps(cfg, spe)
     cb(
         "start",
         {
@@ -315,14 +309,7 @@ def train_classifier(
     evals_per_epoch = 2
 
     def progress():
-        fr = [0.0]
-        if cfg.max_steps:
-            fr.append(step / cfg.max_steps)
-        if cfg.epochs:
-            fr.append(step / (cfg.epochs * spe))
-        if cfg.time_budget:
-            fr.append(elapsed / cfg.time_budget)
-        return max(fr)
+        return run_progress(cfg, step, spe, elapsed)
 
     def evaluate_dev(loss_ema):
         nonlocal best, best_rec

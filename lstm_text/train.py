@@ -106,6 +106,26 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
 
+def run_progress(cfg: TrainConfig, step: int, steps_per_epoch: int, elapsed: float) -> float:
+    """How far a run is, 0 to 1: the closest of its stopping rules (steps, epochs, seconds) decides."""
+    fr = [0.0]
+    if cfg.max_steps:
+        fr.append(step / cfg.max_steps)
+    if cfg.epochs:
+        fr.append(step / (cfg.epochs * steps_per_epoch))
+    if cfg.time_budget:
+        fr.append(elapsed / cfg.time_budget)
+    return max(fr)
+
+
+def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int | None:
+    """The step count a run stops at, when a step or epoch limit fixes it (a time budget does not)."""
+    if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
+        raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
+    limits = [s for s in (cfg.max_steps, math.ceil(cfg.epochs * steps_per_epoch) if cfg.epochs else 0) if s]
+    return min(limits) if limits else None
+
+
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
@@ -256,15 +276,7 @@ class LMTrainer:
 
     # -- loop -------------------------------------------------------------------------------------------
     def progress(self) -> float:
-        cfg, spe = self.cfg, self.batches.steps_per_epoch()
-        fr = [0.0]
-        if cfg.max_steps:
-            fr.append(self.step / cfg.max_steps)
-        if cfg.epochs:
-            fr.append(self.step / (cfg.epochs * spe))
-        if cfg.time_budget:
-            fr.append(self.elapsed / cfg.time_budget)
-        return max(fr)
+        return run_progress(self.cfg, self.step, self.batches.steps_per_epoch(), self.elapsed)
 
     def evaluate(self) -> float:
         from .evaluate import lm_nll
@@ -311,13 +323,8 @@ class LMTrainer:
         return self.progress() >= 1.0
 
     def run(self) -> dict:
-        cfg = self.cfg
-        if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
-            raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
         spe = self.batches.steps_per_epoch()
-        total = None
-        if cfg.max_steps or cfg.epochs:
-            total = min(s for s in (cfg.max_steps, math.ceil(cfg.epochs * spe) if cfg.epochs else 0) if s)
+        total = total_steps(self.cfg, spe)
         self.cb(
             "start",
             {

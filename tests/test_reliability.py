@@ -54,10 +54,9 @@ def test_divergence_stops_with_a_clear_message(tmp_path, corpus_file, monkeypatc
         train_lm([str(corpus_file)], tmp_path / "r", model=TINY_MODEL, train=tiny_train_config(max_steps=30))
 
 
-def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
-    out = tmp_path / "run"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [
+def _train_cmd(corpus_file, out, *extra) -> list[str]:
+    """A tiny, endless training run in a subprocess, for the tests that interrupt or kill it."""
+    return [
         sys.executable,
         "-m",
         "lstm_text",
@@ -77,9 +76,14 @@ def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
         "4",
         "--seq-len",
         "16",
-        "--eval-interval",
-        "20",
+        *extra,
     ]
+
+
+def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = _train_cmd(corpus_file, out, "--eval-interval", "20")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 60
     while not (out / "metrics.jsonl").exists() and time.time() < deadline:
@@ -90,15 +94,17 @@ def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: interrupted at step") and "--resume" in last and "Traceback" not in err
     assert (out / "resume.safetensors").is_file() and (out / "model.safetensors").is_file()
+    stopped = int(last.split("at step ")[1].split(";")[0])  # tiny steps: it may be well past the first save
+    target = str(stopped + 20)
     r = subprocess.run(
-        [sys.executable, "-m", "lstm_text", "train", "--out", str(out), "--resume", "--max-steps", "60", "--quiet"],
+        [sys.executable, "-m", "lstm_text", "train", "--out", str(out), "--resume", "--max-steps", target, "--quiet"],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    assert load_model(out)[2]["training"]["steps"] == 60
+    assert load_model(out)[2]["training"]["steps"] == int(target)
 
 
 class Payload:
@@ -166,30 +172,7 @@ def test_sigkill_at_any_moment_leaves_a_loadable_run(tmp_path, corpus_file):
 
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    base = [
-        sys.executable,
-        "-m",
-        "lstm_text",
-        "train",
-        str(corpus_file),
-        "--out",
-        str(out),
-        "--max-steps",
-        "100000",
-        "--layers",
-        "1",
-        "--hidden",
-        "16",
-        "--embed",
-        "8",
-        "--batch-size",
-        "4",
-        "--seq-len",
-        "16",
-        "--eval-interval",
-        "3",
-        "--quiet",
-    ]
+    base = _train_cmd(corpus_file, out, "--eval-interval", "3", "--quiet")
     lost = 0
     for i, delay in enumerate([0.05, 0.2, 0.35, 0.5, 0.8]):
         cmd = base if i == 0 else [*base[:4], "--out", str(out), "--resume", "--max-steps", "100000", "--quiet"]
