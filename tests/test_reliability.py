@@ -80,7 +80,8 @@ def _train_cmd(corpus_file, out, *extra) -> list[str]:
     ]
 
 
-def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_and_resume_finishes(tmp_path, corpus_file, sig, code):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = _train_cmd(corpus_file, out, "--eval-interval", "20")
@@ -88,9 +89,9 @@ def test_sigint_saves_and_resume_finishes(tmp_path, corpus_file):
     deadline = time.time() + 60
     while not (out / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.1)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err
+    assert p.returncode == code, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: interrupted at step") and "--resume" in last and "Traceback" not in err
     assert (out / "resume.safetensors").is_file() and (out / "model.safetensors").is_file()
@@ -128,6 +129,11 @@ def test_pickle_payloads_are_refused_and_never_run(tmp_path, tiny_run, monkeypat
     zipped = tmp_path / "zipped" / "model.safetensors"
     zipped.parent.mkdir()
     torch.save({"x": Payload()}, zipped)
+    resumable = tmp_path / "resumable"  # a run directory whose resume state carries the payload
+    resumable.mkdir()
+    (resumable / "resume.safetensors").write_bytes(blob)
+    assert main(["train", "--out", str(resumable), "--resume"]) == 1
+    assert "damaged" in capsys.readouterr().err
     for target in [*hostile, run, zipped.parent]:
         for cmd in (["generate", str(target), "x"], ["info", str(target)], ["classify", "--model", str(target)]):
             assert main(cmd) == 1
