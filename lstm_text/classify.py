@@ -182,7 +182,7 @@ def explain(model, tokenizer, text: str) -> list[tuple[str, float]]:
 
 
 # -- training ----------------------------------------------------------------------------------------------
-def _batches(seqs, gold, batch_size: int, rng: random.Random):
+def _batches(seqs, batch_size: int, rng: random.Random):
     """Shuffled batches of similar lengths: sort within chunks of 50 batches, then shuffle the batches."""
     idx = list(range(len(seqs)))
     rng.shuffle(idx)
@@ -334,7 +334,7 @@ def train_classifier(
     loss_ema, t_last = math.nan, time.perf_counter()
     next_eval = 1.0 / evals_per_epoch
     while progress() < 1.0:
-        for batch in _batches(seqs, gold, B, rng):
+        for batch in _batches(seqs, B, rng):
             if progress() >= 1.0:
                 break
             frozen = init is not None and progress() < 0.1  # gradual unfreezing: the head first

@@ -88,7 +88,6 @@ def train(
     from .config import ModelConfig, TrainConfig
     from .train import train_lm
     from .ui import TrainProgress, err, kv_table
-    from .ui import out as stdout
 
     if not corpus and not resume:
         raise typer.BadParameter("give a text file or a dataset name (e.g. tinyshakespeare)", param_hint="CORPUS")
@@ -132,8 +131,6 @@ def train(
                 ],
             )
         )
-    else:
-        del stdout
 
 
 def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:

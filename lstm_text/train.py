@@ -225,10 +225,10 @@ class LMTrainer:
 
     # -- resume -----------------------------------------------------------------------------------------
     def _restore(self, tensors: dict, saved: dict) -> None:
-        from .checkpoint import model_tensors
-
-        names = set(model_tensors(self.model))
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
+        weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        missing, unexpected = self.model.load_state_dict(weights, strict=False)
+        if unexpected or set(missing) - {"lm_head.weight"}:  # a tied head is stored once, as the embedding
+            raise LstmTextError(f"--resume: {self.out / RESUME_FILE} does not match the model it was saved with")
         sd = self.opt.state_dict()
         for i in sd["state"].keys() | {int(k.split(".")[1]) for k in tensors if k.startswith("opt.")}:
             sd["state"][i] = {k.split(".")[2]: tensors[k] for k in tensors if k.startswith(f"opt.{i}.")}
@@ -242,7 +242,6 @@ class LMTrainer:
             setattr(self, k, saved[k] if saved[k] is not None else math.nan)
         if math.isnan(self.best_bpc):
             self.best_bpc = math.inf
-        assert names  # the model has tensors to restore
 
     def _save_resume(self) -> None:
         from safetensors.torch import save
