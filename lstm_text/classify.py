@@ -223,7 +223,7 @@ def train_classifier(
     from .labelled import check_labels, map_labels, read_labelled
     from .model import LSTMModel
     from .tokenizer import train_tokenizer
-    from .train import Runtime, check_out_dir, lr_at, make_optimizer, run_progress, total_steps
+    from .train import Runtime, StepGuard, check_out_dir, lr_at, make_optimizer, run_progress, total_steps
 
     cb = callback or (lambda e, i: None)
     cfg, out = train, Path(out)
@@ -331,6 +331,7 @@ def train_classifier(
         cb("eval", rec)
 
     net.train()
+    guard = StepGuard()
     loss_ema, t_last = math.nan, time.perf_counter()
     next_eval = 1.0 / evals_per_epoch
     while progress() < 1.0:
@@ -341,20 +342,18 @@ def train_classifier(
             for p in encoder:
                 p.requires_grad_(not frozen)
             for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, step, progress()) * g.get("base_scale", 1.0)
+                g["lr"] = lr_at(cfg, step, progress()) * g.get("base_scale", 1.0) * guard.lr_scale
             x, lengths = pad_batch([seqs[i] for i in batch], rt.device)
             loss = F.cross_entropy(net.classify(x, lengths), gold[batch].to(rt.device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
+            if not guard.step(net, opt, loss, cfg.grad_clip):
+                cb("warning", guard.warning(step + 1))
             step += 1
             now = time.perf_counter()
             dt, t_last = now - t_last, now
             elapsed += dt
             lv = loss.item()
-            loss_ema = lv if math.isnan(loss_ema) else 0.98 * loss_ema + 0.02 * lv
+            if math.isfinite(lv):
+                loss_ema = lv if math.isnan(loss_ema) else 0.98 * loss_ema + 0.02 * lv
             cb(
                 "step",
                 {

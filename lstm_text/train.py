@@ -126,6 +126,35 @@ def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int | None:
     return min(limits) if limits else None
 
 
+@dataclass
+class StepGuard:
+    """Optimiser steps that never let a NaN in: a non-finite loss or gradient skips the step and halves the
+    learning rate, at most ``MAX_BAD_STEPS`` times; then the run stops with a clear message."""
+
+    lr_scale: float = 1.0
+    bad_steps: int = 0
+
+    def step(self, model, opt, loss: torch.Tensor, grad_clip: float) -> bool:
+        """Backward, clip and update; False when the step was skipped (weights and optimiser untouched)."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
+        if torch.isfinite(loss) and torch.isfinite(norm):
+            opt.step()
+            return True
+        self.bad_steps += 1
+        self.lr_scale *= 0.5
+        if self.bad_steps > MAX_BAD_STEPS:
+            raise LstmTextError(
+                f"training diverged: the loss was not finite {self.bad_steps} times even after lowering the "
+                "learning rate; the last good checkpoint is kept; try a lower --lr or --grad-clip"
+            )
+        return False
+
+    def warning(self, step: int) -> dict:
+        return {"message": f"step {step}: non-finite loss; step skipped, learning rate now x{self.lr_scale:g}"}
+
+
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
@@ -218,7 +247,7 @@ class LMTrainer:
         self.opt = make_optimizer(self.model, cfg)
         self.step, self.epoch, self.epoch_step, self.elapsed = 0, 0, 0, 0.0
         self.best_bpc, self.last_bpc, self.state = math.inf, math.nan, None
-        self.lr_scale, self.bad_steps = 1.0, 0
+        self.guard = StepGuard()
         self.text_hash = _text_hash(text)
         if saved is not None:
             self._restore(tensors, saved)
@@ -238,8 +267,9 @@ class LMTrainer:
         self.state = [
             (tensors[f"state.{i}.h"].to(self.rt.device), tensors[f"state.{i}.c"].to(self.rt.device)) for i in range(n)
         ] or None
-        for k in ("step", "epoch", "epoch_step", "elapsed", "best_bpc", "last_bpc", "lr_scale", "bad_steps"):
+        for k in ("step", "epoch", "epoch_step", "elapsed", "best_bpc", "last_bpc"):
             setattr(self, k, saved[k] if saved[k] is not None else math.nan)
+        self.guard = StepGuard(saved["lr_scale"], saved["bad_steps"])
         if math.isnan(self.best_bpc):
             self.best_bpc = math.inf
 
@@ -264,8 +294,8 @@ class LMTrainer:
             "last_bpc": None if math.isnan(self.last_bpc) else self.last_bpc,
             "state_layers": len(self.state or []),
             "text_hash": self.text_hash,
-            "lr_scale": self.lr_scale,
-            "bad_steps": self.bad_steps,
+            "lr_scale": self.guard.lr_scale,
+            "bad_steps": self.guard.bad_steps,
             "model": self.model_cfg.to_dict(),
             "train": self.cfg.to_dict(),
             "corpus": self.corpus,
@@ -364,17 +394,13 @@ class LMTrainer:
             x, y = self.batches.window(self.epoch, self.epoch_step)
             x, y = x.to(self.rt.device), y.to(self.rt.device)
             for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, self.step, self.progress()) * self.lr_scale
+                g["lr"] = lr_at(cfg, self.step, self.progress()) * self.guard.lr_scale
             _, loss, state = model(x, y, self.state)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
-            if not (torch.isfinite(loss) and torch.isfinite(norm)):
-                self._diverged()  # the step is skipped: no NaN reaches the weights or the optimiser
-                self.state = None
-            else:
-                opt.step()
+            if self.guard.step(model, opt, loss, cfg.grad_clip):
                 self.state = _detach(state)
+            else:  # skipped: no NaN reaches the weights or the optimiser
+                self.state = None
+                self.cb("warning", self.guard.warning(self.step + 1))
             self.step, self.epoch_step = self.step + 1, self.epoch_step + 1
             now = time.perf_counter()
             dt, t_last = now - t_last, now
@@ -406,21 +432,6 @@ class LMTrainer:
                 self._save_resume()
                 last_save, t_last = self.elapsed, time.perf_counter()
         return loss_ema
-
-    def _diverged(self) -> None:
-        """A non-finite loss or gradient: skip the step and halve the learning rate, a bounded number of times."""
-        self.bad_steps += 1
-        self.lr_scale *= 0.5
-        if self.bad_steps > MAX_BAD_STEPS:
-            raise LstmTextError(
-                f"training diverged: the loss was not finite {self.bad_steps} times even after "
-                f"lowering the learning rate; the last good checkpoint in {self.out} is kept; "
-                "try a lower --lr or --grad-clip"
-            )
-        self.cb(
-            "warning",
-            {"message": f"step {self.step + 1}: non-finite loss; step skipped, learning rate now x{self.lr_scale:g}"},
-        )
 
     def _next_quarter(self) -> float:
         return (math.floor(self.progress() * 4 + 1e-9) + 1) / 4
