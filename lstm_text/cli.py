@@ -314,7 +314,14 @@ def train_classifier(
     embed: Annotated[int, typer.Option(help="Embedding width.")] = 96,
     dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = 0.5,
     embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = 0.2,
-    bidirectional: Annotated[bool, typer.Option(help="Read lines in both directions (from scratch only).")] = True,
+    bidirectional: Annotated[
+        bool | None,
+        typer.Option(
+            "--bidirectional/--no-bidirectional",
+            help="Read lines in both directions (default from scratch; a model from --init reads left to right).",
+            show_default=False,
+        ),
+    ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
     batch_size: Annotated[int, typer.Option(help="Lines per step.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-3,
@@ -337,7 +344,7 @@ def train_classifier(
     from .labelled import parse_label_map
     from .ui import TrainProgress, err, kv_table
 
-    if init and bidirectional and "--bidirectional" in sys.argv:
+    if init and bidirectional:
         raise typer.BadParameter(
             "a language model reads left to right; drop --bidirectional with --init", param_hint="--bidirectional"
         )
@@ -361,7 +368,7 @@ def train_classifier(
         embed=embed,
         dropout=dropout,
         embed_dropout=embed_dropout,
-        bidirectional=bidirectional and not init,
+        bidirectional=not init if bidirectional is None else bidirectional,
         lm_head=False,
         tie_weights=False,
     )
