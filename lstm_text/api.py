@@ -9,11 +9,35 @@ from .errors import LstmTextError
 
 
 class Model:
-    """A loaded model: its network, tokenizer and training metadata."""
+    """A loaded model: its config, tokenizer, weights and training metadata.
 
-    def __init__(self, net, tokenizer, meta: dict):
-        self.net, self.tokenizer, self.meta = net, tokenizer, meta
-        self.cfg = net.cfg
+    The torch network (``net``) is built on first use: classification runs on the NumPy inference path
+    (``inference.Classifier``), so classifying never imports torch.
+    """
+
+    def __init__(self, ckpt, device: str = "cpu"):
+        self.ckpt, self.device = ckpt, device
+        self.cfg, self.tokenizer, self.meta = ckpt.cfg, ckpt.tokenizer, ckpt.meta
+        self._net = self._classifier = None
+
+    @property
+    def net(self):
+        """The torch ``LSTMModel`` (built on first use)."""
+        if self._net is None:
+            from .checkpoint import build_model
+
+            self._net = build_model(self.ckpt, self.device)
+        return self._net
+
+    @property
+    def classifier(self):
+        """The NumPy inference path of the classification head (built on first use)."""
+        self._need_classifier()
+        if self._classifier is None:
+            from .inference import Classifier
+
+            self._classifier = Classifier(self.cfg, self.ckpt.weights)
+        return self._classifier
 
     @property
     def has_lm(self) -> bool:
@@ -72,34 +96,31 @@ class Model:
 
     def classify(self, texts: str | list[str], *, threshold: float = 0.0) -> dict | list[dict]:
         """Label, score and per-label probabilities for a text (or a list of texts)."""
-        from .classify import classify_stream
+        from .inference import classify_stream
 
-        self._need_classifier()
         single = isinstance(texts, str)
-        res = [
-            r for _, r in classify_stream(self.net, self.tokenizer, [texts] if single else texts, threshold=threshold)
-        ]
+        lines = [texts] if single else texts
+        res = [r for _, r in classify_stream(self.classifier, self.tokenizer, lines, threshold=threshold)]
         return res[0] if single else res
 
     def explain(self, text: str) -> list[tuple[str, float]]:
         """(word, weight) pairs: how much each word raised the predicted label's probability."""
-        from .classify import explain
+        from .inference import explain
 
-        self._need_classifier()
-        return explain(self.net, self.tokenizer, text)
+        return explain(self.classifier, self.tokenizer, text)
 
     def evaluate_labelled(self, path: str | Path, label_map: dict[str, str] | None = None) -> dict:
         """Accuracy, macro-F1, per-class precision/recall, confusion matrix and ECE on a labelled file.
 
         ``label_map`` renames the file's labels first (default: the map the model was trained with).
         """
-        from .classify import evaluate_labelled
+        from .inference import evaluate_labelled
         from .labelled import map_labels, read_labelled
 
-        self._need_classifier()
+        clf = self.classifier
         if label_map is None:
             label_map = self.meta.get("training", {}).get("label_map", {})
-        return evaluate_labelled(self.net, self.tokenizer, map_labels(read_labelled([path]), label_map))
+        return evaluate_labelled(clf, self.tokenizer, map_labels(read_labelled([path]), label_map))
 
     def info(self) -> dict:
         cfg = self.cfg
@@ -109,7 +130,7 @@ class Model:
         return {
             "path": self.meta.get("path"),
             "heads": heads,
-            "parameters": self.net.num_params(),
+            "parameters": sum(v.size for v in self.ckpt.weights.values()),
             "tokenizer": self.tokenizer.kind,
             "vocab_size": cfg.vocab_size,
             "config": cfg.to_dict(),
@@ -119,8 +140,10 @@ class Model:
 
 def load(path: str | Path, device: str = "cpu") -> Model:
     """Load a run directory, a model file or a built-in model name (``sentiment``, ``sentiment3``)."""
-    from .checkpoint import load_model
-    from .train import resolve_device
+    from .checkpoint import read_model
 
-    net, tok, meta = load_model(path, resolve_device(device))
-    return Model(net, tok, meta)
+    if device != "cpu":  # only torch knows the other devices; a wrong one fails here, not at first use
+        from .train import resolve_device
+
+        device = resolve_device(device)
+    return Model(read_model(path), device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LstmTextError
@@ -82,9 +83,14 @@ def save_model(path: Path, model, tokenizer, training: dict | None = None) -> No
     atomic_write(path, save(model_tensors(model), metadata=meta))
 
 
-def read_safetensors(path: Path) -> tuple[dict, dict]:
-    """(tensors, metadata) of a safetensors file, with one clear error for a damaged or foreign file."""
-    from safetensors.torch import load
+def read_safetensors(path: Path, framework: str = "numpy") -> tuple[dict, dict]:
+    """(arrays, metadata) of a safetensors file, with one clear error for a damaged or foreign file.
+
+    ``framework``: "numpy" (model files: no torch needed) or "torch" (the resume state)."""
+    if framework == "torch":
+        from safetensors.torch import load
+    else:
+        from safetensors.numpy import load
 
     try:
         raw = Path(path).read_bytes()
@@ -95,12 +101,12 @@ def read_safetensors(path: Path) -> tuple[dict, dict]:
     try:
         n = int.from_bytes(raw[:8], "little")
         meta = json.loads(raw[8 : 8 + n]).get("__metadata__", {}) if n < len(raw) else None
-        tensors = load(raw)
+        arrays = load(raw)
     except Exception:
         meta = None
     if meta is None:
         raise LstmTextError(f"{path} is damaged or not an lstm-text model file (not a valid safetensors file)")
-    return tensors, meta
+    return arrays, meta
 
 
 def model_path(arg: str | Path) -> Path:
@@ -118,16 +124,49 @@ def model_path(arg: str | Path) -> Path:
     raise LstmTextError(f"model not found: {arg} (give a run directory or a .safetensors file)")
 
 
-def load_model(arg: str | Path, device: str = "cpu"):
-    """(model, tokenizer, metadata) from a run directory, a model file or a built-in model name."""
-    import torch
+def expected_shapes(cfg) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors a model file of this config stores (``LSTMModel``'s, tied ones once)."""
+    D, H, E, V = 2 if cfg.bidirectional else 1, cfg.hidden, cfg.embed, cfg.vocab_size
+    shapes = {"embed.weight": (V, E)}
+    for k in range(cfg.layers):
+        for s in ["_l0", "_l0_reverse"][:D]:
+            shapes |= {
+                f"lstms.{k}.weight_ih{s}": (4 * H, E if k == 0 else D * H),
+                f"lstms.{k}.weight_hh{s}": (4 * H, H),
+                f"lstms.{k}.bias_ih{s}": (4 * H,),
+                f"lstms.{k}.bias_hh{s}": (4 * H,),
+            }
+    if cfg.lm_head:
+        proj = cfg.tie_weights and H != E
+        if proj:
+            shapes |= {"proj.weight": (E, H), "proj.bias": (E,)}
+        if not cfg.tie_weights:
+            shapes["lm_head.weight"] = (V, H)
+        shapes["lm_head.bias"] = (V,)
+    if cfg.labels:
+        shapes |= {"cls_head.1.weight": (len(cfg.labels), 3 * D * H), "cls_head.1.bias": (len(cfg.labels),)}
+    return shapes
+
+
+@dataclass
+class Checkpoint:
+    """A model file read and validated, as data: config, tokenizer, NumPy weights, training metadata."""
+
+    cfg: object  # ModelConfig
+    tokenizer: object
+    weights: dict  # name -> float32 np.ndarray, as ``expected_shapes`` names them
+    meta: dict  # {"training": ..., "path": ...}
+
+
+def read_model(arg: str | Path) -> Checkpoint:
+    """Read a run directory, a model file or a built-in model name, without torch: every check is here."""
+    import numpy as np
 
     from .config import ModelConfig
-    from .model import LSTMModel
     from .tokenizer import tokenizer_from_dict
 
     path = model_path(arg)
-    tensors, meta = read_safetensors(path)
+    arrays, meta = read_safetensors(path)
     if meta.get("format") != FORMAT:
         raise LstmTextError(f"{path} is not an lstm-text model file (no lstm-text format marker)")
     try:
@@ -149,9 +188,8 @@ def load_model(arg: str | Path, device: str = "cpu"):
     tokenizer = tokenizer_from_dict(tok_d)
     if tokenizer.vocab_size != cfg.vocab_size:
         raise LstmTextError(f"{path}: tokenizer has {tokenizer.vocab_size} ids but the model {cfg.vocab_size}")
-    model = LSTMModel(cfg)  # (the meta device would skip the random init, but importing its kernels costs ~1 s)
-    expected = {k: tuple(v.shape) for k, v in _stored(model).items()}
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    expected = expected_shapes(cfg)
+    got = {k: tuple(v.shape) for k, v in arrays.items()}
     if expected != got:
         missing = sorted(set(expected) - set(got))
         bad = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
@@ -160,11 +198,29 @@ def load_model(arg: str | Path, device: str = "cpu"):
             f"{path}: tensors do not match the config (missing {missing[:3]}, "
             f"wrong shape {bad[:3]}, unexpected {extra[:3]})"
         )
-    model.load_state_dict(tensors, strict=False)
-    if cfg.lm_head and cfg.tie_weights:
+    weights = {}
+    for k, v in arrays.items():
+        if v.dtype.kind != "f" or not np.isfinite(v).all():
+            raise LstmTextError(f"{path} holds non-finite or non-float weights ({k})")
+        weights[k] = v.astype(np.float32)
+    return Checkpoint(cfg, tokenizer, weights, {"training": training, "path": str(path)})
+
+
+def build_model(ckpt: Checkpoint, device: str = "cpu"):
+    """The torch ``LSTMModel`` of a checkpoint, in eval mode on ``device``."""
+    import torch
+
+    from .model import LSTMModel
+
+    model = LSTMModel(ckpt.cfg)  # (the meta device would skip the random init, but importing it costs ~1 s)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.weights.items()}, strict=False)
+    if ckpt.cfg.lm_head and ckpt.cfg.tie_weights:
         model.lm_head.weight = model.embed.weight
-    for t in model.parameters():
-        if not torch.isfinite(t).all():
-            raise LstmTextError(f"{path} holds non-finite weights")
     model.eval()
-    return model.to(device), tokenizer, {"training": training, "path": str(path)}
+    return model.to(device)
+
+
+def load_model(arg: str | Path, device: str = "cpu"):
+    """(torch model, tokenizer, metadata) from a run directory, a model file or a built-in model name."""
+    ckpt = read_model(arg)
+    return build_model(ckpt, device), ckpt.tokenizer, ckpt.meta

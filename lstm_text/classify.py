@@ -1,23 +1,23 @@
-"""Sentiment (any labels) on the LSTM encoder: training the classification head, batched streaming
-inference in input order, calibration, explanations and classifier metrics."""
+"""Training a classification head (sentiment, or any labels) on the LSTM encoder: from scratch or from a
+language model (ULMFiT-style), best epoch on dev, temperature calibration. Inference is in ``inference``."""
 
 from __future__ import annotations
 
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .checkpoint import MODEL_FILE, append_jsonl, save_model
 from .config import ModelConfig, TrainConfig
 from .errors import LstmTextError
+from .inference import Classifier, classification_metrics, encode_lines, fit_temperature, nll, softmax
 from .tokenizer import PAD
-
-MAX_TOKENS = 1024  # a line longer than this is classified on its first MAX_TOKENS tokens: bounded memory
 
 
 def pad_batch(seqs: list[list[int]], device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,156 +29,10 @@ def pad_batch(seqs: list[list[int]], device="cpu") -> tuple[torch.Tensor, torch.
     return x.to(device), torch.tensor([len(s) for s in seqs], device=device)
 
 
-def encode_lines(tokenizer, texts: Iterable[str]) -> list[list[int]]:
-    return [tokenizer.encode(t[: MAX_TOKENS * 16])[:MAX_TOKENS] for t in texts]
-
-
-# -- metrics -----------------------------------------------------------------------------------------------
-def expected_calibration_error(probs: torch.Tensor, gold: torch.Tensor, bins: int = 15) -> float:
-    """ECE of the top-class confidence in equal-width bins (Guo et al. 2017)."""
-    conf, pred = probs.max(-1)
-    correct = (pred == gold).float()
-    ece = 0.0
-    edges = torch.linspace(0, 1, bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += m.float().mean().item() * abs(conf[m].mean().item() - correct[m].mean().item())
-    return ece
-
-
-def classification_metrics(probs: torch.Tensor, gold: torch.Tensor, labels: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (rows: gold) and ECE."""
-    pred = probs.argmax(-1)
-    C = len(labels)
-    cm = torch.zeros(C, C, dtype=torch.long)
-    cm.index_put_((gold, pred), torch.ones_like(gold), accumulate=True)
-    per = {}
-    for i, lab in enumerate(labels):
-        tp = cm[i, i].item()
-        p = tp / max(cm[:, i].sum().item(), 1)
-        r = tp / max(cm[i, :].sum().item(), 1)
-        per[lab] = {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12), "support": cm[i].sum().item()}
-    return {
-        "accuracy": (pred == gold).float().mean().item(),
-        "macro_f1": sum(v["f1"] for v in per.values()) / C,
-        "per_class": per,
-        "confusion": cm.tolist(),
-        "labels": labels,
-        "ece": expected_calibration_error(probs, gold),
-        "examples": len(gold),
-    }
-
-
-def fit_temperature(logits: torch.Tensor, gold: torch.Tensor) -> float:
-    """The temperature that minimises dev NLL (a 1-D search over log T: robust, no optimiser state)."""
-    best_t, best = 1.0, math.inf
-    for t in torch.logspace(-1, 1, 81).tolist():
-        nll = F.cross_entropy(logits / t, gold).item()
-        if nll < best:
-            best_t, best = t, nll
-    return best_t
-
-
-# -- inference ---------------------------------------------------------------------------------------------
-@torch.inference_mode()
-def class_logits(model, seqs: list[list[int]], batch_size: int = 256, fast=None) -> torch.Tensor:
-    """Uncalibrated class logits (N, C) for token id lists, batched after sorting by length.
-
-    Runs the fused inference path (``FastClassifier``); pass one in to reuse its precomputed weights.
-    """
-    from .model import FastClassifier
-
-    fast = fast or FastClassifier(model)
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    out = torch.empty(len(seqs), len(model.cfg.labels))
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        x, lengths = pad_batch([seqs[i] for i in idx])
-        out[idx] = fast.logits(x, lengths).float().cpu()
-    return out
-
-
-def probabilities(model, seqs: list[list[int]], batch_size: int = 256, fast=None) -> torch.Tensor:
-    return torch.softmax(class_logits(model, seqs, batch_size, fast) / model.cfg.temperature, -1)
-
-
-def result(labels: list[str], p: torch.Tensor | None, threshold: float = 0.0, abstain: str = "neutral") -> dict:
-    """One line's result; ``p`` None (an empty line) gives label None."""
-    if p is None:
-        return {"label": None, "score": None, "probs": {}}
-    score, i = p.max(-1)
-    label = labels[int(i)]
-    if threshold and float(score) < threshold:
-        label = abstain
-    return {"label": label, "score": float(score), "probs": {lab: float(v) for lab, v in zip(labels, p)}}
-
-
-def classify_stream(
-    model,
-    tokenizer,
-    lines: Iterable[str],
-    *,
-    batch_size: int = 256,
-    window: int = 32,
-    threshold: float = 0.0,
-    abstain: str = "neutral",
-) -> Iterator[tuple[str, dict]]:
-    """(line, result) in input order, reading at most ``batch_size * window`` lines ahead.
-
-    Within that window lines are sorted by length so a batch pads only to its own longest line.
-    """
-    from .model import FastClassifier
-
-    labels = model.cfg.labels
-    fast = FastClassifier(model)
-    buf: list[str] = []
-
-    def flush(buf):
-        keep = [i for i, t in enumerate(buf) if t.strip()]
-        seqs = encode_lines(tokenizer, [buf[i] for i in keep])
-        probs = probabilities(model, seqs, batch_size, fast) if keep else None
-        res = [result(labels, None)] * len(buf)
-        for j, i in enumerate(keep):
-            res[i] = result(labels, probs[j], threshold, abstain)
-        return zip(buf, res)
-
-    for line in lines:
-        buf.append(line)
-        if len(buf) >= batch_size * window:
-            yield from flush(buf)
-            buf = []
-    if buf:
-        yield from flush(buf)
-
-
-def evaluate_labelled(model, tokenizer, pairs: list[tuple[str, str]]) -> dict:
-    """Classifier metrics on (text, label) pairs; pairs whose label the model lacks are counted, not scored."""
-    labels = model.cfg.labels
-    known = [(t, lab) for t, lab in pairs if lab in labels]
-    unknown = sorted({lab for _, lab in pairs if lab not in labels})
-    if not known:
-        raise LstmTextError(
-            f"none of the file's labels ({', '.join(unknown[:5])}) is one of the model's ({', '.join(labels)})"
-        )
-    probs = probabilities(model, encode_lines(tokenizer, [t for t, _ in known]))
-    gold = torch.tensor([labels.index(lab) for _, lab in known])
-    return {
-        **classification_metrics(probs, gold, labels),
-        "unknown_labels": unknown,
-        "skipped": len(pairs) - len(known),
-    }
-
-
-def explain(model, tokenizer, text: str) -> list[tuple[str, float]]:
-    """Word importances by occlusion: how much the predicted class's probability drops without each word."""
-    words = text.split()
-    if not words:
-        return []
-    variants = [text] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
-    probs = probabilities(model, encode_lines(tokenizer, variants))
-    c = int(probs[0].argmax())
-    return [(w, float(probs[0, c] - probs[i + 1, c])) for i, w in enumerate(words)]
+def class_logits(net, seqs: list[list[int]]) -> np.ndarray:
+    """Uncalibrated class logits (N, C) of a torch model's current weights, on the inference path."""
+    weights = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
+    return Classifier(net.cfg, weights).logits(seqs)
 
 
 # -- training ----------------------------------------------------------------------------------------------
@@ -261,7 +115,7 @@ def train_classifier(
     seqs = encode_lines(tokenizer, [t for t, _ in pairs])
     gold = torch.tensor([lab_id[lab] for _, lab in pairs])
     dev_seqs = encode_lines(tokenizer, [t for t, _ in dev_pairs])
-    dev_gold = torch.tensor([lab_id[lab] for _, lab in dev_pairs])
+    dev_gold = np.array([lab_id[lab] for _, lab in dev_pairs])
 
     opt = make_optimizer(net, cfg)
     if init:  # discriminative learning rates (ULMFiT): lower layers move less
@@ -314,14 +168,14 @@ def train_classifier(
     def evaluate_dev(loss_ema):
         nonlocal best, best_rec
         logits = class_logits(net, dev_seqs)
-        acc = (logits.argmax(-1) == dev_gold).float().mean().item()
+        acc = float((logits.argmax(-1) == dev_gold).mean())
         rec = {
             "step": step,
             "epoch": round(step / spe, 3),
             "elapsed": round(elapsed, 1),
             "train_loss": loss_ema,
             "dev_accuracy": acc,
-            "dev_loss": F.cross_entropy(logits, dev_gold).item(),
+            "dev_loss": nll(logits, dev_gold),
         }
         if rt.is_main:
             if acc > best:
@@ -373,9 +227,9 @@ def train_classifier(
     # calibrate the selected model on dev, and report its dev figures
     best_net, _, _ = load_model(out / MODEL_FILE)
     logits = class_logits(best_net, dev_seqs)
-    before = classification_metrics(torch.softmax(logits, -1), dev_gold, labels)
+    before = classification_metrics(softmax(logits), dev_gold, labels)
     best_net.cfg.temperature = fit_temperature(logits, dev_gold)
-    after = classification_metrics(torch.softmax(logits / best_net.cfg.temperature, -1), dev_gold, labels)
+    after = classification_metrics(softmax(logits / best_net.cfg.temperature), dev_gold, labels)
     summary = {
         "steps": step,
         "epochs": round(step / spe, 3),

@@ -438,23 +438,24 @@ def classify(
     fmt: Annotated[
         OutFormat, typer.Option("--format", "-f", help="text, tsv (label, score, text) or jsonl.")
     ] = OutFormat.text,
-    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 512,
     threshold: Annotated[float, typer.Option(help="Below this top probability, answer --abstain-label.")] = 0.0,
     abstain_label: Annotated[str, typer.Option(help="Label for answers under --threshold.")] = "neutral",
     explain: Annotated[bool, typer.Option(help="Show which words drove each decision.")] = False,
-    device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
 ):
-    """Classify the sentiment of each input line: exactly one output line per input line, in order."""
+    """Classify the sentiment of each input line: exactly one output line per input line, in order.
+
+    Runs on the CPU without torch (NumPy), so it starts fast."""
     import lstm_text
 
-    from .classify import classify_stream
-    from .classify import explain as explain_words
+    from .inference import classify_stream
+    from .inference import explain as explain_words
 
     if batch_size < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
     if not 0.0 <= threshold < 1.0:
         raise typer.BadParameter("must be in [0, 1)", param_hint="--threshold")
-    m = lstm_text.load(model, device.value)
+    m = lstm_text.load(model)
     if not m.labels:
         raise typer.BadParameter(
             f"{model} is a language model without a classification head; train one with 'lstm-text train-classifier'",
@@ -466,10 +467,11 @@ def classify(
 
         console = out()
     w = sys.stdout
+    clf = m.classifier
     for text, r in classify_stream(
-        m.net, m.tokenizer, _lines(files or []), batch_size=batch_size, threshold=threshold, abstain=abstain_label
+        clf, m.tokenizer, _lines(files or []), batch_size=batch_size, threshold=threshold, abstain=abstain_label
     ):
-        weights = explain_words(m.net, m.tokenizer, text) if explain and r["label"] is not None else []
+        weights = explain_words(clf, m.tokenizer, text) if explain and r["label"] is not None else []
         if fmt == OutFormat.jsonl:
             d = {"text": text, **r}
             if explain:

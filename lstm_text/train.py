@@ -216,7 +216,7 @@ class LMTrainer:
         torch.manual_seed(cfg.seed)
         saved = None
         if resume:
-            tensors, meta = read_safetensors(self.out / RESUME_FILE)
+            tensors, meta = read_safetensors(self.out / RESUME_FILE, "torch")
             saved = json.loads(meta["resume"])
             if saved["text_hash"] != _text_hash(text):
                 raise LstmTextError("--resume: the corpus differs from the one this run was started on")

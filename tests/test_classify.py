@@ -136,10 +136,10 @@ from hypothesis import strategies as st  # noqa: E402
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=300), max_size=12))
 def test_fuzz_classify_stream_any_unicode(clf_run, lines):
-    from lstm_text.classify import classify_stream
+    from lstm_text.inference import classify_stream
 
     m = _loaded(clf_run)
-    out = list(classify_stream(m.net, m.tokenizer, lines, batch_size=3, window=2))
+    out = list(classify_stream(m.classifier, m.tokenizer, lines, batch_size=3, window=2))
     assert [t for t, _ in out] == lines
     for t, r in out:
         assert (r["label"] is None) == (not t.strip())
@@ -178,3 +178,20 @@ def _loaded(path):
     if path not in _MODELS:
         _MODELS[path] = lstm_text.load(path)
     return _MODELS[path]
+
+
+def test_classifying_never_imports_torch():
+    """The built-in model classifies, explains and reports info on the NumPy path: start-up stays fast."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lstm_text\n"
+        "m = lstm_text.load('sentiment')\n"
+        "assert m.classify('a gorgeous, witty film')['label'] == 'positive'\n"
+        "m.explain('a dull film'); m.info()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+import pytest
 import torch
 
 from lstm_text.checkpoint import load_model, save_model
@@ -94,14 +96,38 @@ def test_fused_step_equals_the_training_forward():
         assert torch.allclose(full[:, 4:], torch.stack(outs, 1), atol=1e-5)
 
 
-def test_fast_classifier_equals_the_training_forward():
-    from lstm_text.model import FastClassifier
+@pytest.mark.parametrize("kw", [{"bidirectional": True}, {"bidirectional": True, "layers": 2}, {"layers": 2}, {}])
+def test_numpy_classifier_equals_the_training_forward(kw):
+    from lstm_text.inference import Classifier
 
-    for kw in ({"bidirectional": True}, {"bidirectional": True, "layers": 2}, {"layers": 2}, {"layers": 1}):
-        m = tiny(labels=["a", "b", "c"], lm_head=False, **kw).eval()
-        x = torch.randint(2, 40, (5, 9))
-        lengths = torch.tensor([9, 1, 4, 7, 2])
-        x[torch.arange(9)[None, :] >= lengths[:, None]] = 0
-        with torch.no_grad():
-            ref = m.classify(x, lengths)
-        assert torch.allclose(FastClassifier(m).logits(x, lengths), ref, atol=1e-5), kw
+    m = tiny(labels=["a", "b", "c"], lm_head=False, **kw).eval()
+    with torch.no_grad():  # larger weights than the init, so the gates saturate and mistakes would show
+        for p in m.parameters():
+            p.mul_(4.0)
+    x = torch.randint(2, 40, (6, 9))
+    lengths = torch.tensor([9, 1, 4, 7, 2, 9])
+    x[torch.arange(9)[None, :] >= lengths[:, None]] = 0
+    with torch.no_grad():
+        ref = m.classify(x, lengths).numpy()
+    clf = Classifier(m.cfg, {k: v.numpy() for k, v in m.state_dict().items()}, threads=2)
+    seqs = [row[:n].tolist() for row, n in zip(x, lengths.tolist())]
+    assert ref.std() > 0.3
+    for batch_size in (1, 4, 64):  # one batch, several (in parallel threads, out of length order), one per line
+        assert np.allclose(clf.logits(seqs, batch_size), ref, atol=1e-4), (kw, batch_size)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"tie_weights": False},
+        {"hidden": 16, "embed": 16},
+        {"layers": 2, "labels": ["a", "b"]},
+        {"bidirectional": True, "layers": 2, "lm_head": False, "labels": ["a", "b", "c"]},
+    ],
+)
+def test_expected_shapes_are_the_models_stored_tensors(kw):
+    from lstm_text.checkpoint import expected_shapes, model_tensors
+
+    m = tiny(**kw)
+    assert expected_shapes(m.cfg) == {k: tuple(v.shape) for k, v in model_tensors(m).items()}
