@@ -11,8 +11,11 @@ __all__ = ["load", "LstmTextError", "__version__"]
 from .errors import LstmTextError
 
 
-def load(path, device: str = "cpu"):
-    """Load a model: a run directory, a ``.safetensors`` file, or a built-in name such as ``sentiment``."""
+def load(path, device: str = "cpu", quantize: str = ""):
+    """Load a model: a run directory, a ``.safetensors`` file, or a built-in name such as ``sentiment``.
+
+    ``quantize="int8"`` runs generation, bpc evaluation and classification with int8 weights (CPU).
+    """
     from .api import load as _load
 
-    return _load(path, device)
+    return _load(path, device, quantize)

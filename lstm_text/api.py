@@ -15,8 +15,8 @@ class Model:
     (``inference.Classifier``), so classifying never imports torch.
     """
 
-    def __init__(self, ckpt, device: str = "cpu"):
-        self.ckpt, self.device = ckpt, device
+    def __init__(self, ckpt, device: str = "cpu", quantize: str = ""):
+        self.ckpt, self.device, self.quantize = ckpt, device, quantize
         self.cfg, self.tokenizer, self.meta = ckpt.cfg, ckpt.tokenizer, ckpt.meta
         self._net = self._classifier = None
 
@@ -36,7 +36,7 @@ class Model:
         if self._classifier is None:
             from .inference import Classifier
 
-            self._classifier = Classifier(self.cfg, self.ckpt.weights)
+            self._classifier = Classifier(self.cfg, self.ckpt.weights, quantize=self.quantize)
         return self._classifier
 
     @property
@@ -67,7 +67,7 @@ class Model:
         from .generate import stream
 
         self._need_lm()
-        yield from stream(self.net, self.tokenizer, prompt, GenerateConfig(**options))
+        yield from stream(self.net, self.tokenizer, prompt, GenerateConfig(**options), self.quantize)
 
     def generate(self, prompt: str = "", *, num_samples: int = 1, **options) -> str | list[str]:
         """One continuation of ``prompt`` (a list of ``num_samples`` when more than one is asked for)."""
@@ -76,7 +76,7 @@ class Model:
         self._need_lm()
         if num_samples < 1:
             raise LstmTextError("--num-samples must be at least 1")
-        out = generate(self.net, self.tokenizer, prompt, GenerateConfig(**options), num_samples)
+        out = generate(self.net, self.tokenizer, prompt, GenerateConfig(**options), num_samples, self.quantize)
         return out[0] if num_samples == 1 else out
 
     def evaluate(self, text_or_path: str | Path) -> dict:
@@ -88,7 +88,7 @@ class Model:
         text = str(text_or_path)
         if isinstance(text_or_path, Path) or ("\n" not in text and len(text) < 4096 and Path(text).is_file()):
             text = read_text(text_or_path)
-        return lm_metrics(self.net, self.tokenizer, text)
+        return lm_metrics(self.net, self.tokenizer, text, self.quantize)
 
     def _need_classifier(self) -> None:
         if not self.labels:
@@ -138,12 +138,20 @@ class Model:
         }
 
 
-def load(path: str | Path, device: str = "cpu") -> Model:
-    """Load a run directory, a model file or a built-in model name (``sentiment``, ``sentiment3``)."""
+def load(path: str | Path, device: str = "cpu", quantize: str = "") -> Model:
+    """Load a run directory, a model file or a built-in model name (``sentiment``, ``sentiment3``).
+
+    ``quantize="int8"``: generation and bpc evaluation step with int8 weights (dynamic quantization),
+    classification holds its lookup table in int8. CPU only.
+    """
     from .checkpoint import read_model
 
+    if quantize not in ("", "int8"):
+        raise LstmTextError(f"unknown --quantize {quantize!r} (choose int8)")
     if device != "cpu":  # only torch knows the other devices; a wrong one fails here, not at first use
         from .train import resolve_device
 
         device = resolve_device(device)
-    return Model(read_model(path), device)
+    if quantize and device != "cpu":
+        raise LstmTextError("--quantize int8 runs on the CPU only; drop --device or --quantize")
+    return Model(read_model(path), device, quantize)

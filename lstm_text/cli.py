@@ -34,6 +34,15 @@ class TokenizerKind(str, Enum):
     unigram = "unigram"
 
 
+class Quantize(str, Enum):
+    none = "none"
+    int8 = "int8"
+
+
+def _q(q: Quantize) -> str:
+    return "" if q == Quantize.none else q.value
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -162,6 +171,9 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same text.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples to draw (as one batch).")] = 1,
     greedy: Annotated[bool, typer.Option(help="Always take the most likely token.")] = False,
+    quantize: Annotated[
+        Quantize, typer.Option(help="int8: step with int8 weights (CPU; faster, ~1% more bpc).")
+    ] = Quantize.none,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
 ):
     """Generate text from a prompt; streams to stdout as it is produced."""
@@ -185,7 +197,7 @@ def generate(
     GenerateConfig(**opts)  # validate options before loading the model
     if num_samples < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--num-samples")
-    m = lstm_text.load(model, device.value)
+    m = lstm_text.load(model, device.value, _q(quantize))
     from .generate import MAX_PROMPT_CHARS
 
     if len(text) > MAX_PROMPT_CHARS:
@@ -217,6 +229,7 @@ def evaluate(
     model: Annotated[str, typer.Argument(help="Run directory or model file.")],
     file: Annotated[Path, typer.Argument(help="Text file to measure.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    quantize: Annotated[Quantize, typer.Option(help="int8: measure the int8 inference path instead.")] = Quantize.none,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
 ):
     """Measure a model on a file: bits per character for a language model; accuracy, macro-F1, confusion
@@ -226,7 +239,7 @@ def evaluate(
     from .data import read_text
     from .ui import kv_table, out
 
-    m = lstm_text.load(model, device.value)
+    m = lstm_text.load(model, device.value, _q(quantize))
     if m.labels and (not m.has_lm or file.suffix.lower() in (".tsv", ".csv", ".jsonl", ".json")):
         from .ui import classification_report
 
@@ -442,6 +455,9 @@ def classify(
     threshold: Annotated[float, typer.Option(help="Below this top probability, answer --abstain-label.")] = 0.0,
     abstain_label: Annotated[str, typer.Option(help="Label for answers under --threshold.")] = "neutral",
     explain: Annotated[bool, typer.Option(help="Show which words drove each decision.")] = False,
+    quantize: Annotated[
+        Quantize, typer.Option(help="int8: hold the lookup table in int8 (4x less memory).")
+    ] = Quantize.none,
 ):
     """Classify the sentiment of each input line: exactly one output line per input line, in order.
 
@@ -455,7 +471,7 @@ def classify(
         raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
     if not 0.0 <= threshold < 1.0:
         raise typer.BadParameter("must be in [0, 1)", param_hint="--threshold")
-    m = lstm_text.load(model)
+    m = lstm_text.load(model, quantize=_q(quantize))
     if not m.labels:
         raise typer.BadParameter(
             f"{model} is a language model without a classification head; train one with 'lstm-text train-classifier'",

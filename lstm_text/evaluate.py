@@ -8,12 +8,17 @@ EVAL_BATCH = 16  # contiguous rows; fixed so that training and `evaluate` give t
 EVAL_SEQ = 256
 
 
-def lm_nll(model, ids) -> tuple[float, int]:
-    """Total negative log-likelihood (nats) of every token of ``ids`` after the first, and their count."""
+def lm_nll(model, ids, quantize: str = "") -> tuple[float, int]:
+    """Total negative log-likelihood (nats) of every token of ``ids`` after the first, and their count.
+
+    ``quantize="int8"`` reads the text through generation's int8 step path instead (what it costs in bpc).
+    """
     import torch
 
     from .data import eval_windows
+    from .model import StepModel
 
+    stepper = StepModel(model, quantize) if quantize else None
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -21,7 +26,10 @@ def lm_nll(model, ids) -> tuple[float, int]:
     with torch.inference_mode():
         for x, y, m in eval_windows(ids, EVAL_BATCH, EVAL_SEQ):
             x, y, m = x.to(device), y.to(device), m.to(device)
-            logits, _, state = model(x, state=state)  # (B, T, V)
+            if stepper is None:
+                logits, _, state = model(x, state=state)  # (B, T, V)
+            else:
+                logits, state = stepper.run(x, state)
             nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (B, T)
             total += float((nll * m).sum(dtype=torch.float64))
             count += int(m.sum())
@@ -29,14 +37,14 @@ def lm_nll(model, ids) -> tuple[float, int]:
     return total, count
 
 
-def lm_metrics(model, tokenizer, text: str) -> dict:
+def lm_metrics(model, tokenizer, text: str, quantize: str = "") -> dict:
     """bpc (NLL in bits / characters of ``text``), per-token perplexity, token and character counts."""
     ids = tokenizer.encode(text)
     if len(ids) < 2:
         from .errors import LstmTextError
 
         raise LstmTextError("the text is too short to evaluate: it needs at least two tokens")
-    nll, n = lm_nll(model, ids)
+    nll, n = lm_nll(model, ids, quantize)
     return {
         "bpc": nll / math.log(2) / len(text),
         "loss": nll / n,

@@ -91,8 +91,12 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
     return ids
 
 
-def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1) -> Iterator[torch.Tensor]:
-    """Yields the next token ids (N,) for N samples drawn as one batch, ``cfg.max_tokens`` times."""
+def sample_tokens(
+    model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1, quantize: str = ""
+) -> Iterator[torch.Tensor]:
+    """Yields the next token ids (N,) for N samples drawn as one batch, ``cfg.max_tokens`` times.
+
+    ``quantize="int8"``: the per-token steps use int8 weights (the prompt is read in float32)."""
     seed = cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(4), "little")
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
@@ -106,7 +110,7 @@ def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_sample
         # the prompt once, through the sequence path (read once even for N samples): logits (1, V)
         logits, state = model.prefill(torch.tensor([ids], device=device))
         logits = logits.expand(num_samples, -1)  # (N, V)
-        stepper = StepModel(model)
+        stepper = StepModel(model, quantize)
         state = [(h.expand(-1, num_samples, -1), c.expand(-1, num_samples, -1)) for h, c in state]
         state = stepper.state_from(state)
         rows = torch.arange(num_samples)
@@ -118,10 +122,10 @@ def sample_tokens(model, tokenizer, prompt: str, cfg: GenerateConfig, num_sample
             logits, state = stepper.step(tok.to(device), state)  # one token per sample: (N, V)
 
 
-def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
+def stream(model, tokenizer, prompt: str, cfg: GenerateConfig, quantize: str = "") -> Iterator[str]:
     """Text pieces of one sample as they are produced."""
     text = StopText(tokenizer, cfg.stop)
-    for tok in sample_tokens(model, tokenizer, prompt, cfg):
+    for tok in sample_tokens(model, tokenizer, prompt, cfg, quantize=quantize):
         piece = text.push(int(tok[0]))
         if piece:
             yield piece
@@ -132,11 +136,11 @@ def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
         yield tail
 
 
-def generate(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1) -> list[str]:
+def generate(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1, quantize: str = "") -> list[str]:
     """``num_samples`` continuations of ``prompt``, drawn as one batch."""
     texts = [StopText(tokenizer, cfg.stop) for _ in range(num_samples)]
     outs = [[] for _ in range(num_samples)]
-    for toks in sample_tokens(model, tokenizer, prompt, cfg, num_samples):
+    for toks in sample_tokens(model, tokenizer, prompt, cfg, num_samples, quantize):
         for i, t in enumerate(toks.tolist()):
             outs[i].append(texts[i].push(t))
         if all(t.done for t in texts):

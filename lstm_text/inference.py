@@ -49,10 +49,14 @@ class Classifier:
     precomputed (V, 4H) table per direction.
     """
 
-    def __init__(self, cfg: ModelConfig, weights: dict[str, np.ndarray], threads: int = 0):
-        """``threads``: batches run in parallel (0: one per CPU core, at most 4)."""
+    def __init__(self, cfg: ModelConfig, weights: dict[str, np.ndarray], threads: int = 0, quantize: str = ""):
+        """``threads``: batches run in parallel (0: one per CPU core, at most 4). ``quantize="int8"``: the
+        (V, 4H) lookup table, by far the largest array, is held in int8 with one scale per row (4x less
+        memory; the recurrent products stay in float32)."""
         if not cfg.labels:
             raise LstmTextError("this model has no classification head; train one with 'lstm-text train-classifier'")
+        if quantize not in ("", "int8"):
+            raise LstmTextError(f"unknown --quantize {quantize!r} (choose int8)")
         self.cfg, self.H, self.D = cfg, cfg.hidden, 2 if cfg.bidirectional else 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         self.threads, self._pool = threads or min(4, cores), None
@@ -66,6 +70,9 @@ class Classifier:
             w_hh = np.stack([_ifog(w[p + "weight_hh" + s]).T for s in sfx])  # (D, H, 4H)
             if k == 0:  # (D, V, 4H): embedding @ W_ih + b, looked up per token
                 table = np.stack([w["embed.weight"] @ wi.T + b for wi, b in zip(w_ih, bias)])
+                if quantize:
+                    scale = np.maximum(np.abs(table).max(-1, keepdims=True) / 127, 1e-12).astype(np.float32)
+                    table = (np.rint(table / scale).astype(np.int8), scale)  # (D, V, 4H), (D, V, 1)
                 self.layers.append((table, None, np.ascontiguousarray(w_hh)))
             else:
                 w_in = np.stack([wi.T for wi in w_ih])  # (D, in, 4H)
@@ -86,7 +93,10 @@ class Classifier:
                 reading = [ids.T, ids[cols.T, rev].T][:D]  # per direction (T, B): backward reads reversed
                 pre = np.empty((D, T, B, 4 * H), np.float32)
                 for d in range(D):
-                    np.take(a[d], reading[d], axis=0, out=pre[d])
+                    if isinstance(a, tuple):  # int8 rows times their scales
+                        np.multiply(a[0][d][reading[d]], a[1][d][reading[d]], out=pre[d])
+                    else:
+                        np.take(a[d], reading[d], axis=0, out=pre[d])
             else:
                 seq = x[:, 0] if D == 1 else np.concatenate([x[:, 0], x[rev.T, 1, cols]], -1)  # (T, B, in)
                 views = [seq, seq[rev.T, cols]][:D]  # per direction, in its reading order

@@ -106,6 +106,8 @@ CASES = [
     ("generate {garbage}", 1, "damaged"),
     ("generate {clf} x", 1, "cannot generate"),
     ("generate {run} x --temperature 0", 1, "--temperature"),
+    ("generate {run} x --quantize int4", 2, "--quantize"),
+    ("generate {run} x --quantize int8 --device cuda", 1, "--device"),
     ("generate {run} x --temperature -1", 1, "--temperature"),
     ("generate {run} x --top-p 0", 1, "--top-p"),
     ("generate {run} x --top-p 1.5", 1, "--top-p"),
@@ -128,6 +130,7 @@ CASES = [
     # classify
     ("classify --model {run} {corpus}", 2, "without a classification head"),
     ("classify --model {clf} {missing}", 1, "file not found"),
+    ("classify --model {clf} --quantize fp8", 2, "--quantize"),
     ("classify --model {clf} {dir}", 1, "is a directory"),
     ("classify --model {clf} {latin1_lines}", 1, "not valid UTF-8"),
     ("classify --model {clf} --batch-size 0 {corpus}", 2, "--batch-size"),

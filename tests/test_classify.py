@@ -195,3 +195,12 @@ def test_classifying_never_imports_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_int8_classification_is_close_to_float32():
+    import numpy as np
+
+    texts = ["a gorgeous, witty film", "a dull, tedious mess", "it is a film", "the best movie of the year"]
+    p32 = [r["probs"]["positive"] for r in lstm_text.load("sentiment").classify(texts)]
+    p8 = [r["probs"]["positive"] for r in lstm_text.load("sentiment", quantize="int8").classify(texts)]
+    assert np.allclose(p32, p8, atol=0.02) and p32 != p8

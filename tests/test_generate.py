@@ -88,3 +88,15 @@ def test_unknown_prompt_characters_still_generate(model):
 
 def test_empty_prompt_generates(model):
     assert len(model.generate("", max_tokens=10, seed=0)) == 10
+
+
+def test_int8_generation_and_evaluation(tiny_run, corpus_text):
+    fp32, q = lstm_text.load(tiny_run), lstm_text.load(tiny_run, quantize="int8")
+    a = q.generate("the ", max_tokens=40, seed=3)
+    assert a == q.generate("the ", max_tokens=40, seed=3) and len(a) > 0
+    assert [p for p in q.stream("the ", max_tokens=40, seed=3)] and "".join(
+        q.stream("the ", max_tokens=40, seed=3)
+    ) == a
+    text = corpus_text[-3000:]
+    b32, b8 = fp32.evaluate(text)["bpc"], q.evaluate(text)["bpc"]
+    assert b32 != b8 and abs(b8 - b32) < 0.05 * b32  # measured through the int8 step path, close to fp32

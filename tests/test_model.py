@@ -131,3 +131,19 @@ def test_expected_shapes_are_the_models_stored_tensors(kw):
 
     m = tiny(**kw)
     assert expected_shapes(m.cfg) == {k: tuple(v.shape) for k, v in model_tensors(m).items()}
+
+
+def test_int8_steps_stay_close_to_float32_and_run_equals_step():
+    from lstm_text.model import StepModel
+
+    for kw in ({}, {"tie_weights": False}, {"layers": 1}):
+        m = tiny(**kw).eval()
+        x = torch.randint(2, 40, (3, 12))
+        with torch.no_grad():
+            full, _, _ = m(x)
+            fp32, _ = StepModel(m).run(x)
+            q, _ = StepModel(m, "int8").run(x)
+        assert torch.allclose(fp32, full, atol=1e-5)
+        p, pq = full.softmax(-1), q.softmax(-1)
+        assert (p - pq).abs().max() < 0.02, kw  # a quantization error, not a different function
+        assert not torch.equal(fp32, q)  # and the int8 path did run
