@@ -103,11 +103,11 @@ def train_rate(cfg: ModelConfig, tcfg: TrainConfig, warmup: int, steps: int) -> 
     return steps * tcfg.batch_size * tcfg.seq_len / (time.perf_counter() - t)
 
 
-def generate_rate(cfg: ModelConfig, n: int, reps: int) -> float:
+def generate_rate(cfg: ModelConfig, n: int, reps: int, quantize: str = "") -> float:
     torch.manual_seed(0)
     model, tok = LSTMModel(cfg), CharTokenizer(list(CHARS))
     gcfg = GenerateConfig(max_tokens=n, seed=0)
-    return n / best_time(lambda: sum(1 for _ in sample_tokens(model, tok, "\n", gcfg, 1)), reps)
+    return n / best_time(lambda: sum(1 for _ in sample_tokens(model, tok, "\n", gcfg, 1, quantize)), reps)
 
 
 @torch.inference_mode()
@@ -152,15 +152,26 @@ def naive_rate(cfg: ModelConfig, n: int, reps: int) -> float:
     return n / best_time(run, reps)
 
 
-def classify_rate(model, tokenizer, lines: list[str], batch_size: int = 256, reps: int = 3) -> float:
+def classify_rate(clf, tokenizer, lines: list[str], reps: int = 3) -> float:
     """Lines/s of ``classify_stream`` over ``lines`` (model loaded, start-up excluded)."""
-    from .classify import classify_stream
+    from .inference import classify_stream
 
-    def run():
-        for _ in classify_stream(model, tokenizer, lines, batch_size=batch_size):
-            pass
+    return len(lines) / best_time(lambda: sum(1 for _ in classify_stream(clf, tokenizer, lines)), reps)
 
-    return len(lines) / best_time(run, reps)
+
+def cli_seconds(model: str, lines: list[str], reps: int = 3) -> float:
+    """Seconds of a whole ``lstm-text classify`` process over ``lines``: start-up, imports and loading included."""
+    import os
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    cmd = [sys.executable, "-m", "lstm_text", "classify", "--model", model, f.name]
+    try:
+        return best_time(lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True), reps)
+    finally:
+        os.unlink(f.name)
 
 
 def sst_like_lines(n: int, seed: int = 0) -> list[str]:
@@ -199,13 +210,16 @@ def run(
     big = dataclasses.replace(cfg, layers=2, hidden=512, embed=512)
     for c in [cfg] + ([big] if big != cfg else []):
         g, bound, naive = (f(c, n_gen, reps) for f in (generate_rate, bound_rate, naive_rate))
+        g8 = generate_rate(c, n_gen, reps, "int8")
         gen.append(
             {
                 "model": f"{c.layers}x{c.hidden} e{c.embed}",
                 "tokens_per_s": g,
+                "int8_tokens_per_s": g8,
                 "bound_tokens_per_s": bound,
                 "naive_tokens_per_s": naive,
                 "share_of_bound": g / bound,
+                "int8_share_of_bound": g8 / bound,
                 "naive_share_of_bound": naive / bound,
             }
         )
@@ -226,9 +240,19 @@ def run(
         "generate": gen,
     }
     if classifier is not None:
+        from .inference import Classifier
+
         lines = lines or sst_like_lines(500 if quick else 5000)
+        r = 1 if quick else 3
+        int8 = Classifier(classifier.cfg, classifier.ckpt.weights, quantize="int8")
+        name = classifier.meta["path"]
+        one, whole = cli_seconds(name, lines[:1], r), cli_seconds(name, lines, r)
         res["classify"] = {
             "lines": len(lines),
-            "lines_per_s": classify_rate(classifier.net, classifier.tokenizer, lines, reps=1 if quick else 3),
+            "lines_per_s": classify_rate(classifier.classifier, classifier.tokenizer, lines, r),
+            "int8_lines_per_s": classify_rate(int8, classifier.tokenizer, lines, r),
+            "cli_lines_per_s": len(lines) / whole,
+            "cli_one_line_s": one,
+            "threads": classifier.classifier.threads,
         }
     return res

@@ -102,7 +102,7 @@ class Classifier:
                 views = [seq, seq[rev.T, cols]][:D]  # per direction, in its reading order
                 pre = np.stack([views[d] @ w_in[d] + a[d] for d in range(D)])  # (D, T, B, 4H)
             x = np.empty((T, D, B, H), np.float32)
-            h = np.zeros((D, B, H), np.float32)
+            h = np.zeros((D, B, H), np.float32)  # then a view of x[t - 1]
             c = np.zeros((D, B, H), np.float32)
             g = np.empty((D, B, 4 * H), np.float32)
             ig = np.empty((D, B, H), np.float32)
@@ -116,9 +116,9 @@ class Classifier:
                 np.multiply(g[..., :H], g[..., 3 * H :], out=ig)
                 c *= g[..., H : 2 * H]
                 c += ig  # c = f * c + i * g
+                h = x[t]
                 np.tanh(c, out=h)
                 h *= g[..., 2 * H : 3 * H]  # h = o * tanh(c)
-                x[t] = h
         valid = (ar[:, None] < lengths[None, :])[:, None, :, None]  # (T, 1, B, 1)
         last = x[lengths - 1, :, np.arange(B)]  # (B, D, H): each direction's state after the whole line
         mx = np.where(valid, x, -np.inf).max(0)  # (D, B, H)

@@ -187,18 +187,30 @@ def bench_report(console: Console, r: dict) -> None:
     )
     console.print(t)
     t = Table(title="generation, batch 1 (tokens/s)", title_justify="left")
-    for c in ("model", "lstm-text", "matmul bound", "naive nn.LSTM", "lstm-text / bound", "naive / bound"):
+    cols = ("model", "lstm-text", "int8", "matmul bound", "naive nn.LSTM", "/ bound", "int8 / bound", "naive / bound")
+    for c in cols:
         t.add_column(c, justify="right")
     for g in r["generate"]:
         t.add_row(
             g["model"],
             f"{g['tokens_per_s']:,.0f}",
+            f"{g['int8_tokens_per_s']:,.0f}",
             f"{g['bound_tokens_per_s']:,.0f}",
             f"{g['naive_tokens_per_s']:,.0f}",
             f"{g['share_of_bound']:.2f}",
+            f"{g['int8_share_of_bound']:.2f}",
             f"{g['naive_share_of_bound']:.2f}",
         )
     console.print(t)
     if "classify" in r:
         c = r["classify"]
-        console.print(f"classification: {c['lines_per_s']:,.0f} lines/s over {c['lines']:,} lines (model loaded)")
+        t = Table(title=f"classification, {c['lines']:,} lines, {c['threads']} threads (lines/s)", title_justify="left")
+        for col in ("model loaded", "int8 table", "whole command", "one-line command (s)"):
+            t.add_column(col, justify="right")
+        t.add_row(
+            f"{c['lines_per_s']:,.0f}",
+            f"{c['int8_lines_per_s']:,.0f}",
+            f"{c['cli_lines_per_s']:,.0f}",
+            f"{c['cli_one_line_s']:.2f}",
+        )
+        console.print(t)
