@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does: classify runs its own threads
 
-from lstm_text import bench
-from lstm_text.config import ModelConfig, TrainConfig
+import torch  # noqa: E402
+
+from lstm_text import bench  # noqa: E402
+from lstm_text.config import ModelConfig, TrainConfig  # noqa: E402
 
 
 def main() -> None:

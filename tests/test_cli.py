@@ -65,8 +65,12 @@ def test_console_script_runs(tiny_run):
 
 
 def test_bench_quick_reports_ratios():
-    r = runner.invoke(app, ["bench", "--quick", "--classifier", "", "--json"])
+    r = runner.invoke(app, ["bench", "--quick", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["gemm_gflops"] > 0 and 0 < d["train"]["share_of_gemm"]
-    assert all(g["tokens_per_s"] > 0 and g["bound_tokens_per_s"] > 0 for g in d["generate"])
+    assert all(
+        g["tokens_per_s"] > 0 and g["int8_tokens_per_s"] > 0 and g["bound_tokens_per_s"] > 0 for g in d["generate"]
+    )
+    c = d["classify"]  # the built-in model: in-process fp32 and int8, and whole `lstm-text classify` processes
+    assert c["lines_per_s"] > 0 and c["int8_lines_per_s"] > 0 and c["cli_lines_per_s"] > 0 and c["cli_one_line_s"] > 0

@@ -1,0 +1,69 @@
+"""Where a training step of the default configuration spends its time (torch.profiler, CPU).
+
+    .venv/bin/python benchmarks/profile_train.py [--steps 10]
+
+Prints the operators by self CPU time, so the share of the matrix products (the FLOP/s numerator) and of
+everything else (elementwise gate math, optimiser, clipping, autograd bookkeeping) can be read off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from lstm_text.bench import CHARS, gemm_gflops, layer_inputs
+from lstm_text.config import ModelConfig, TrainConfig
+from lstm_text.model import LSTMModel
+from lstm_text.train import make_optimizer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--rows", type=int, default=18)
+    args = ap.parse_args()
+    cfg, tcfg = ModelConfig(vocab_size=len(CHARS) + 2), TrainConfig()
+    torch.manual_seed(0)
+    model = LSTMModel(cfg).train()
+    opt = make_optimizer(model, tcfg)
+    x = torch.randint(2, cfg.vocab_size, (tcfg.batch_size, tcfg.seq_len + 1))
+    inp, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()
+    state = None
+
+    def step():
+        nonlocal state
+        opt.zero_grad(set_to_none=True)
+        _, loss, state = model(inp, tgt, state)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        opt.step()
+        state = [(h.detach(), c.detach()) for h, c in state]
+
+    for _ in range(3):
+        step()
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    wall = (time.perf_counter() - t) / args.steps
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            step()
+    ops = prof.key_averages()
+    print(ops.table(sort_by="self_cpu_time_total", row_limit=args.rows))
+    total = sum(e.self_cpu_time_total for e in ops) / 1e3 / args.steps  # ms per step inside operators
+    lstm = sum(e.self_cpu_time_total for e in ops if "rnn_layer" in e.key) / 1e3 / args.steps
+    tokens = tcfg.batch_size * tcfg.seq_len
+    lstm_flops = 6 * tokens * sum(4 * cfg.hidden * (i + cfg.hidden) for i in layer_inputs(cfg))
+    gemm = gemm_gflops(1024, 1024, 1024, 5)
+    print(f"wall {wall * 1e3:.1f} ms/step without the profiler; {total:.1f} ms/step inside operators")
+    print(
+        f"oneDNN LSTM kernels (forward + backward): {lstm:.1f} ms/step = {lstm / total:.0%} of operator time, "
+        f"{lstm_flops / lstm / 1e6:.1f} GFLOP/s = {lstm_flops / lstm / 1e6 / gemm:.2f} of GEMM ({gemm:.1f} GFLOP/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
