@@ -113,6 +113,22 @@ def generate_rate(cfg: ModelConfig, n: int, reps: int, quantize: str = "") -> fl
     return n / best_time(lambda: sum(1 for _ in sample_tokens(model, tok, "\n", gcfg, 1, quantize)), reps)
 
 
+def first_token_seconds(cfg: ModelConfig, prompt_chars: int, reps: int) -> tuple[float, float]:
+    """Seconds to the first new token after a prompt: read by the sequence path (as ``generate`` does), and
+    read one step at a time (as a per-token loop would)."""
+    from .model import StepModel
+
+    torch.manual_seed(0)
+    model, tok = LSTMModel(cfg).eval(), CharTokenizer(list(CHARS))
+    prompt = (CHARS * (prompt_chars // len(CHARS) + 1))[:prompt_chars]
+    gcfg = GenerateConfig(max_tokens=1, seed=0)
+    seq = best_time(lambda: next(sample_tokens(model, tok, prompt, gcfg, 1)), reps)
+    ids = torch.tensor([tok.encode(prompt)])
+    with torch.inference_mode():
+        stepped = best_time(lambda: StepModel(model).run(ids), reps)
+    return seq, stepped
+
+
 @torch.inference_mode()
 def bound_rate(cfg: ModelConfig, n: int, reps: int) -> float:
     """Tokens/s if a step cost only its products: addmm of [1, in+H] x [in+H, 4H] per layer, then the head."""
@@ -214,9 +230,12 @@ def run(
     for c in [cfg] + ([big] if big != cfg else []):
         g, bound, naive = (f(c, n_gen, reps) for f in (generate_rate, bound_rate, naive_rate))
         g8 = generate_rate(c, n_gen, reps, "int8")
+        ttft, ttft_stepped = first_token_seconds(c, 1000, reps)
         gen.append(
             {
                 "model": f"{c.layers}x{c.hidden} e{c.embed}",
+                "first_token_s_1000_chars": ttft,
+                "first_token_s_1000_chars_stepped": ttft_stepped,
                 "tokens_per_s": g,
                 "int8_tokens_per_s": g8,
                 "bound_tokens_per_s": bound,

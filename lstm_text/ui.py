@@ -202,6 +202,14 @@ def bench_report(console: Console, r: dict) -> None:
             f"{g['naive_share_of_bound']:.2f}",
         )
     console.print(t)
+    console.print(
+        "time to first token after a 1,000-character prompt: "
+        + "; ".join(
+            f"{g['model']}: {g['first_token_s_1000_chars'] * 1e3:.0f} ms "
+            f"(stepping the prompt: {g['first_token_s_1000_chars_stepped'] * 1e3:.0f} ms)"
+            for g in r["generate"]
+        )
+    )
     if "classify" in r:
         c = r["classify"]
         t = Table(title=f"classification, {c['lines']:,} lines, {c['threads']} threads (lines/s)", title_justify="left")
