@@ -11,13 +11,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
 from torch.profiler import ProfilerActivity, profile
 
-from lstm_text.bench import CHARS, gemm_gflops, layer_inputs
+from lstm_text.bench import CHARS, gemm_gflops, layer_inputs, train_step
 from lstm_text.config import ModelConfig, TrainConfig
-from lstm_text.model import LSTMModel
-from lstm_text.train import make_optimizer
 
 
 def main() -> None:
@@ -26,22 +23,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=18)
     args = ap.parse_args()
     cfg, tcfg = ModelConfig(vocab_size=len(CHARS) + 2), TrainConfig()
-    torch.manual_seed(0)
-    model = LSTMModel(cfg).train()
-    opt = make_optimizer(model, tcfg)
-    x = torch.randint(2, cfg.vocab_size, (tcfg.batch_size, tcfg.seq_len + 1))
-    inp, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()
-    state = None
-
-    def step():
-        nonlocal state
-        opt.zero_grad(set_to_none=True)
-        _, loss, state = model(inp, tgt, state)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        opt.step()
-        state = [(h.detach(), c.detach()) for h, c in state]
-
+    step = train_step(cfg, tcfg)
     for _ in range(3):
         step()
     t = time.perf_counter()

@@ -78,7 +78,8 @@ def matmul_params(cfg: ModelConfig) -> int:
     return lstm + sum(i * o for i, o in head_products(cfg))
 
 
-def train_rate(cfg: ModelConfig, tcfg: TrainConfig, warmup: int, steps: int) -> float:
+def train_step(cfg: ModelConfig, tcfg: TrainConfig):
+    """A function doing one training step of a fresh model (forward, backward, clip, AdamW, state carried)."""
     torch.manual_seed(0)
     model = LSTMModel(cfg).train()
     opt = make_optimizer(model, tcfg)
@@ -95,6 +96,11 @@ def train_rate(cfg: ModelConfig, tcfg: TrainConfig, warmup: int, steps: int) -> 
         opt.step()
         state = [(h.detach(), c.detach()) for h, c in state]
 
+    return step
+
+
+def train_rate(cfg: ModelConfig, tcfg: TrainConfig, warmup: int, steps: int) -> float:
+    step = train_step(cfg, tcfg)
     for _ in range(warmup):
         step()
     window = max(1, steps // 4)  # the fastest of four windows, as for every other figure here
