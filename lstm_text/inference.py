@@ -19,6 +19,7 @@ from .tokenizer import PAD
 
 MAX_TOKENS = 1024  # a line longer than this is classified on its first MAX_TOKENS tokens: bounded memory
 BATCH = 512  # lines per batch: large enough to amortise the per-step overhead, small enough for the cache
+BATCH_TOKENS = 32_768  # padded tokens per batch at most: long lines come in smaller batches (bounded memory)
 
 
 def encode_lines(tokenizer, texts: Iterable[str]) -> list[list[int]]:
@@ -138,7 +139,14 @@ class Classifier:
                 ids[row, : len(seqs[i])] = seqs[i]
             out[idx] = self._batch(ids, lengths)
 
-        batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        batches, cur = [], []
+        for i in order:  # ascending length: a batch ends at batch_size lines or BATCH_TOKENS padded tokens
+            if cur and (len(cur) == batch_size or (len(cur) + 1) * len(seqs[i]) > BATCH_TOKENS):
+                batches.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            batches.append(cur)
         if len(batches) > 1 and self.threads > 1:  # NumPy releases the GIL inside each operation
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor

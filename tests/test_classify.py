@@ -204,3 +204,22 @@ def test_int8_classification_is_close_to_float32():
     p32 = [r["probs"]["positive"] for r in lstm_text.load("sentiment").classify(texts)]
     p8 = [r["probs"]["positive"] for r in lstm_text.load("sentiment", quantize="int8").classify(texts)]
     assert np.allclose(p32, p8, atol=0.02) and p32 != p8
+
+
+def test_batches_are_bounded_in_padded_tokens(monkeypatch):
+    import numpy as np
+
+    from lstm_text import inference
+
+    m = lstm_text.load("sentiment")
+    clf = m.classifier
+    texts = ["good " * n for n in (1, 3, 40, 200, 7, 90, 2, 300)] * 5
+    seqs = inference.encode_lines(m.tokenizer, texts)
+    ref = np.concatenate([clf.logits([s]) for s in seqs])  # one line per batch
+    shapes = []
+    batch = clf._batch
+    monkeypatch.setattr(clf, "_batch", lambda ids, lengths: shapes.append(ids.shape) or batch(ids, lengths))
+    monkeypatch.setattr(inference, "BATCH_TOKENS", 1000)
+    got = clf.logits(seqs)
+    assert np.allclose(got, ref, atol=1e-4)
+    assert len(shapes) > 1 and all(b == 1 or b * t <= 1000 for b, t in shapes)
