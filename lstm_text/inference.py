@@ -8,6 +8,7 @@ computes the same function as ``LSTMModel.classify`` within float tolerance (tes
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 
@@ -41,6 +42,14 @@ def _ifog(w: np.ndarray) -> np.ndarray:
     return np.concatenate([i * 0.5, f * 0.5, o * 0.5, g])
 
 
+@functools.cache
+def _pool(threads: int):
+    """One worker pool per thread count for the whole process, shared by every ``Classifier``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(threads, thread_name_prefix="lstm-text")
+
+
 class Classifier:
     """The inference path of a classification head: ``logits`` and ``probs`` for token id lists.
 
@@ -60,7 +69,7 @@ class Classifier:
             raise LstmTextError(f"unknown --quantize {quantize!r} (choose int8)")
         self.cfg, self.H, self.D = cfg, cfg.hidden, 2 if cfg.bidirectional else 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self.threads, self._pool = threads or min(4, cores), None
+        self.threads = threads or min(4, cores)
         sfx = ["_l0", "_l0_reverse"][: self.D]
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.layers = []
@@ -148,11 +157,7 @@ class Classifier:
         if cur:
             batches.append(cur)
         if len(batches) > 1 and self.threads > 1:  # NumPy releases the GIL inside each operation
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lstm-text")
-            list(self._pool.map(run, batches))
+            list(_pool(self.threads).map(run, batches))
         else:
             for idx in batches:
                 run(idx)
