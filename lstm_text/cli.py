@@ -175,7 +175,7 @@ def generate(
     num_samples: Annotated[int, typer.Option(help="Samples to draw (as one batch).")] = 1,
     greedy: Annotated[bool, typer.Option(help="Always take the most likely token.")] = False,
     quantize: Annotated[
-        Quantize, typer.Option(help="int8: step with int8 weights (CPU; faster, ~1% more bpc).")
+        Quantize, typer.Option(help="int8: int8 weights for the per-token steps (CPU only; faster on larger models).")
     ] = Quantize.none,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
 ):
