@@ -13,7 +13,7 @@ import time
 
 from torch.profiler import ProfilerActivity, profile
 
-from lstm_text.bench import CHARS, gemm_gflops, layer_inputs, train_step
+from lstm_text.bench import CHARS, gemm_gflops, lstm_params, train_step
 from lstm_text.config import ModelConfig, TrainConfig
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     total = sum(e.self_cpu_time_total for e in ops) / 1e3 / args.steps  # ms per step inside operators
     lstm = sum(e.self_cpu_time_total for e in ops if "rnn_layer" in e.key) / 1e3 / args.steps
     tokens = tcfg.batch_size * tcfg.seq_len
-    lstm_flops = 6 * tokens * sum(4 * cfg.hidden * (i + cfg.hidden) for i in layer_inputs(cfg))
+    lstm_flops = 6 * tokens * lstm_params(cfg)
     gemm = gemm_gflops(1024, 1024, 1024, 5)
     print(f"wall {wall * 1e3:.1f} ms/step without the profiler; {total:.1f} ms/step inside operators")
     print(

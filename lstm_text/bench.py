@@ -72,10 +72,14 @@ def head_products(cfg: ModelConfig) -> list[tuple[int, int]]:
     ]
 
 
+def lstm_params(cfg: ModelConfig) -> int:
+    """LSTM weights multiplied once per token: 4H x (in + H) per layer."""
+    return sum(4 * cfg.hidden * (i + cfg.hidden) for i in layer_inputs(cfg))
+
+
 def matmul_params(cfg: ModelConfig) -> int:
-    """Weights multiplied once per token: 4H x (in + H) per layer, plus the projection and the head."""
-    lstm = sum(4 * cfg.hidden * (i + cfg.hidden) for i in layer_inputs(cfg))
-    return lstm + sum(i * o for i, o in head_products(cfg))
+    """Weights multiplied once per token: the LSTM's, plus the projection and the head."""
+    return lstm_params(cfg) + sum(i * o for i, o in head_products(cfg))
 
 
 def train_step(cfg: ModelConfig, tcfg: TrainConfig):

@@ -211,9 +211,6 @@ class StepModel:
     def state_from(self, state: State) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [(h[0].contiguous(), c[0].contiguous()) for h, c in state]  # (1, N, H) -> (N, H)
 
-    def state_to(self, state) -> State:
-        return [(h[None], c[None]) for h, c in state]
-
     def step(self, tok: torch.Tensor, state) -> tuple[torch.Tensor, list]:
         """Logits (N, V) for tokens (N,) and the new state, a list of (h, c) each (N, H)."""
         H, new = self.H, []
