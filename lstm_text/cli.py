@@ -352,6 +352,14 @@ def train_classifier(
     label_map: Annotated[
         str | None, typer.Option(help="Rename or merge labels: 'very negative=negative,very positive=positive'.")
     ] = None,
+    balance: Annotated[
+        bool,
+        typer.Option(
+            "--balance",
+            help="Weight each class by the inverse of its share of DATA, and select on dev macro-F1: for a rare"
+            " class that must still be predicted (e.g. neutral).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a sentiment (or any label) classifier on labelled lines."""
@@ -396,8 +404,9 @@ def train_classifier(
         init=init,
         model=mcfg,
         train=tcfg,
-        callback=TrainProgress(quiet, metric="dev_accuracy", label="dev acc"),
+        callback=TrainProgress(quiet, *(("dev_macro_f1", "dev F1") if balance else ("dev_accuracy", "dev acc"))),
         label_map=parse_label_map(label_map),
+        balance=balance,
     )
     if not quiet:
         err.print(

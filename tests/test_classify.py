@@ -122,6 +122,56 @@ def test_classifier_from_a_language_model_still_generates(tmp_path, tiny_run, se
     assert m.classify("good")["label"] in m.labels
 
 
+def test_balance_lets_a_rare_class_be_predicted(tmp_path):
+    """One line in ten is "rare"; the cue word "meh" is in 60% of rare lines and 20% of common ones. The
+    Bayes rule under the 90/10 prior says "common" even with the cue (P(rare | meh) = 0.25); with the classes
+    weighed equally (--balance) it says "rare" when the cue is there (0.75) and "common" otherwise."""
+    import random
+
+    from lstm_text.classify import train_classifier
+    from lstm_text.config import TrainConfig
+
+    from conftest import FILL
+
+    rng = random.Random(0)
+
+    def rows(n):
+        out = []
+        for i in range(n):
+            lab = "rare" if i % 10 == 0 else "common"
+            words = [rng.choice(FILL) for _ in range(rng.randint(2, 5))]
+            if rng.random() < (0.6 if lab == "rare" else 0.2):
+                words.insert(rng.randint(0, len(words)), "meh")
+            out.append(f"{lab}\t{' '.join(words)}\n")
+        return "label\ttext\n" + "".join(out)
+
+    (tmp_path / "train.tsv").write_text(rows(2000))
+    (tmp_path / "dev.tsv").write_text(rows(300))
+    with_cue = [f"the film meh {rng.choice(FILL)}" for _ in range(20)]
+    without = [f"the film {rng.choice(FILL)} story" for _ in range(20)]
+    for balance in (False, True):
+        out = tmp_path / f"run{balance}"
+        model = {"hidden": 16, "embed": 16, "bidirectional": True, "lm_head": False, "tie_weights": False}
+        tcfg = TrainConfig(tokenizer="char", batch_size=32, lr=1e-2, warmup=5, epochs=4, seed=0, device="cpu")
+        s = train_classifier(
+            [str(tmp_path / "train.tsv")],
+            out,
+            dev=[str(tmp_path / "dev.tsv")],
+            model=model,
+            train=tcfg,
+            balance=balance,
+        )
+        assert s["balance"] is balance
+        m = lstm_text.load(out)
+        rare = [r["label"] == "rare" for r in m.classify(with_cue)]
+        assert all(rare) if balance else not any(rare)
+        assert not any(r["label"] == "rare" for r in m.classify(without))
+        metric = "dev_macro_f1" if balance else "dev_accuracy"
+        recs = [json.loads(x) for x in (out / "metrics.jsonl").open()]
+        best = max(r[metric] for r in recs)
+        assert s["best_step"] in [r["step"] for r in recs if r[metric] == best]
+
+
 def test_unknown_labels_at_evaluation_are_skipped_and_reported(clf_run, tmp_path):
     f = tmp_path / "eval.tsv"
     f.write_text("label\ttext\npositive\tgreat fun\nneutral\tthe film\nnegative\tso dull\n")
