@@ -48,7 +48,7 @@ pretrained: install
 	$(BIN)/lstm-text train-classifier $(SST2)/train_phrases.tsv --dev $(SST2)/dev.tsv --out runs/sentiment \
 		--seed 0 --epochs 8
 	$(BIN)/lstm-text train-classifier $(SST5)/train.tsv --dev $(SST5)/dev.tsv --out runs/sentiment3 \
-		--label-map "very negative=negative,very positive=positive" --seed 0 --epochs 20
+		--label-map "very negative=negative,very positive=positive" --seed 0 --epochs 20 --balance
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3
 	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors
 	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
