@@ -46,7 +46,7 @@ SST5 = $(LSTM_TEXT_DATA)/sst5
 pretrained: install
 	rm -rf runs/sentiment runs/sentiment3
 	$(BIN)/lstm-text train-classifier $(SST2)/train_phrases.tsv --dev $(SST2)/dev.tsv --out runs/sentiment \
-		--seed 0 --epochs 8
+		--seed 0 --epochs 8 --batch-size 32 --vocab-size 16000
 	$(BIN)/lstm-text train-classifier $(SST5)/train.tsv --dev $(SST5)/dev.tsv --out runs/sentiment3 \
 		--label-map "very negative=negative,very positive=positive" --seed 0 --epochs 20 --balance
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3
