@@ -12,7 +12,7 @@ class Model:
     """A loaded model: its config, tokenizer, weights and training metadata.
 
     The torch network (``net``) is built on first use: classification runs on the NumPy inference path
-    (``inference.Classifier``), so classifying never imports torch.
+    (``infer.classifier.Classifier``), so classifying never imports torch.
     """
 
     def __init__(self, ckpt, device: str = "cpu", quantize: str = ""):
@@ -34,7 +34,7 @@ class Model:
         """The NumPy inference path of the classification head (built on first use)."""
         self._need_classifier()
         if self._classifier is None:
-            from .inference import Classifier
+            from .infer.classifier import Classifier
 
             self._classifier = Classifier(self.cfg, self.ckpt.weights, quantize=self.quantize)
         return self._classifier
@@ -64,14 +64,14 @@ class Model:
         Options are those of ``GenerateConfig``: max_tokens, temperature, top_k, top_p, min_p,
         repetition_penalty, stop, seed, greedy.
         """
-        from .generate import stream
+        from .infer.generate import stream
 
         self._need_lm()
         yield from stream(self.net, self.tokenizer, prompt, GenerateConfig(**options), self.quantize)
 
     def generate(self, prompt: str = "", *, num_samples: int = 1, **options) -> str | list[str]:
         """One continuation of ``prompt`` (a list of ``num_samples`` when more than one is asked for)."""
-        from .generate import generate
+        from .infer.generate import generate
 
         self._need_lm()
         if num_samples < 1:
@@ -79,16 +79,21 @@ class Model:
         out = generate(self.net, self.tokenizer, prompt, GenerateConfig(**options), num_samples, self.quantize)
         return out[0] if num_samples == 1 else out
 
-    def evaluate(self, text_or_path: str | Path) -> dict:
-        """Bits per character, perplexity and counts for a text, or for the file at a path."""
-        from .data import read_text
+    def evaluate(self, text: str) -> dict:
+        """Bits per character, perplexity and counts for ``text`` (always text: a string is never read as a
+        path, so a server can pass its clients' text safely). ``evaluate_file`` reads a file."""
         from .evaluate import lm_metrics
 
         self._need_lm()
-        text = str(text_or_path)
-        if isinstance(text_or_path, Path) or ("\n" not in text and len(text) < 4096 and Path(text).is_file()):
-            text = read_text(text_or_path)
+        if not isinstance(text, str):
+            raise LstmTextError(f"evaluate takes text (a str), got {type(text).__name__}; use evaluate_file for a path")
         return lm_metrics(self.net, self.tokenizer, text, self.quantize)
+
+    def evaluate_file(self, path: str | Path) -> dict:
+        """``evaluate`` of a UTF-8 text file's contents."""
+        from .data import read_text
+
+        return self.evaluate(read_text(path))
 
     def _need_classifier(self) -> None:
         if not self.labels:
@@ -96,7 +101,7 @@ class Model:
 
     def classify(self, texts: str | list[str], *, threshold: float = 0.0) -> dict | list[dict]:
         """Label, score and per-label probabilities for a text (or a list of texts)."""
-        from .inference import classify_stream
+        from .infer.classifier import classify_stream
 
         single = isinstance(texts, str)
         lines = [texts] if single else texts
@@ -105,7 +110,7 @@ class Model:
 
     def explain(self, text: str) -> list[tuple[str, float]]:
         """(word, weight) pairs: how much each word raised the predicted label's probability."""
-        from .inference import explain
+        from .infer.classifier import explain
 
         return explain(self.classifier, self.tokenizer, text)
 
@@ -114,8 +119,8 @@ class Model:
 
         ``label_map`` renames the file's labels first (default: the map the model was trained with).
         """
-        from .inference import evaluate_labelled
-        from .labelled import map_labels, read_labelled
+        from .data.labelled import map_labels, read_labelled
+        from .evaluate import evaluate_labelled
 
         clf = self.classifier
         if label_map is None:
@@ -149,7 +154,7 @@ def load(path: str | Path, device: str = "cpu", quantize: str = "") -> Model:
     if quantize not in ("", "int8"):
         raise LstmTextError(f"unknown --quantize {quantize!r} (choose int8)")
     if device != "cpu":  # only torch knows the other devices; a wrong one fails here, not at first use
-        from .train import resolve_device
+        from .train.runtime import resolve_device
 
         device = resolve_device(device)
     if quantize and device != "cpu":

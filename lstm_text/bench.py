@@ -13,15 +13,16 @@ import platform
 import string
 import subprocess
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from .config import GenerateConfig, ModelConfig, TrainConfig
-from .generate import sample_tokens
+from .infer.generate import sample_tokens
 from .model import LSTMModel
 from .tokenizer import CharTokenizer
-from .train import make_optimizer
+from .train.loop import make_optimizer
 
 CHARS = string.ascii_letters + string.digits + " .\n"  # 65 distinct characters: vocab 67 with PAD and UNK
 
@@ -83,24 +84,20 @@ def matmul_params(cfg: ModelConfig) -> int:
 
 
 def train_step(cfg: ModelConfig, tcfg: TrainConfig):
-    """A function doing one training step of a fresh model (forward, backward, clip, AdamW, state carried)."""
+    """A function doing one training step of a fresh model exactly as training runs it (``Trainer.train_step``:
+    scheduled learning rate, forward, backward, clip, guarded AdamW step, state carried), on one window."""
+    from .train.lm import LMTask
+    from .train.loop import Trainer
+    from .train.runtime import Runtime
+
     torch.manual_seed(0)
     model = LSTMModel(cfg).train()
+    ids = torch.randint(2, cfg.vocab_size, (tcfg.batch_size * (tcfg.seq_len + 1),)).tolist()  # one window
+    task = LMTask(ids, ids[:2], 2, tcfg.batch_size, tcfg, [])
     opt = make_optimizer(model, tcfg)
-    x = torch.randint(2, cfg.vocab_size, (tcfg.batch_size, tcfg.seq_len + 1))  # one window, reused
-    inp, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()  # (B, T) each
-    state = None
-
-    def step():
-        nonlocal state
-        opt.zero_grad(set_to_none=True)
-        _, loss, state = model(inp, tgt, state)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        opt.step()
-        state = [(h.detach(), c.detach()) for h, c in state]
-
-    return step
+    trainer = Trainer(task, model, opt, tcfg, out=Path("."), tokenizer=None, runtime=Runtime(), run_state={})
+    batch = task.batch(0, 0)  # (B, T) inputs and targets, reused
+    return lambda: trainer.train_step(batch)
 
 
 def train_rate(cfg: ModelConfig, tcfg: TrainConfig, warmup: int, steps: int) -> float:
@@ -126,7 +123,7 @@ def generate_rate(cfg: ModelConfig, n: int, reps: int, quantize: str = "") -> fl
 def first_token_seconds(cfg: ModelConfig, prompt_chars: int, reps: int) -> tuple[float, float]:
     """Seconds to the first new token after a prompt: read by the sequence path (as ``generate`` does), and
     read one step at a time (as a per-token loop would)."""
-    from .model import StepModel
+    from .infer.step import StepModel
 
     torch.manual_seed(0)
     model, tok = LSTMModel(cfg).eval(), CharTokenizer(list(CHARS))
@@ -183,7 +180,7 @@ def naive_rate(cfg: ModelConfig, n: int, reps: int) -> float:
 
 def classify_rate(clf, tokenizer, lines: list[str], reps: int = 3) -> float:
     """Lines/s of ``classify_stream`` over ``lines`` (model loaded, start-up excluded)."""
-    from .inference import classify_stream
+    from .infer.classifier import classify_stream
 
     return len(lines) / best_time(lambda: sum(1 for _ in classify_stream(clf, tokenizer, lines)), reps)
 
@@ -272,7 +269,7 @@ def run(
         "generate": gen,
     }
     if classifier is not None:
-        from .inference import Classifier
+        from .infer.classifier import Classifier
 
         lines = lines or sst_like_lines(500 if quick else 5000)
         r = 1 if quick else 3

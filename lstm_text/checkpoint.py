@@ -1,8 +1,9 @@
 """Checkpoints are data: safetensors tensors plus JSON metadata (config, tokenizer, training summary).
 
 A run directory holds ``model.safetensors`` (best weights, self-contained: copy it anywhere), and while
-training ``resume.safetensors`` (weights, optimiser, RNG and data position). Loading never unpickles.
-Every file is written atomically: temporary file in the same folder, fsync, rename.
+training ``resume.safetensors`` (weights, optimiser, RNG, the task's carried tensors, and as JSON metadata
+the loop's position, the run's configuration and the tokenizer). This module owns both formats.
+Loading never unpickles. Every file is written atomically: temporary file in the same folder, fsync, rename.
 """
 
 from __future__ import annotations
@@ -121,31 +122,10 @@ def model_path(arg: str | Path) -> Path:
 
     if str(arg) in pretrained.NAMES:
         return pretrained.path(str(arg))
-    raise LstmTextError(f"model not found: {arg} (give a run directory or a .safetensors file)")
-
-
-def expected_shapes(cfg) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of the tensors a model file of this config stores (``LSTMModel``'s, tied ones once)."""
-    D, H, E, V = 2 if cfg.bidirectional else 1, cfg.hidden, cfg.embed, cfg.vocab_size
-    shapes = {"embed.weight": (V, E)}
-    for k in range(cfg.layers):
-        for s in ["_l0", "_l0_reverse"][:D]:
-            shapes |= {
-                f"lstms.{k}.weight_ih{s}": (4 * H, E if k == 0 else D * H),
-                f"lstms.{k}.weight_hh{s}": (4 * H, H),
-                f"lstms.{k}.bias_ih{s}": (4 * H,),
-                f"lstms.{k}.bias_hh{s}": (4 * H,),
-            }
-    if cfg.lm_head:
-        proj = cfg.tie_weights and H != E
-        if proj:
-            shapes |= {"proj.weight": (E, H), "proj.bias": (E,)}
-        if not cfg.tie_weights:
-            shapes["lm_head.weight"] = (V, H)
-        shapes["lm_head.bias"] = (V,)
-    if cfg.labels:
-        shapes |= {"cls_head.1.weight": (len(cfg.labels), 3 * D * H), "cls_head.1.bias": (len(cfg.labels),)}
-    return shapes
+    raise LstmTextError(
+        f"model not found: {arg} (give a run directory, a .safetensors file or a built-in model: "
+        f"{', '.join(pretrained.NAMES)})"
+    )
 
 
 @dataclass
@@ -154,7 +134,7 @@ class Checkpoint:
 
     cfg: object  # ModelConfig
     tokenizer: object
-    weights: dict  # name -> float32 np.ndarray, as ``expected_shapes`` names them
+    weights: dict  # name -> float32 np.ndarray, as ``infer.packed.tensor_shapes`` names them
     meta: dict  # {"training": ..., "path": ...}
 
 
@@ -163,6 +143,7 @@ def read_model(arg: str | Path) -> Checkpoint:
     import numpy as np
 
     from .config import ModelConfig
+    from .infer.packed import tensor_shapes
     from .tokenizer import tokenizer_from_dict
 
     path = model_path(arg)
@@ -188,7 +169,7 @@ def read_model(arg: str | Path) -> Checkpoint:
     tokenizer = tokenizer_from_dict(tok_d)
     if tokenizer.vocab_size != cfg.vocab_size:
         raise LstmTextError(f"{path}: tokenizer has {tokenizer.vocab_size} ids but the model {cfg.vocab_size}")
-    expected = expected_shapes(cfg)
+    expected = tensor_shapes(cfg)
     got = {k: tuple(v.shape) for k, v in arrays.items()}
     if expected != got:
         missing = sorted(set(expected) - set(got))
@@ -224,3 +205,57 @@ def load_model(arg: str | Path, device: str = "cpu"):
     """(torch model, tokenizer, metadata) from a run directory, a model file or a built-in model name."""
     ckpt = read_model(arg)
     return build_model(ckpt, device), ckpt.tokenizer, ckpt.meta
+
+
+# -- the resume state ------------------------------------------------------------------------------------
+def write_resume(path: Path, model, opt, *, tensors: dict, state: dict, tokenizer) -> None:
+    """Everything a run needs to continue bit-exactly: weights, optimiser moments, the torch RNG, the task's
+    carried tensors (``tensors``, e.g. the LM's LSTM state) and ``state`` (JSON: loop position, configs)."""
+    import torch
+    from safetensors.torch import save
+
+    t = {f"model.{k}": v for k, v in model_tensors(model).items()}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            t[f"opt.{i}.{k}"] = v.detach().cpu().contiguous()
+    t["rng.cpu"] = torch.get_rng_state()
+    t |= {f"task.{k}": v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {"format": FORMAT + "-resume", "resume": json.dumps(state), "tokenizer": json.dumps(tokenizer.to_dict())}
+    atomic_write(path, save(t, metadata=meta))
+
+
+def read_resume_state(path: Path) -> dict:
+    """The JSON part of a resume file (configs and position), without loading tensors into a model."""
+    _, meta = read_safetensors(path)
+    try:
+        return json.loads(meta["resume"])
+    except (KeyError, ValueError) as e:
+        raise LstmTextError(f"{path} has damaged resume metadata ({e})") from None
+
+
+def read_resume(path: Path) -> tuple[dict, dict, object]:
+    """(tensors, state, tokenizer) of a resume file."""
+    from .tokenizer import tokenizer_from_dict
+
+    tensors, meta = read_safetensors(path, "torch")
+    try:
+        state, tok = json.loads(meta["resume"]), json.loads(meta["tokenizer"])
+    except (KeyError, ValueError) as e:
+        raise LstmTextError(f"{path} has damaged resume metadata ({e})") from None
+    return tensors, state, tokenizer_from_dict(tok)
+
+
+def restore_resume(path: Path, tensors: dict, model, opt) -> dict:
+    """Load a resume file's weights, optimiser moments and RNG into ``model`` and ``opt``; the task's tensors."""
+    import torch
+
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:  # a tied head is stored once, as the embedding
+        raise LstmTextError(f"--resume: {path} does not match the model it was saved with")
+    sd = opt.state_dict()
+    for i in sd["state"].keys() | {int(k.split(".")[1]) for k in tensors if k.startswith("opt.")}:
+        sd["state"][i] = {k.split(".")[2]: tensors[k] for k in tensors if k.startswith(f"opt.{i}.")}
+    opt.load_state_dict(sd)
+    torch.set_rng_state(tensors["rng.cpu"])
+    return {k[5:]: v for k, v in tensors.items() if k.startswith("task.")}

@@ -6,8 +6,6 @@ The only module that imports typer. Errors the user can fix become one line on s
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import sys
@@ -19,6 +17,8 @@ from typing import Annotated
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
+
+from .config import CLASSIFIER  # noqa: E402  (stdlib only: --help stays instant)
 
 app = typer.Typer(
     name="lstm-text",
@@ -98,8 +98,8 @@ def train(
 ):
     """Train a language model on a text file; writes a self-contained run directory."""
     from .config import ModelConfig, TrainConfig
-    from .train import train_lm
-    from .ui import TrainProgress, err, kv_table
+    from .train.lm import train_lm
+    from .ui import TrainProgress, train_summary
 
     if not corpus and not resume:
         raise typer.BadParameter("give a text file or a dataset name (e.g. tinyshakespeare)", param_hint="CORPUS")
@@ -130,19 +130,7 @@ def train(
         corpus or [], out, model=mcfg, train=TrainConfig(**tcfg), callback=TrainProgress(quiet), resume=resume
     )
     if not quiet:
-        err.print(
-            kv_table(
-                f"trained {out}",
-                [
-                    ("steps", summary["steps"]),
-                    ("epochs", summary["epochs"]),
-                    ("seconds", summary["seconds"]),
-                    ("best val bpc", summary["best_val_bpc"]),
-                    ("last val bpc", summary["last_val_bpc"]),
-                    ("model", str(out / "model.safetensors")),
-                ],
-            )
-        )
+        train_summary(out, summary)
 
 
 def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
@@ -201,7 +189,7 @@ def generate(
     if num_samples < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--num-samples")
     m = lstm_text.load(model, device.value, _q(quantize))
-    from .generate import MAX_PROMPT_CHARS
+    from .infer.generate import MAX_PROMPT_CHARS
 
     if len(text) > MAX_PROMPT_CHARS:
         warn(f"the prompt has {len(text):,} characters; the model reads its last {MAX_PROMPT_CHARS:,}")
@@ -239,36 +227,15 @@ def evaluate(
     matrix and calibration error for a classifier on a labelled file."""
     import lstm_text
 
-    from .data import read_text
-    from .ui import kv_table, out
+    from .ui import classification_report, lm_report, out
 
     m = lstm_text.load(model, device.value, _q(quantize))
-    if m.labels and (not m.has_lm or file.suffix.lower() in (".tsv", ".csv", ".jsonl", ".json")):
-        from .ui import classification_report
-
-        r = m.evaluate_labelled(file)
-        if as_json:
-            print(json.dumps(r))
-        else:
-            classification_report(out(), r, str(file))
-        return
-    text = read_text(file)
-    r = m.evaluate(text)
+    labelled = m.labels and (not m.has_lm or file.suffix.lower() in (".tsv", ".csv", ".jsonl", ".json"))
+    r = m.evaluate_labelled(file) if labelled else m.evaluate_file(file)
     if as_json:
         print(json.dumps(r))
     else:
-        out().print(
-            kv_table(
-                f"{file}",
-                [
-                    ("bits per character", r["bpc"]),
-                    ("loss per token (nats)", r["loss"]),
-                    ("perplexity per token", r["perplexity"]),
-                    ("tokens", r["tokens"]),
-                    ("characters", r["characters"]),
-                ],
-            )
-        )
+        (classification_report if labelled else lm_report)(out(), r, str(file))
 
 
 @app.command()
@@ -279,24 +246,13 @@ def info(
     """Show a model's heads, configuration, parameter count, tokenizer and training summary."""
     import lstm_text
 
-    from .ui import kv_table, out
+    from .ui import info_table, out
 
     d = lstm_text.load(model).info()
     if as_json:
         print(json.dumps(d))
-        return
-    tr = d["training"]
-    rows = [
-        ("path", d["path"]),
-        ("heads", ", ".join(d["heads"])),
-        ("parameters", d["parameters"]),
-        ("tokenizer", f"{d['tokenizer']} ({d['vocab_size']} ids)"),
-    ]
-    rows += [(k, str(v)) for k, v in d["config"].items() if k not in ("vocab_size",)]
-    for k in ("steps", "epochs", "seconds", "best_val_bpc", "last_val_bpc", "corpus", "dev_accuracy"):
-        if tr.get(k) is not None:
-            rows.append((f"training: {k}", tr[k] if not isinstance(tr[k], list) else " ".join(map(str, tr[k]))))
-    out().print(kv_table(f"lstm-text model {model}", rows))
+    else:
+        out().print(info_table(f"lstm-text model {model}", d))
 
 
 class OutFormat(str, Enum):
@@ -308,28 +264,31 @@ class OutFormat(str, Enum):
 @app.command("train-classifier")
 def train_classifier(
     data: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
-            help="Labelled files: TSV/CSV with label and text columns, or JSON Lines with text and label keys."
+            help="Labelled files: TSV/CSV with label and text columns, or JSON Lines with text and label keys.",
+            show_default=False,
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = ...,
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")
+    ] = ...,
     dev: Annotated[
         list[Path] | None,
         typer.Option(
-            help="Labelled dev file(s) for selection and calibration (default: the last --val-fraction of DATA)."
+            help="Labelled dev file(s) for selection and calibration (default: a seeded --val-fraction of DATA)."
         ),
     ] = None,
     init: Annotated[str | None, typer.Option(help="Start from this language model's encoder and tokenizer.")] = None,
     tokenizer: Annotated[
         TokenizerKind, typer.Option(help="Tokenizer trained on DATA (without --init).")
-    ] = TokenizerKind.unigram,
-    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 8000,
-    layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = 1,
-    hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = 48,
-    embed: Annotated[int, typer.Option(help="Embedding width.")] = 96,
-    dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = 0.5,
-    embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = 0.2,
+    ] = TokenizerKind(CLASSIFIER.tokenizer),
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = CLASSIFIER.vocab_size,
+    layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = CLASSIFIER.layers,
+    hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = CLASSIFIER.hidden,
+    embed: Annotated[int, typer.Option(help="Embedding width.")] = CLASSIFIER.embed,
+    dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = CLASSIFIER.dropout,
+    embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = CLASSIFIER.embed_dropout,
     bidirectional: Annotated[
         bool | None,
         typer.Option(
@@ -339,12 +298,14 @@ def train_classifier(
         ),
     ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
-    batch_size: Annotated[int, typer.Option(help="Lines per step.")] = 64,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-3,
+    batch_size: Annotated[int, typer.Option(help="Lines per step.")] = CLASSIFIER.batch_size,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = CLASSIFIER.lr,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     grad_clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).")] = 1.0,
-    warmup: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 50,
-    epochs: Annotated[float | None, typer.Option(help="Passes over DATA (default 5 without other limits).")] = None,
+    warmup: Annotated[int, typer.Option(help="Linear warm-up steps.")] = CLASSIFIER.warmup,
+    epochs: Annotated[
+        float | None, typer.Option(help=f"Passes over DATA (default {CLASSIFIER.epochs:g} without other limits).")
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -360,20 +321,22 @@ def train_classifier(
             " class that must still be predicted (e.g. neutral).",
         ),
     ] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a sentiment (or any label) classifier on labelled lines."""
-    from .classify import train_classifier as run
-    from .config import ModelConfig, TrainConfig
-    from .labelled import parse_label_map
-    from .ui import TrainProgress, err, kv_table
+    from .config import ModelConfig, classifier_model, classifier_train
+    from .data.labelled import parse_label_map
+    from .train.classifier import train_classifier as run
+    from .ui import TrainProgress, train_summary
 
+    if not data and not resume:
+        raise typer.BadParameter("give one or more labelled files", param_hint="DATA")
     if init and bidirectional:
         raise typer.BadParameter(
             "a language model reads left to right; drop --bidirectional with --init", param_hint="--bidirectional"
         )
-    limits = _given(epochs=epochs, max_steps=max_steps, time_budget=time_budget) or {"epochs": 5.0}
-    tcfg = TrainConfig(
+    tcfg = classifier_train(
         tokenizer=tokenizer.value,
         vocab_size=vocab_size,
         val_fraction=val_fraction,
@@ -384,21 +347,19 @@ def train_classifier(
         warmup=warmup,
         seed=seed,
         device=device.value,
-        **limits,
+        **_given(epochs=epochs, max_steps=max_steps, time_budget=time_budget),
     )
-    mcfg = dict(
+    mcfg = classifier_model(
         layers=layers,
         hidden=hidden,
         embed=embed,
         dropout=dropout,
         embed_dropout=embed_dropout,
         bidirectional=not init if bidirectional is None else bidirectional,
-        lm_head=False,
-        tie_weights=False,
     )
     ModelConfig(vocab_size=2, labels=["a", "b"], **mcfg)
     s = run(
-        [str(d) for d in data],
+        [str(d) for d in data or []],
         out,
         dev=[str(d) for d in dev or []] or None,
         init=init,
@@ -407,49 +368,10 @@ def train_classifier(
         callback=TrainProgress(quiet, *(("dev_macro_f1", "dev F1") if balance else ("dev_accuracy", "dev acc"))),
         label_map=parse_label_map(label_map),
         balance=balance,
+        resume=resume,
     )
     if not quiet:
-        err.print(
-            kv_table(
-                f"trained {out}",
-                [
-                    ("steps", s["steps"]),
-                    ("epochs", s["epochs"]),
-                    ("seconds", s["seconds"]),
-                    ("dev accuracy", s["dev_accuracy"]),
-                    ("dev macro-F1", s["dev_macro_f1"]),
-                    ("dev ECE (calibrated)", s["dev_ece"]),
-                    ("model", str(out / "model.safetensors")),
-                ],
-            )
-        )
-
-
-def _lines(files: list[Path]):
-    """Input lines without their line endings, lazily: files in order, '-' or none for stdin."""
-    from .errors import LstmTextError
-
-    for f in files or [Path("-")]:
-        if str(f) == "-":
-            name = "stdin"
-            try:  # read raw bytes so the decoding policy is ours (strict UTF-8), whatever the locale
-                stream = open(sys.stdin.fileno(), encoding="utf-8", errors="strict", newline="\n", closefd=False)
-            except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a replaced sys.stdin
-                stream = contextlib.nullcontext(sys.stdin)
-        else:
-            if not f.exists():
-                raise LstmTextError(f"file not found: {f}")
-            if f.is_dir():
-                raise LstmTextError(f"{f} is a directory; give a text file")
-            stream, name = open(f, encoding="utf-8", errors="strict", newline="\n"), str(f)
-        n = 0
-        try:
-            with stream as lines:
-                for line in lines:
-                    n += 1
-                    yield line.rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise LstmTextError(f"{name}, line {n + 1}: not valid UTF-8; convert the input to UTF-8 first") from None
+        train_summary(out, s, classifier=True)
 
 
 @app.command()
@@ -476,8 +398,9 @@ def classify(
     Runs on the CPU without torch (NumPy), so it starts fast."""
     import lstm_text
 
-    from .inference import classify_stream
-    from .inference import explain as explain_words
+    from .data import read_lines
+    from .infer.classifier import classify_stream
+    from .infer.classifier import explain as explain_words
 
     if batch_size < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
@@ -497,7 +420,7 @@ def classify(
     w = sys.stdout
     clf = m.classifier
     for text, r in classify_stream(
-        clf, m.tokenizer, _lines(files or []), batch_size=batch_size, threshold=threshold, abstain=abstain_label
+        clf, m.tokenizer, read_lines(files or []), batch_size=batch_size, threshold=threshold, abstain=abstain_label
     ):
         weights = explain_words(clf, m.tokenizer, text) if explain and r["label"] is not None else []
         if fmt == OutFormat.jsonl:

@@ -29,7 +29,7 @@ class ModelConfig:
     bidirectional: bool = False  # only for classifiers: an LM cannot look ahead
     lm_head: bool = True  # next-token prediction head
     labels: list[str] = field(default_factory=list)  # classification head over these labels; empty: none
-    temperature: float = 1.0  # divides class logits: calibrated on dev after training (Guo et al. 2017)
+    calibration_temperature: float = 1.0  # divides class logits: fitted on dev after training (Guo et al. 2017)
 
     def __post_init__(self) -> None:
         _check(self.vocab_size >= 2, "vocab size must be at least 2")
@@ -47,8 +47,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
+        d = {RENAMED.get(k, k): v for k, v in d.items()}  # model files written before a field's rename
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+RENAMED = {"temperature": "calibration_temperature"}  # old ModelConfig field -> its name now
 
 
 @dataclass
@@ -123,3 +127,47 @@ class GenerateConfig:
         _check(0.0 <= self.min_p < 1.0, "--min-p must be in [0, 1)")
         _check(self.repetition_penalty > 0, "--repetition-penalty must be > 0")
         _check(all(isinstance(s, str) and s for s in self.stop), "--stop strings must not be empty")
+
+
+@dataclass(frozen=True)
+class ClassifierDefaults:
+    """Where a classifier's defaults differ from a language model's: ``train-classifier`` and
+    ``train_classifier()`` both start from these (sized for SST-like sentences on a 2-core CPU)."""
+
+    tokenizer: str = "unigram"  # subwords: a sentence is short, and words carry the sentiment
+    vocab_size: int = 8000
+    layers: int = 1
+    hidden: int = 48  # per direction; small data wants a small encoder
+    embed: int = 96
+    dropout: float = 0.5
+    embed_dropout: float = 0.2
+    bidirectional: bool = True  # from scratch; a model from --init reads left to right like its LM
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: int = 50
+    epochs: float = 5.0  # when no other stopping rule is given
+
+    MODEL_FIELDS = ("layers", "hidden", "embed", "dropout", "embed_dropout", "bidirectional")
+
+
+CLASSIFIER = ClassifierDefaults()
+
+
+def classifier_model(**overrides) -> dict:
+    """ModelConfig fields of a classifier trained from scratch (no LM head, no tying)."""
+    d = {k: getattr(CLASSIFIER, k) for k in ClassifierDefaults.MODEL_FIELDS}
+    return {**d, "lm_head": False, "tie_weights": False, **overrides}
+
+
+def classifier_train(**overrides) -> TrainConfig:
+    """The TrainConfig of a classifier run: the defaults above, then ``overrides``."""
+    base = dict(
+        tokenizer=CLASSIFIER.tokenizer,
+        vocab_size=CLASSIFIER.vocab_size,
+        batch_size=CLASSIFIER.batch_size,
+        lr=CLASSIFIER.lr,
+        warmup=CLASSIFIER.warmup,
+    )
+    if not any(overrides.get(k) for k in ("max_steps", "epochs", "time_budget")):
+        base["epochs"] = CLASSIFIER.epochs
+    return TrainConfig(**{**base, **overrides})

@@ -1,8 +1,12 @@
-"""Measuring a language model: bits per character over a whole text, state carried, batched."""
+"""Every metric in one place: a language model's bits per character over a whole text (state carried,
+batched), and a classifier's accuracy, macro-F1, per-class figures, confusion matrix, calibration error and
+temperature. The classifier metrics are NumPy only."""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 EVAL_BATCH = 16  # contiguous rows; fixed so that training and `evaluate` give the same figure
 EVAL_SEQ = 256
@@ -15,8 +19,8 @@ def lm_nll(model, ids, quantize: str = "") -> tuple[float, int]:
     """
     import torch
 
-    from .data import eval_windows
-    from .model import StepModel
+    from .data.batches import eval_windows
+    from .infer.step import StepModel
 
     stepper = StepModel(model, quantize) if quantize else None
     was_training = model.training
@@ -52,4 +56,74 @@ def lm_metrics(model, tokenizer, text: str, quantize: str = "") -> dict:
         "tokens": len(ids),
         "characters": len(text),
         "chars_per_token": len(text) / len(ids),
+    }
+
+
+# -- classifiers -------------------------------------------------------------------------------------------
+def expected_calibration_error(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-class confidence in equal-width bins (Guo et al. 2017)."""
+    conf, correct = probs.max(-1), (probs.argmax(-1) == gold)
+    ece = 0.0
+    edges = np.linspace(0, 1, bins + 1)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
+    return float(ece)
+
+
+def classification_metrics(probs: np.ndarray, gold: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (rows: gold) and ECE."""
+    pred = probs.argmax(-1)
+    C = len(labels)
+    cm = np.zeros((C, C), dtype=np.int64)
+    np.add.at(cm, (gold, pred), 1)
+    per = {}
+    for i, lab in enumerate(labels):
+        tp = int(cm[i, i])
+        p = tp / max(int(cm[:, i].sum()), 1)
+        r = tp / max(int(cm[i, :].sum()), 1)
+        per[lab] = {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12), "support": int(cm[i].sum())}
+    return {
+        "accuracy": float((pred == gold).mean()),
+        "macro_f1": sum(v["f1"] for v in per.values()) / C,
+        "per_class": per,
+        "confusion": cm.tolist(),
+        "labels": labels,
+        "ece": expected_calibration_error(probs, gold),
+        "examples": len(gold),
+    }
+
+
+def nll(logits: np.ndarray, gold: np.ndarray) -> float:
+    """Mean cross-entropy of class logits (N, C) against gold ids (N,)."""
+    z = logits - logits.max(-1, keepdims=True)
+    return float((np.log(np.exp(z).sum(-1)) - z[np.arange(len(gold)), gold]).mean())
+
+
+def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
+    """The temperature that minimises dev NLL (a 1-D search over log T: robust, no optimiser state)."""
+    temps = np.logspace(-1, 1, 81)
+    return float(temps[int(np.argmin([nll(logits / t, gold) for t in temps]))])
+
+
+def evaluate_labelled(clf, tokenizer, pairs: list[tuple[str, str]]) -> dict:
+    """Classifier metrics on (text, label) pairs; pairs whose label the model lacks are counted, not scored."""
+    labels = clf.cfg.labels
+    known = [(t, lab) for t, lab in pairs if lab in labels]
+    unknown = sorted({lab for _, lab in pairs if lab not in labels})
+    if not known:
+        from .errors import LstmTextError
+
+        raise LstmTextError(
+            f"none of the file's labels ({', '.join(unknown[:5])}) is one of the model's ({', '.join(labels)})"
+        )
+    from .infer.classifier import encode_lines
+
+    probs = clf.probs(encode_lines(tokenizer, [t for t, _ in known]))
+    gold = np.array([labels.index(lab) for _, lab in known])
+    return {
+        **classification_metrics(probs, gold, labels),
+        "unknown_labels": unknown,
+        "skipped": len(pairs) - len(known),
     }

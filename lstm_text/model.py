@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .infer.packed import POOLING
 from .tokenizer import PAD
 
 State = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (h, c), each (dirs, B, H)
@@ -56,8 +57,8 @@ class LSTMModel(nn.Module):
             if tie:
                 self.lm_head.weight = self.embed.weight  # Press & Wolf 2017; Inan et al. 2017
         if cfg.labels:
-            # [last state, max pool, mean pool] of the top layer (ULMFiT's concat pooling, Howard & Ruder 2018)
-            width = 3 * cfg.hidden * dirs
+            # [last state, max pool, mean pool] of the top layer, in ``POOLING``'s order (ULMFiT's concat pooling)
+            width = len(POOLING) * cfg.hidden * dirs
             self.cls_head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(width, len(cfg.labels)))
         self.reset_parameters()
 
@@ -148,95 +149,5 @@ class LSTMModel(nn.Module):
             last = out.gather(1, last_i)[:, 0]  # (B, D)
         mx = out.masked_fill(~valid[..., None], float("-inf")).amax(1)  # (B, D)
         mean = (out * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)  # (B, D)
-        return self.cls_head(torch.cat([last, mx, mean], dim=-1))  # (B, C)
-
-
-def int8_linear(w: torch.Tensor, b: torch.Tensor | None):
-    """x -> x @ w.T + b with w in int8 (per-output-row scales) and x quantized on the fly (fbgemm/onednn).
-
-    Dynamic quantization as ``torch.ao.quantization.quantize_dynamic`` does it for ``nn.Linear``; the int8
-    weights read 4x less memory, which is what a batch-1 step is bound by.
-    """
-    import warnings
-
-    w = w.detach().float().contiguous()
-    scales = (w.abs().amax(1) / 127).clamp(min=1e-12).double()
-    with warnings.catch_warnings():  # quantized tensors are "deprecated" in favour of torchao, which we do not need
-        warnings.simplefilter("ignore")
-        q = torch.quantize_per_channel(w, scales, torch.zeros(w.size(0), dtype=torch.long), 0, torch.qint8)
-        packed = torch.ops.quantized.linear_prepack(q, None if b is None else b.detach().float().contiguous())
-    return lambda x: torch.ops.quantized.linear_dynamic(x, packed, False)
-
-
-class StepModel:
-    """Inference-only single-token steps with fused, pre-transposed weights (for generation).
-
-    Numerically the same function as ``LSTMModel.forward`` one token at a time, but with the per-call
-    overhead of ``nn.LSTM`` removed: the first layer's input projection of an embedding is a row lookup in a
-    precomputed (V, 4H) table, each layer is one or two ``addmm`` plus five elementwise ops (gates reordered
-    to [i, f, o | g] so one sigmoid and one tanh cover them), and nothing is re-flattened per step.
-    ``quantize="int8"``: the matrix products run with int8 weights (dynamic quantization, CPU only).
-    """
-
-    def __init__(self, model: LSTMModel, quantize: str = ""):
-        cfg = model.cfg
-        if cfg.bidirectional or not cfg.lm_head:
-            raise ValueError("StepModel needs a unidirectional language model")
-        if quantize not in ("", "int8"):
-            raise ValueError(f"unknown quantization {quantize!r}")
-        self.H, self.int8 = cfg.hidden, quantize == "int8"
-        with torch.no_grad():
-
-            def reorder(w):  # PyTorch's gate order i, f, g, o -> i, f, o, g
-                i, f, g, o = w.chunk(4, 0)
-                return torch.cat([i, f, o, g], 0)
-
-            self.layers = []
-            for k, lstm in enumerate(model.lstms):
-                w_ih, w_hh = reorder(lstm.weight_ih_l0), reorder(lstm.weight_hh_l0)
-                b = reorder(lstm.bias_ih_l0 + lstm.bias_hh_l0)
-                if k == 0:
-                    table = torch.addmm(b, model.embed.weight, w_ih.t())  # (V, 4H): embedding @ W_ih + b
-                    hh = int8_linear(w_hh, None) if self.int8 else w_hh.t().contiguous()
-                    self.layers.append((table, None, hh))
-                elif self.int8:
-                    self.layers.append((None, int8_linear(w_ih, b), int8_linear(w_hh, None)))
-                else:
-                    self.layers.append((b, w_ih.t().contiguous(), w_hh.t().contiguous()))
-            w, b = model.lm_head.weight, model.lm_head.bias  # (V, E), (V,)
-            if model.proj is not None:  # no nonlinearity between projection and head: fold them, (V, H)
-                w, b = w @ model.proj.weight, torch.addmv(b, w, model.proj.bias)
-            self.head = int8_linear(w, b) if self.int8 else (b.clone(), w.t().contiguous())
-
-    def state_from(self, state: State) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [(h[0].contiguous(), c[0].contiguous()) for h, c in state]  # (1, N, H) -> (N, H)
-
-    def step(self, tok: torch.Tensor, state) -> tuple[torch.Tensor, list]:
-        """Logits (N, V) for tokens (N,) and the new state, a list of (h, c) each (N, H)."""
-        H, new = self.H, []
-        x = None
-        for k, ((b, w_ih, w_hh), (h, c)) in enumerate(zip(self.layers, state)):
-            if self.int8:
-                gates = w_hh(h).add_(b[tok]) if k == 0 else w_ih(x).add_(w_hh(h))
-            elif k == 0:
-                gates = torch.addmm(b[tok], h, w_hh)  # (N, 4H): table row + h @ W_hh
-            else:
-                gates = torch.addmm(b, x, w_ih).addmm_(h, w_hh)
-            ifo = torch.sigmoid(gates[:, : 3 * H])
-            g = torch.tanh(gates[:, 3 * H :])
-            c = torch.addcmul(ifo[:, H : 2 * H] * c, ifo[:, :H], g)
-            x = ifo[:, 2 * H :] * torch.tanh(c)  # h: (N, H)
-            new.append((x, c))
-        logits = self.head(x) if self.int8 else torch.addmm(self.head[0], x, self.head[1])
-        return logits, new
-
-    def run(self, idx: torch.Tensor, state=None) -> tuple[torch.Tensor, list]:
-        """Logits (N, T, V) for tokens (N, T) read one step at a time; ``state`` None starts from zeros."""
-        if state is None:
-            z = torch.zeros(idx.size(0), self.H, device=idx.device)
-            state = [(z, z)] * len(self.layers)
-        out = []
-        for t in range(idx.size(1)):
-            logits, state = self.step(idx[:, t], state)
-            out.append(logits)
-        return torch.stack(out, 1), state
+        pooled = {"last": last, "max": mx, "mean": mean}
+        return self.cls_head(torch.cat([pooled[k] for k in POOLING], dim=-1))  # (B, C)

@@ -106,6 +106,40 @@ def kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
     return t
 
 
+def train_summary(run: object, s: dict, classifier: bool = False) -> None:
+    """The closing table of a training run, on stderr."""
+    rows = [("steps", s["steps"]), ("epochs", s["epochs"]), ("seconds", s["seconds"])]
+    if classifier:
+        rows += [("dev accuracy", s["dev_accuracy"]), ("dev macro-F1", s["dev_macro_f1"])]
+        rows += [("dev ECE (calibrated)", s["dev_ece"])]
+    else:
+        rows += [("best val bpc", s["best_val_bpc"]), ("last val bpc", s["last_val_bpc"])]
+    err.print(kv_table(f"trained {run}", rows + [("model", f"{run}/model.safetensors")]))
+
+
+def lm_report(console: Console, r: dict, title: str) -> None:
+    """A language model's figures on a text."""
+    rows = [("bits per character", r["bpc"]), ("loss per token (nats)", r["loss"])]
+    rows += [("perplexity per token", r["perplexity"]), ("tokens", r["tokens"]), ("characters", r["characters"])]
+    console.print(kv_table(title, rows))
+
+
+def info_table(title: str, d: dict) -> Table:
+    """``lstm-text info``: heads, size, tokenizer, configuration and the training summary's main figures."""
+    tr = d["training"]
+    rows = [
+        ("path", d["path"]),
+        ("heads", ", ".join(d["heads"])),
+        ("parameters", d["parameters"]),
+        ("tokenizer", f"{d['tokenizer']} ({d['vocab_size']} ids)"),
+    ]
+    rows += [(k, str(v)) for k, v in d["config"].items() if k not in ("vocab_size",)]
+    for k in ("steps", "epochs", "seconds", "best_val_bpc", "last_val_bpc", "corpus", "dev_accuracy"):
+        if tr.get(k) is not None:
+            rows.append((f"training: {k}", tr[k] if not isinstance(tr[k], list) else " ".join(map(str, tr[k]))))
+    return kv_table(title, rows)
+
+
 def classification_report(console: Console, r: dict, title: str) -> None:
     """Accuracy, macro-F1, ECE; per-class precision/recall; the confusion matrix (rows: gold label)."""
     console.print(

@@ -128,7 +128,7 @@ def test_balance_lets_a_rare_class_be_predicted(tmp_path):
     weighed equally (--balance) it says "rare" when the cue is there (0.75) and "common" otherwise."""
     import random
 
-    from lstm_text.classify import train_classifier
+    from lstm_text.train.classifier import train_classifier
     from lstm_text.config import TrainConfig
 
     from conftest import FILL
@@ -186,7 +186,7 @@ from hypothesis import strategies as st  # noqa: E402
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=300), max_size=12))
 def test_fuzz_classify_stream_any_unicode(clf_run, lines):
-    from lstm_text.inference import classify_stream
+    from lstm_text.infer.classifier import classify_stream
 
     m = _loaded(clf_run)
     out = list(classify_stream(m.classifier, m.tokenizer, lines, batch_size=3, window=2))
@@ -259,7 +259,7 @@ def test_int8_classification_is_close_to_float32():
 def test_batches_are_bounded_in_padded_tokens(monkeypatch):
     import numpy as np
 
-    from lstm_text import inference
+    from lstm_text.infer import classifier as inference
 
     m = lstm_text.load("sentiment")
     clf = m.classifier

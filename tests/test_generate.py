@@ -4,7 +4,7 @@ import torch
 import lstm_text
 from lstm_text.config import GenerateConfig
 from lstm_text.errors import LstmTextError
-from lstm_text.generate import StopText, filter_logits
+from lstm_text.infer.generate import StopText, filter_logits
 from lstm_text.tokenizer import CharTokenizer
 
 

@@ -79,7 +79,7 @@ def test_classifier_padding_does_not_change_the_result():
 
 
 def test_fused_step_equals_the_training_forward():
-    from lstm_text.model import StepModel
+    from lstm_text.infer.step import StepModel
 
     for kw in ({}, {"tie_weights": False}, {"layers": 3, "embed": 32, "hidden": 32}, {"layers": 1}):
         m = tiny(**kw).eval()
@@ -98,7 +98,7 @@ def test_fused_step_equals_the_training_forward():
 
 @pytest.mark.parametrize("kw", [{"bidirectional": True}, {"bidirectional": True, "layers": 2}, {"layers": 2}, {}])
 def test_numpy_classifier_equals_the_training_forward(kw):
-    from lstm_text.inference import Classifier
+    from lstm_text.infer.classifier import Classifier
 
     m = tiny(labels=["a", "b", "c"], lm_head=False, **kw).eval()
     with torch.no_grad():  # larger weights than the init, so the gates saturate and mistakes would show
@@ -127,14 +127,15 @@ def test_numpy_classifier_equals_the_training_forward(kw):
     ],
 )
 def test_expected_shapes_are_the_models_stored_tensors(kw):
-    from lstm_text.checkpoint import expected_shapes, model_tensors
+    from lstm_text.checkpoint import model_tensors
+    from lstm_text.infer.packed import tensor_shapes as expected_shapes
 
     m = tiny(**kw)
     assert expected_shapes(m.cfg) == {k: tuple(v.shape) for k, v in model_tensors(m).items()}
 
 
 def test_int8_steps_stay_close_to_float32_and_run_equals_step():
-    from lstm_text.model import StepModel
+    from lstm_text.infer.step import StepModel
 
     for kw in ({}, {"tie_weights": False}, {"layers": 1}):
         m = tiny(**kw).eval()

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from .config import ModelConfig
-from .errors import LstmTextError
-from .tokenizer import PAD
+from ..config import ModelConfig
+from ..errors import LstmTextError
+from ..tokenizer import PAD
+from .packed import pack_lstm, pool_features, quantize_rows
 
 MAX_TOKENS = 1024  # a line longer than this is classified on its first MAX_TOKENS tokens: bounded memory
 BATCH = 512  # lines per batch: large enough to amortise the per-step overhead, small enough for the cache
@@ -30,16 +31,6 @@ def encode_lines(tokenizer, texts: Iterable[str]) -> list[list[int]]:
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
-
-
-def _ifog(w: np.ndarray) -> np.ndarray:
-    """PyTorch's gate rows i, f, g, o -> i, f, o, g with the sigmoid rows halved.
-
-    sigmoid(x) = (tanh(x / 2) + 1) / 2, so with i, f, o pre-halved one tanh over all four gates serves both
-    nonlinearities (halving is exact in floating point).
-    """
-    i, f, g, o = np.split(w, 4)
-    return np.concatenate([i * 0.5, f * 0.5, o * 0.5, g])
 
 
 @functools.cache
@@ -70,23 +61,13 @@ class Classifier:
         self.cfg, self.H, self.D = cfg, cfg.hidden, 2 if cfg.bidirectional else 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         self.threads = threads or min(4, cores)
-        sfx = ["_l0", "_l0_reverse"][: self.D]
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.layers = []
-        for k in range(cfg.layers):
-            p = f"lstms.{k}."
-            w_ih = [_ifog(w[p + "weight_ih" + s]) for s in sfx]  # (4H, in) per direction
-            bias = [_ifog(w[p + "bias_ih" + s] + w[p + "bias_hh" + s]) for s in sfx]  # (4H,)
-            w_hh = np.stack([_ifog(w[p + "weight_hh" + s]).T for s in sfx])  # (D, H, 4H)
-            if k == 0:  # (D, V, 4H): embedding @ W_ih + b, looked up per token
-                table = np.stack([w["embed.weight"] @ wi.T + b for wi, b in zip(w_ih, bias)])
-                if quantize:
-                    scale = np.maximum(np.abs(table).max(-1, keepdims=True) / 127, 1e-12).astype(np.float32)
-                    table = (np.rint(table / scale).astype(np.int8), scale)  # (D, V, 4H), (D, V, 1)
-                self.layers.append((table, None, np.ascontiguousarray(w_hh)))
+        for layer in pack_lstm(cfg, w, halve_sigmoid=True):  # one tanh covers all four gates (packed.ifog)
+            if layer.table is not None:  # (D, V, 4H), int8 rows and their scales when quantized
+                self.layers.append((quantize_rows(layer.table) if quantize else layer.table, None, layer.w_hh))
             else:
-                w_in = np.stack([wi.T for wi in w_ih])  # (D, in, 4H)
-                self.layers.append((np.stack(bias)[:, None], w_in, np.ascontiguousarray(w_hh)))
+                self.layers.append((layer.bias[:, None], layer.w_in, layer.w_hh))
         self.head_w = np.ascontiguousarray(w["cls_head.1.weight"].T)  # (3*D*H, C)
         self.head_b = w["cls_head.1.bias"]
 
@@ -129,11 +110,7 @@ class Classifier:
                 h = x[t]
                 np.tanh(c, out=h)
                 h *= g[..., 2 * H : 3 * H]  # h = o * tanh(c)
-        valid = (ar[:, None] < lengths[None, :])[:, None, :, None]  # (T, 1, B, 1)
-        last = x[lengths - 1, :, np.arange(B)]  # (B, D, H): each direction's state after the whole line
-        mx = np.where(valid, x, -np.inf).max(0)  # (D, B, H)
-        mean = (x * valid).sum(0) / lengths[None, :, None]  # (D, B, H)
-        feats = np.concatenate([last.reshape(B, D * H)] + [p[d] for p in (mx, mean) for d in range(D)], -1)
+        feats = pool_features(x, lengths)  # (B, 3*D*H)
         return feats @ self.head_w + self.head_b  # (B, C)
 
     def logits(self, seqs: list[list[int]], batch_size: int = BATCH) -> np.ndarray:
@@ -165,7 +142,7 @@ class Classifier:
 
     def probs(self, seqs: list[list[int]], batch_size: int = BATCH) -> np.ndarray:
         """Calibrated class probabilities (N, C)."""
-        return softmax(self.logits(seqs, batch_size) / self.cfg.temperature)
+        return softmax(self.logits(seqs, batch_size) / self.cfg.calibration_temperature)
 
 
 def result(labels: list[str], p: np.ndarray | None, threshold: float = 0.0, abstain: str = "neutral") -> dict:
@@ -224,69 +201,3 @@ def explain(clf: Classifier, tokenizer, text: str) -> list[tuple[str, float]]:
     probs = clf.probs(encode_lines(tokenizer, variants))
     c = int(probs[0].argmax())
     return [(w, float(probs[0, c] - probs[i + 1, c])) for i, w in enumerate(words)]
-
-
-# -- metrics -----------------------------------------------------------------------------------------------
-def expected_calibration_error(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:
-    """ECE of the top-class confidence in equal-width bins (Guo et al. 2017)."""
-    conf, correct = probs.max(-1), (probs.argmax(-1) == gold)
-    ece = 0.0
-    edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
-    return float(ece)
-
-
-def classification_metrics(probs: np.ndarray, gold: np.ndarray, labels: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (rows: gold) and ECE."""
-    pred = probs.argmax(-1)
-    C = len(labels)
-    cm = np.zeros((C, C), dtype=np.int64)
-    np.add.at(cm, (gold, pred), 1)
-    per = {}
-    for i, lab in enumerate(labels):
-        tp = int(cm[i, i])
-        p = tp / max(int(cm[:, i].sum()), 1)
-        r = tp / max(int(cm[i, :].sum()), 1)
-        per[lab] = {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12), "support": int(cm[i].sum())}
-    return {
-        "accuracy": float((pred == gold).mean()),
-        "macro_f1": sum(v["f1"] for v in per.values()) / C,
-        "per_class": per,
-        "confusion": cm.tolist(),
-        "labels": labels,
-        "ece": expected_calibration_error(probs, gold),
-        "examples": len(gold),
-    }
-
-
-def nll(logits: np.ndarray, gold: np.ndarray) -> float:
-    """Mean cross-entropy of class logits (N, C) against gold ids (N,)."""
-    z = logits - logits.max(-1, keepdims=True)
-    return float((np.log(np.exp(z).sum(-1)) - z[np.arange(len(gold)), gold]).mean())
-
-
-def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
-    """The temperature that minimises dev NLL (a 1-D search over log T: robust, no optimiser state)."""
-    temps = np.logspace(-1, 1, 81)
-    return float(temps[int(np.argmin([nll(logits / t, gold) for t in temps]))])
-
-
-def evaluate_labelled(clf: Classifier, tokenizer, pairs: list[tuple[str, str]]) -> dict:
-    """Classifier metrics on (text, label) pairs; pairs whose label the model lacks are counted, not scored."""
-    labels = clf.cfg.labels
-    known = [(t, lab) for t, lab in pairs if lab in labels]
-    unknown = sorted({lab for _, lab in pairs if lab not in labels})
-    if not known:
-        raise LstmTextError(
-            f"none of the file's labels ({', '.join(unknown[:5])}) is one of the model's ({', '.join(labels)})"
-        )
-    probs = clf.probs(encode_lines(tokenizer, [t for t, _ in known]))
-    gold = np.array([labels.index(lab) for _, lab in known])
-    return {
-        **classification_metrics(probs, gold, labels),
-        "unknown_labels": unknown,
-        "skipped": len(pairs) - len(known),
-    }

@@ -1,65 +1,12 @@
-"""Text in, token ids out: reading corpora, the train/validation split, and LM batch layouts."""
+"""Batch layouts: truncated-BPTT windows over one token stream (LM), evaluation windows, and padded,
+length-bucketed batches of lines (classifier). Every training batch is addressable by (epoch, index), so a
+resumed run continues with exactly the batch it would have seen."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-from .errors import LstmTextError
-
-
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file, with one clear error for each way it can be unusable."""
-    p = Path(path)
-    if str(path) == "-":
-        raise LstmTextError("reading a corpus from stdin is not supported; give a file path")
-    if not p.exists():
-        raise LstmTextError(f"file not found: {p}")
-    if p.is_dir():
-        raise LstmTextError(f"{p} is a directory; give a text file")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise LstmTextError(f"cannot read {p}: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise LstmTextError(
-            f"{p} is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); convert it to UTF-8 first"
-        ) from None
-    return text.removeprefix("\ufeff")  # a BOM is an encoding mark, not text
-
-
-def resolve_corpus(arg: str) -> Path:
-    """A path to a text file, or the name of a registered dataset (see ``datasets.REGISTRY``)."""
-    from . import datasets
-
-    p = Path(arg)
-    if not p.exists() and arg in datasets.REGISTRY:
-        return datasets.resolve(arg)
-    return p
-
-
-def read_corpus(args: list[str]) -> str:
-    if not args:
-        raise LstmTextError("no corpus given: pass a text file or a dataset name such as tinyshakespeare")
-    parts = [read_text(resolve_corpus(a)) for a in args]
-    for a, t in zip(args, parts):
-        nul = t.find("\x00")
-        if nul >= 0:  # valid UTF-8, but a training corpus with NULs is almost always a binary file given by mistake
-            raise LstmTextError(
-                f"{a} contains NUL bytes (first at character {nul}): is it a binary file? Give a text file"
-            )
-    text = "\n".join(t if t.endswith("\n") or i == len(parts) - 1 else t for i, t in enumerate(parts))
-    if not text.strip():
-        raise LstmTextError(f"the corpus {' '.join(args)} is empty")
-    return text
-
-
-def split_text(text: str, val_fraction: float) -> tuple[str, str]:
-    """The first (1 - f) of the characters train, the last f validate (nanoGPT's shakespeare_char split)."""
-    n = int(len(text) * (1.0 - val_fraction))
-    return text[:n], text[n:]
+from ..tokenizer import PAD
 
 
 class StreamBatches:
@@ -119,3 +66,46 @@ def eval_windows(ids, batch_size: int, seq_len: int):
         m[b, : e - s] = True
     for s in range(0, per, seq_len):
         yield x[:, s : s + seq_len], y[:, s : s + seq_len], m[:, s : s + seq_len]
+
+
+def pad_batch(seqs: list[list[int]], device="cpu"):
+    """Right-padded ids (B, T) and lengths (B,) as torch tensors."""
+    import torch
+
+    T = max(1, max(len(s) for s in seqs))
+    x = torch.full((len(seqs), T), PAD, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = torch.tensor(s[:T], dtype=torch.long)
+    return x.to(device), torch.tensor([len(s) for s in seqs], device=device)
+
+
+class LineBatches:
+    """Shuffled batches of lines of similar lengths: each epoch shuffles, sorts within chunks of 50 batches
+    (little padding), then shuffles the batches. Epoch e's order is the (e+1)-th draw of one seeded
+    generator, so any epoch's batches can be rebuilt on resume."""
+
+    def __init__(self, seqs: list[list[int]], batch_size: int, seed: int = 0):
+        self.seqs, self.B, self.seed = seqs, batch_size, seed
+        self._epoch, self._rng, self._batches = -1, random.Random(seed), []
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.seqs) // self.B)
+
+    def _draw(self) -> list[list[int]]:
+        idx = list(range(len(self.seqs)))
+        self._rng.shuffle(idx)
+        chunk = self.B * 50
+        batches = []
+        for s in range(0, len(idx), chunk):
+            part = sorted(idx[s : s + chunk], key=lambda i: len(self.seqs[i]))
+            batches += [part[j : j + self.B] for j in range(0, len(part), self.B)]
+        self._rng.shuffle(batches)
+        return batches
+
+    def indices(self, epoch: int, i: int) -> list[int]:
+        """The line indices of batch ``i`` of ``epoch``."""
+        if epoch < self._epoch:
+            self._epoch, self._rng = -1, random.Random(self.seed)
+        while self._epoch < epoch:
+            self._batches, self._epoch = self._draw(), self._epoch + 1
+        return self._batches[i]

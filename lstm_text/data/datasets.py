@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LstmTextError
+from ..errors import LstmTextError
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ REGISTRY = {
 
 
 def cache_dir() -> Path:
-    source_data = Path(__file__).resolve().parent.parent / "data"
+    source_data = Path(__file__).resolve().parents[2] / "data"
     if (source_data / "README.md").is_file():  # a source checkout caches in its own data/ folder
         return source_data
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

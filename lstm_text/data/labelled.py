@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from .data import read_text
-from .errors import LstmTextError
+from ..errors import LstmTextError
+from .text import read_text
 
 _JSON_SUFFIXES = (".jsonl", ".json")
 _JSON_EXAMPLE = '{"text": "a fine film", "label": "positive"}'

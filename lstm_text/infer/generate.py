@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import torch
 
-from .config import GenerateConfig
-from .model import StepModel
-from .tokenizer import PAD, StreamDecoder
+from ..config import GenerateConfig
+from ..tokenizer import PAD, StreamDecoder
+from .step import StepModel
 
 
 def filter_logits(logits: torch.Tensor, cfg: GenerateConfig, seen: torch.Tensor | None) -> torch.Tensor:

@@ -1,0 +1,91 @@
+"""Reading text: corpora (files or dataset names), the train/validation split, and input lines for classify."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import LstmTextError
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file, with one clear error for each way it can be unusable."""
+    p = Path(path)
+    if str(path) == "-":
+        raise LstmTextError("reading a corpus from stdin is not supported; give a file path")
+    if not p.exists():
+        raise LstmTextError(f"file not found: {p}")
+    if p.is_dir():
+        raise LstmTextError(f"{p} is a directory; give a text file")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise LstmTextError(f"cannot read {p}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LstmTextError(
+            f"{p} is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); convert it to UTF-8 first"
+        ) from None
+    return text.removeprefix("\ufeff")  # a BOM is an encoding mark, not text
+
+
+def resolve_corpus(arg: str) -> Path:
+    """A path to a text file, or the name of a registered dataset (see ``datasets.REGISTRY``)."""
+    from . import datasets
+
+    p = Path(arg)
+    if not p.exists() and arg in datasets.REGISTRY:
+        return datasets.resolve(arg)
+    return p
+
+
+def read_corpus(args: list[str]) -> str:
+    if not args:
+        raise LstmTextError("no corpus given: pass a text file or a dataset name such as tinyshakespeare")
+    parts = [read_text(resolve_corpus(a)) for a in args]
+    for a, t in zip(args, parts):
+        nul = t.find("\x00")
+        if nul >= 0:  # valid UTF-8, but a training corpus with NULs is almost always a binary file given by mistake
+            raise LstmTextError(
+                f"{a} contains NUL bytes (first at character {nul}): is it a binary file? Give a text file"
+            )
+    text = "\n".join(t if t.endswith("\n") or i == len(parts) - 1 else t for i, t in enumerate(parts))
+    if not text.strip():
+        raise LstmTextError(f"the corpus {' '.join(args)} is empty")
+    return text
+
+
+def split_text(text: str, val_fraction: float) -> tuple[str, str]:
+    """The first (1 - f) of the characters train, the last f validate (nanoGPT's shakespeare_char split)."""
+    n = int(len(text) * (1.0 - val_fraction))
+    return text[:n], text[n:]
+
+
+def read_lines(files: list[str | Path]) -> Iterator[str]:
+    """Input lines without their line endings, lazily: files in order, '-' or none for stdin (strict UTF-8)."""
+    for f in files or ["-"]:
+        if str(f) == "-":
+            name = "stdin"
+            try:  # read raw bytes so the decoding policy is ours (strict UTF-8), whatever the locale
+                stream = open(sys.stdin.fileno(), encoding="utf-8", errors="strict", newline="\n", closefd=False)
+            except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a replaced sys.stdin
+                stream = contextlib.nullcontext(sys.stdin)
+        else:
+            f = Path(f)
+            if not f.exists():
+                raise LstmTextError(f"file not found: {f}")
+            if f.is_dir():
+                raise LstmTextError(f"{f} is a directory; give a text file")
+            stream, name = open(f, encoding="utf-8", errors="strict", newline="\n"), str(f)
+        n = 0
+        try:
+            with stream as lines:
+                for line in lines:
+                    n += 1
+                    yield line.rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise LstmTextError(f"{name}, line {n + 1}: not valid UTF-8; convert the input to UTF-8 first") from None

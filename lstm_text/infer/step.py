@@ -1,0 +1,97 @@
+"""Single-token LSTM steps for generation and int8 bpc evaluation, on the packed weights (``packed``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .packed import pack_lm_head, pack_lstm, row_scales
+
+
+def int8_linear(w: np.ndarray, b: np.ndarray | None):
+    """x -> x @ w.T + b with ``w`` (out, in) in int8 (per-row scales, ``packed.row_scales``) and x quantized
+    on the fly (fbgemm/onednn).
+
+    Dynamic quantization as ``torch.ao.quantization.quantize_dynamic`` does it for ``nn.Linear``; the int8
+    weights read 4x less memory, which is what a batch-1 step is bound by.
+    """
+    import warnings
+
+    wt = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
+    scales = torch.from_numpy(row_scales(w)[:, 0]).double()
+    with warnings.catch_warnings():  # quantized tensors are "deprecated" in favour of torchao, which we do not need
+        warnings.simplefilter("ignore")
+        q = torch.quantize_per_channel(wt, scales, torch.zeros(wt.size(0), dtype=torch.long), 0, torch.qint8)
+        bt = None if b is None else torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
+        packed = torch.ops.quantized.linear_prepack(q, bt)
+    return lambda x: torch.ops.quantized.linear_dynamic(x, packed, False)
+
+
+class StepModel:
+    """Inference-only single-token steps with fused, pre-transposed weights (for generation).
+
+    Numerically the same function as ``LSTMModel.forward`` one token at a time, but with the per-call
+    overhead of ``nn.LSTM`` removed: the first layer's input projection of an embedding is a row lookup in a
+    precomputed (V, 4H) table, each layer is one or two ``addmm`` plus five elementwise ops (gates in the
+    packed order [i, f, o | g] so one sigmoid and one tanh cover them), and nothing is re-flattened per step.
+    ``quantize="int8"``: the matrix products run with int8 weights (dynamic quantization, CPU only).
+    """
+
+    def __init__(self, model, quantize: str = ""):
+        cfg = model.cfg
+        if cfg.bidirectional or not cfg.lm_head:
+            raise ValueError("StepModel needs a unidirectional language model")
+        if quantize not in ("", "int8"):
+            raise ValueError(f"unknown quantization {quantize!r}")
+        self.H, self.int8 = cfg.hidden, quantize == "int8"
+        device = model.embed.weight.device
+        weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+        self.layers = []
+        for k, layer in enumerate(pack_lstm(cfg, weights)):
+            w_hh = layer.w_hh[0]  # (H, 4H)
+            hh = int8_linear(w_hh.T, None) if self.int8 else t(w_hh)
+            if k == 0:
+                self.layers.append((t(layer.table[0]), None, hh))  # (V, 4H): embedding @ W_ih + b
+            elif self.int8:
+                self.layers.append((None, int8_linear(layer.w_in[0].T, layer.bias[0]), hh))
+            else:
+                self.layers.append((t(layer.bias[0]), t(layer.w_in[0]), hh))
+        w, b = pack_lm_head(cfg, weights)  # (V, H), (V,)
+        self.head = int8_linear(w, b) if self.int8 else (t(b), t(w.T))
+
+    def state_from(self, state) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(h[0].contiguous(), c[0].contiguous()) for h, c in state]  # (1, N, H) -> (N, H)
+
+    def step(self, tok: torch.Tensor, state) -> tuple[torch.Tensor, list]:
+        """Logits (N, V) for tokens (N,) and the new state, a list of (h, c) each (N, H)."""
+        H, new = self.H, []
+        x = None
+        for k, ((b, w_ih, w_hh), (h, c)) in enumerate(zip(self.layers, state)):
+            if self.int8:
+                gates = w_hh(h).add_(b[tok]) if k == 0 else w_ih(x).add_(w_hh(h))
+            elif k == 0:
+                gates = torch.addmm(b[tok], h, w_hh)  # (N, 4H): table row + h @ W_hh
+            else:
+                gates = torch.addmm(b, x, w_ih).addmm_(h, w_hh)
+            ifo = torch.sigmoid(gates[:, : 3 * H])
+            g = torch.tanh(gates[:, 3 * H :])
+            c = torch.addcmul(ifo[:, H : 2 * H] * c, ifo[:, :H], g)
+            x = ifo[:, 2 * H :] * torch.tanh(c)  # h: (N, H)
+            new.append((x, c))
+        logits = self.head(x) if self.int8 else torch.addmm(self.head[0], x, self.head[1])
+        return logits, new
+
+    def run(self, idx: torch.Tensor, state=None) -> tuple[torch.Tensor, list]:
+        """Logits (N, T, V) for tokens (N, T) read one step at a time; ``state`` None starts from zeros."""
+        if state is None:
+            z = torch.zeros(idx.size(0), self.H, device=idx.device)
+            state = [(z, z)] * len(self.layers)
+        out = []
+        for t in range(idx.size(1)):
+            logits, state = self.step(idx[:, t], state)
+            out.append(logits)
+        return torch.stack(out, 1), state

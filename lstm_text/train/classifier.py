@@ -1,0 +1,242 @@
+"""The classifier task: a classification head (sentiment, or any labels) on the LSTM encoder, trained from
+scratch or from a language model (ULMFiT: discriminative learning rates, gradual unfreezing), selected on
+dev, then temperature-calibrated. Inference is ``infer.classifier``; the loop is ``loop``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import RESUME_FILE, read_resume, read_resume_state
+from ..config import ModelConfig, TrainConfig, classifier_model, classifier_train
+from ..errors import LstmTextError
+from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer
+from .runtime import Runtime
+
+ULMFIT_DECAY = 2.6  # each layer down learns 2.6x slower (Howard & Ruder 2018)
+UNFREEZE_AT = 0.1  # from --init, the encoder stays frozen for the first tenth of the run: the head first
+
+
+def class_logits(net, seqs: list[list[int]]) -> np.ndarray:
+    """Uncalibrated class logits (N, C) of a torch model's current weights, on the inference path."""
+    from ..infer.classifier import Classifier
+
+    weights = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
+    return Classifier(net.cfg, weights).logits(seqs)
+
+
+class ClassifierTask(Task):
+    command = "train-classifier"
+    evals_per_epoch = 2
+
+    def __init__(
+        self, seqs, gold, dev_seqs, dev_gold, labels, cfg: TrainConfig, *, balance: bool, finetune: bool, inputs: dict
+    ):
+        from ..data.batches import LineBatches
+
+        self.seqs, self.gold, self.dev_seqs, self.dev_gold, self.labels = seqs, gold, dev_seqs, dev_gold, labels
+        self.batches = LineBatches(seqs, cfg.batch_size, cfg.seed)
+        self.steps_per_epoch = self.batches.steps_per_epoch()
+        self.select = "dev_macro_f1" if balance else "dev_accuracy"
+        self.minimize = False
+        counts = torch.bincount(gold, minlength=len(labels)).float()
+        self.class_weight = len(gold) / (len(labels) * counts) if balance else None
+        self.finetune, self.inputs, self.device = finetune, inputs, "cpu"
+
+    def batch(self, epoch: int, i: int):
+        return self.batches.indices(epoch, i)
+
+    def tokens(self, batch) -> int:
+        return sum(len(self.seqs[i]) for i in batch)
+
+    def before_step(self, model, progress: float) -> None:
+        if self.finetune:  # gradual unfreezing (ULMFiT)
+            frozen = progress < UNFREEZE_AT
+            for n, p in model.named_parameters():
+                if not n.startswith("cls_head"):
+                    p.requires_grad_(not frozen)
+
+    def loss(self, model, batch) -> torch.Tensor:
+        from ..data.batches import pad_batch
+
+        x, lengths = pad_batch([self.seqs[i] for i in batch], self.device)  # (B, T), (B,)
+        w = None if self.class_weight is None else self.class_weight.to(self.device)
+        return F.cross_entropy(model.classify(x, lengths), self.gold[batch].to(self.device), weight=w)
+
+    def validate(self, model) -> dict:
+        from ..evaluate import classification_metrics, nll
+        from ..infer.classifier import softmax
+
+        logits = class_logits(model, self.dev_seqs)
+        m = classification_metrics(softmax(logits), self.dev_gold, self.labels)
+        return {"dev_accuracy": m["accuracy"], "dev_macro_f1": m["macro_f1"], "dev_loss": nll(logits, self.dev_gold)}
+
+    def info(self) -> dict:
+        return {
+            "train_tokens": sum(map(len, self.seqs)),
+            "val_tokens": sum(map(len, self.dev_seqs)),
+            "batch_size": self.batches.B,
+        }
+
+    def summary(self) -> dict:
+        return self.inputs
+
+    def finish(self, best) -> dict:
+        """Calibrate the selected model's temperature on dev; its dev figures."""
+        from ..evaluate import classification_metrics, fit_temperature
+        from ..infer.classifier import softmax
+
+        logits = class_logits(best, self.dev_seqs)
+        before = classification_metrics(softmax(logits), self.dev_gold, self.labels)
+        best.cfg.calibration_temperature = fit_temperature(logits, self.dev_gold)
+        after = classification_metrics(softmax(logits / best.cfg.calibration_temperature), self.dev_gold, self.labels)
+        return {
+            "dev_accuracy": after["accuracy"],
+            "dev_macro_f1": after["macro_f1"],
+            "dev_ece_uncalibrated": before["ece"],
+            "dev_ece": after["ece"],
+            "calibration_temperature": best.cfg.calibration_temperature,
+            "labels": self.labels,
+            "train_examples": len(self.seqs),
+            "dev_examples": len(self.dev_seqs),
+        }
+
+
+def discriminative_scale(net) -> dict[int, float]:
+    """{id(param): learning-rate factor}: the head 1, LSTM layer i of n 2.6^-(n-i), the embedding lowest."""
+    scale = {id(p): 1.0 for p in net.parameters()}
+    depth = len(net.lstms)
+    for i, lstm in enumerate(net.lstms):
+        for p in lstm.parameters():
+            scale[id(p)] = ULMFIT_DECAY ** -(depth - i)
+    for p in net.embed.parameters():
+        scale[id(p)] = ULMFIT_DECAY ** -(depth + 1)
+    return scale
+
+
+def _pairs_hash(pairs, dev_pairs) -> str:
+    blob = json.dumps([pairs, dev_pairs], ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def train_classifier(
+    data: list[str],
+    out: str | Path,
+    *,
+    dev: list[str] | None = None,
+    init: str | None = None,
+    model: dict | None = None,
+    train: TrainConfig | None = None,
+    callback: Callback | None = None,
+    label_map: dict[str, str] | None = None,
+    balance: bool = False,
+    resume: bool = False,
+) -> dict:
+    """Train a classification head (and encoder) on labelled files; select the best half-epoch on dev.
+
+    Args:
+        data: labelled files (TSV/CSV with label and text columns, or JSON Lines).
+        out: run directory to create (or to continue with ``resume``).
+        dev: labelled files for selection and calibration; default: a seeded ``val_fraction`` of ``data``.
+        init: a language-model run to start from (its tokenizer and encoder; ULMFiT-style discriminative
+            learning rates and gradual unfreezing). The LM head is kept, so the result still generates.
+        model: ModelConfig fields for a model trained from scratch, over ``config.classifier_model()``.
+        train: the training configuration; default ``config.classifier_train()`` (the CLI's defaults).
+        callback: receives ("start" | "step" | "eval" | "warning" | "end", info) events.
+        label_map: renames or merges labels of ``data`` and ``dev`` ({old: new}).
+        balance: weight each class's loss by the inverse of its share of ``data`` (so a rare class, such as
+            SST's neutral sentences beside its many polar phrases, is still predicted), and select the best
+            evaluation on dev macro-F1 instead of accuracy.
+        resume: continue the interrupted run in ``out``; its saved inputs and configuration win, stopping
+            rules given now extend it.
+    """
+    from ..checkpoint import load_model
+    from ..data.labelled import check_labels, map_labels, read_labelled
+    from ..infer.classifier import encode_lines
+    from ..model import LSTMModel
+    from ..tokenizer import train_tokenizer
+    from .lm import limits
+
+    out = Path(out)
+    cfg = train or classifier_train()
+    saved = None
+    if resume:
+        check_out_dir(out, resume=True, command="train-classifier")
+        saved = read_resume_state(out / RESUME_FILE)
+        if saved.get("task") != "classifier":
+            raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
+        data, dev, init = saved["data"], saved["dev"], saved["init"]
+        label_map, balance = saved["label_map"], saved["balance"]
+        cfg = TrainConfig.from_dict({**saved["train"], **limits(train or TrainConfig())})
+    rt = Runtime.from_env(cfg.device)
+    pairs = map_labels(read_labelled(data), label_map or {})
+    labels = check_labels(pairs)
+    if dev:
+        dev_pairs = map_labels(read_labelled(dev), label_map or {})
+    else:
+        rng = random.Random(cfg.seed)
+        pairs = pairs[:]
+        rng.shuffle(pairs)
+        n_dev = max(1, int(len(pairs) * cfg.val_fraction))
+        pairs, dev_pairs = pairs[n_dev:], pairs[:n_dev]
+    unknown = sorted({lab for _, lab in dev_pairs} - set(labels))
+    if unknown:
+        raise LstmTextError(f"the dev data has labels the training data lacks: {', '.join(unknown[:5])}")
+    if saved is not None and saved["data_hash"] != _pairs_hash(pairs, dev_pairs):
+        raise LstmTextError("--resume: the labelled data differs from the data this run was started on")
+    if not resume:
+        check_out_dir(out, resume=False, command="train-classifier")
+    torch.manual_seed(cfg.seed)
+    if saved is not None:
+        tensors, _, tokenizer = read_resume(out / RESUME_FILE)
+        mcfg = ModelConfig.from_dict(saved["model"])
+        net = LSTMModel(mcfg)
+    elif init:
+        lm, tokenizer, _ = load_model(init)
+        if not lm.cfg.lm_head:
+            raise LstmTextError(f"--init {init} is not a language model")
+        dropout = (model or {}).get("dropout", lm.cfg.dropout)
+        mcfg = ModelConfig.from_dict({**lm.cfg.to_dict(), "labels": labels, "dropout": dropout})
+        net = LSTMModel(mcfg)
+        net.load_state_dict(lm.state_dict(), strict=False)
+    else:
+        tokenizer = train_tokenizer("\n".join(t for t, _ in pairs), cfg.tokenizer, cfg.vocab_size)
+        fields = {**classifier_model(), **(model or {})}
+        mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
+        net = LSTMModel(mcfg)
+    net = net.to(rt.device)
+    inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
+    inputs |= {"label_map": label_map or {}, "balance": balance}
+    lab_id = {lab: i for i, lab in enumerate(labels)}
+    task = ClassifierTask(
+        encode_lines(tokenizer, [t for t, _ in pairs]),
+        torch.tensor([lab_id[lab] for _, lab in pairs]),
+        encode_lines(tokenizer, [t for t, _ in dev_pairs]),
+        np.array([lab_id[lab] for _, lab in dev_pairs]),
+        labels,
+        cfg,
+        balance=balance,
+        finetune=init is not None,
+        inputs=inputs,
+    )
+    task.device = rt.device
+    opt = make_optimizer(net, cfg, discriminative_scale(net) if init else None)
+    run_state = {
+        "task": "classifier",
+        **inputs,
+        "data_hash": _pairs_hash(pairs, dev_pairs),
+        "model": mcfg.to_dict(),
+        "train": cfg.to_dict(),
+    }
+    trainer = Trainer(
+        task, net, opt, cfg, out=out, tokenizer=tokenizer, runtime=rt, run_state=run_state, callback=callback
+    )
+    if saved is not None:
+        trainer.restore(tensors, saved)
+    return trainer.run()

@@ -1,0 +1,425 @@
+"""The one training loop, for every task (minGPT's Trainer idea: it knows nothing of the model's insides).
+
+A ``Task`` supplies its batches, its loss and its validation metric; the loop owns the rest: the learning
+rate schedule, the step guard, step/epoch/time budgets, periodic validation with keep-the-best, the metrics
+log, atomic saves, SIGINT/SIGTERM save-and-exit and exact resume (weights, optimiser, RNG, data position).
+No typer, no rich: progress leaves through a callback. ``bench`` times the same ``train_step``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import MODEL_FILE, RESUME_FILE, append_jsonl, restore_resume, save_model, write_resume
+from ..config import TrainConfig
+from ..errors import LstmTextError
+from .runtime import Runtime
+
+Callback = Callable[[str, dict], None]  # (event, info): "start", "step", "eval", "warning", "end"
+SAVE_EVERY_S = 600.0  # between validations, save the resume state at least this often (seconds of training)
+MAX_BAD_STEPS = 5  # non-finite losses tolerated (each skipped, learning rate halved) before stopping
+LOSS_EMA = 0.95  # smoothing of the reported training loss: about the last 20 steps
+
+
+class Interrupted(LstmTextError):
+    """SIGINT or SIGTERM during training: the resume state was saved; exit 130 or 143."""
+
+    def __init__(self, signum: int, step: int, out: Path, command: str):
+        self.exit_code = 128 + signum
+        super().__init__(
+            f"interrupted at step {step}; the run is saved: continue with 'lstm-text {command} --out {out} --resume'"
+        )
+
+
+class StopSignals:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step (main thread only)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.received, self.old = 0, {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received:  # a second signal: stop at once
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+        return False
+
+
+def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up over ``cfg.warmup`` steps, then cosine decay to ``lr * min_lr_ratio`` at progress 1.
+
+    A short run (``max_steps``) warms up over at most a tenth of its steps.
+    """
+    warmup = min(cfg.warmup, cfg.max_steps // 10) if cfg.max_steps else cfg.warmup
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def run_progress(cfg: TrainConfig, step: int, steps_per_epoch: int, elapsed: float) -> float:
+    """How far a run is, 0 to 1: the closest of its stopping rules (steps, epochs, seconds) decides."""
+    fr = [0.0]
+    if cfg.max_steps:
+        fr.append(step / cfg.max_steps)
+    if cfg.epochs:
+        fr.append(step / (cfg.epochs * steps_per_epoch))
+    if cfg.time_budget:
+        fr.append(elapsed / cfg.time_budget)
+    return max(fr)
+
+
+def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int | None:
+    """The step count a run stops at, when a step or epoch limit fixes it (a time budget does not)."""
+    if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
+        raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
+    limits = [s for s in (cfg.max_steps, math.ceil(cfg.epochs * steps_per_epoch) if cfg.epochs else 0) if s]
+    return min(limits) if limits else None
+
+
+@dataclass
+class StepGuard:
+    """Optimiser steps that never let a NaN in: a non-finite loss or gradient skips the step and halves the
+    learning rate, at most ``MAX_BAD_STEPS`` times; then the run stops with a clear message."""
+
+    lr_scale: float = 1.0
+    bad_steps: int = 0
+
+    def step(self, model, opt, loss: torch.Tensor, grad_clip: float) -> bool:
+        """Backward, clip and update; False when the step was skipped (weights and optimiser untouched)."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
+        if torch.isfinite(loss) and torch.isfinite(norm):
+            opt.step()
+            return True
+        self.bad_steps += 1
+        self.lr_scale *= 0.5
+        if self.bad_steps > MAX_BAD_STEPS:
+            raise LstmTextError(
+                f"training diverged: the loss was not finite {self.bad_steps} times even after lowering the "
+                "learning rate; the last good checkpoint is kept; try a lower --lr or --grad-clip"
+            )
+        return False
+
+    def warning(self, step: int) -> dict:
+        return {"message": f"step {step}: non-finite loss; step skipped, learning rate now x{self.lr_scale:g}"}
+
+
+def make_optimizer(model, cfg: TrainConfig, scale: dict[int, float] | None = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices other than embeddings. ``scale`` ({id(param): factor}) splits the
+    groups by learning-rate factor (``base_scale``), for discriminative fine-tuning."""
+    groups = []
+    for decays in (True, False):
+        params = [p for n, p in model.named_parameters() if (p.dim() >= 2 and "embed" not in n) == decays]
+        wd = cfg.weight_decay if decays else 0.0
+        factors = sorted({scale[id(p)] for p in params}) if scale else [1.0]
+        for f in factors:
+            ps = [p for p in params if not scale or scale[id(p)] == f]
+            groups.append({"params": ps, "weight_decay": wd, "base_scale": f})
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-8)
+
+
+def check_out_dir(out: Path, resume: bool, command: str = "train") -> None:
+    """Refuse to overwrite an earlier run, and fail before training if ``out`` cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise LstmTextError(f"--out {out} exists and is not a directory")
+    if resume:
+        if not (out / RESUME_FILE).is_file():
+            raise LstmTextError(f"--resume: {out} has no {RESUME_FILE} to continue from")
+        for stale in out.glob(".*.tmp"):  # a write cut short by a crash: the file it was replacing is intact
+            stale.unlink(missing_ok=True)
+        return
+    if (out / MODEL_FILE).exists() or (out / RESUME_FILE).exists():
+        raise LstmTextError(
+            f"--out {out} already holds a run; continue it with 'lstm-text {command} --out {out} --resume' "
+            "or choose another --out"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise LstmTextError(f"cannot write to --out {out}: {e.strerror}") from None
+
+
+class Task:
+    """What a task gives the loop. Subclasses set the attributes and override the methods they need."""
+
+    command = "train"  # the CLI command that continues the run (for messages)
+    select = "val_bpc"  # the validation metric that picks the best model
+    minimize = True  # lower ``select`` is better
+    evals_per_epoch = 0  # validations per epoch; 0: at every quarter of the run
+    steps_per_epoch = 1
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called when a new epoch begins (not on resume within an epoch)."""
+
+    def batch(self, epoch: int, i: int):
+        """Batch ``i`` of ``epoch``: addressable, so a resumed run sees exactly the batch it would have."""
+        raise NotImplementedError
+
+    def tokens(self, batch) -> int:
+        """Tokens in a batch, for tokens/s."""
+        raise NotImplementedError
+
+    def before_step(self, model, progress: float) -> None:
+        """Anything that depends on how far the run is (e.g. gradual unfreezing)."""
+
+    def loss(self, model, batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def stepped(self, ok: bool) -> None:
+        """After the optimiser step (``ok`` False: skipped for a non-finite loss)."""
+
+    def validate(self, model) -> dict:
+        """Validation metrics, ``select`` among them."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Tensors the task carries across steps (saved for resume)."""
+        return {}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def info(self) -> dict:
+        """Sizes for the start event: train_tokens, val_tokens, vocab_size, batch_size."""
+        return {}
+
+    def summary(self) -> dict:
+        """What the task adds to the run's summary (stored in the model file)."""
+        return {}
+
+    def finish(self, best) -> dict:
+        """Final touches to the selected model (e.g. calibration); returns summary fields to add."""
+        return {}
+
+
+class Trainer:
+    """Runs a task's training into a run directory. ``run_state`` is the JSON a resumed run is rebuilt from
+    (the task's inputs and configs); the loop adds its own position."""
+
+    def __init__(
+        self,
+        task: Task,
+        model,
+        opt,
+        cfg: TrainConfig,
+        *,
+        out: Path,
+        tokenizer,
+        runtime: Runtime,
+        run_state: dict,
+        callback: Callback | None = None,
+    ):
+        self.task, self.model, self.opt, self.cfg = task, model, opt, cfg
+        self.out, self.tokenizer, self.rt, self.run_state = Path(out), tokenizer, runtime, run_state
+        self.cb = callback or (lambda event, info: None)
+        self.step, self.epoch, self.epoch_step, self.elapsed, self.tokens = 0, 0, 0, 0.0, 0
+        self.best: float | None = None
+        self.last: float | None = None
+        self.best_step = 0
+        self.guard = StepGuard()
+
+    # -- resume -----------------------------------------------------------------------------------------
+    def restore(self, tensors: dict, state: dict) -> None:
+        """Continue from a resume file's tensors and state (``checkpoint.read_resume``)."""
+        self.task.load_state(restore_resume(self.out / RESUME_FILE, tensors, self.model, self.opt))
+        loop = state["loop"]
+        self.step, self.epoch, self.epoch_step = loop["step"], loop["epoch"], loop["epoch_step"]
+        self.elapsed, self.tokens = loop["elapsed"], loop["tokens"]
+        self.best, self.last, self.best_step = loop["best"], loop["last"], loop["best_step"]
+        self.guard = StepGuard(loop["lr_scale"], loop["bad_steps"])
+
+    def save_resume(self) -> None:
+        loop = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "elapsed": self.elapsed,
+            "tokens": self.tokens,
+            "best": self.best,
+            "last": self.last,
+            "best_step": self.best_step,
+            "lr_scale": self.guard.lr_scale,
+            "bad_steps": self.guard.bad_steps,
+        }
+        write_resume(
+            self.out / RESUME_FILE,
+            self.model,
+            self.opt,
+            tensors=self.task.state(),
+            state={**self.run_state, "loop": loop},
+            tokenizer=self.tokenizer,
+        )
+
+    # -- one step ---------------------------------------------------------------------------------------
+    def progress(self) -> float:
+        return run_progress(self.cfg, self.step, self.task.steps_per_epoch, self.elapsed)
+
+    def train_step(self, batch) -> torch.Tensor:
+        """One guarded optimiser step on ``batch`` at the scheduled learning rate; returns the loss."""
+        progress = self.progress()
+        lr = lr_at(self.cfg, self.step, progress) * self.guard.lr_scale
+        for g in self.opt.param_groups:
+            g["lr"] = lr * g.get("base_scale", 1.0)
+        self.task.before_step(self.model, progress)
+        loss = self.task.loss(self.model, batch)
+        ok = self.guard.step(self.model, self.opt, loss, self.cfg.grad_clip)
+        self.task.stepped(ok)
+        if not ok:  # skipped: no NaN reaches the weights or the optimiser
+            self.cb("warning", self.guard.warning(self.step + 1))
+        return loss
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        spe, sel = self.task.steps_per_epoch, self.task.select
+        return {
+            "steps": self.step,
+            "epochs": round(self.step / spe, 3),
+            "tokens": self.tokens,
+            "seconds": round(self.elapsed, 1),
+            f"best_{sel}": self.best,
+            f"last_{sel}": self.last,
+            "best_step": self.best_step,
+            **self.task.summary(),
+            "config": self.cfg.to_dict(),
+        }
+
+    def _better(self, v: float) -> bool:
+        if not math.isfinite(v):
+            return False
+        return self.best is None or (v < self.best if self.task.minimize else v > self.best)
+
+    def validate(self, train_loss: float) -> None:
+        """Validate, keep the model if it is the best so far, log the record and save the resume state."""
+        metrics = self.task.validate(self.model)
+        v = metrics[self.task.select]
+        self.last = v
+        rec = {
+            "step": self.step,
+            "epoch": round(self.step / self.task.steps_per_epoch, 4),
+            "tokens": self.tokens,
+            "elapsed": round(self.elapsed, 2),
+            "train_loss": train_loss,
+            **metrics,
+            "lr": self.opt.param_groups[0]["lr"],
+        }
+        if self.rt.is_main:
+            if self._better(v):
+                self.best, self.best_step = v, self.step
+                save_model(self.out / MODEL_FILE, self.model, self.tokenizer, self.summary())
+            append_jsonl(self.out / "metrics.jsonl", rec)
+            self.save_resume()
+        self.cb("eval", rec)
+
+    def _next_eval(self) -> float:
+        x, per = self._position()
+        return (math.floor(x * per + 1e-9) + 1) / per
+
+    def _position(self) -> tuple[float, int]:
+        """Where the run is on the validation schedule's axis: (epochs, evals per epoch) or (progress, 4)."""
+        if self.task.evals_per_epoch:
+            return self.step / self.task.steps_per_epoch, self.task.evals_per_epoch
+        return self.progress(), 4
+
+    def _eval_due(self, next_eval: float) -> bool:
+        if self.progress() >= 1.0:
+            return False  # the final validation follows the loop
+        if self.cfg.eval_interval:
+            return self.step % self.cfg.eval_interval == 0
+        return self._position()[0] >= next_eval
+
+    def run(self) -> dict:
+        spe = self.task.steps_per_epoch
+        total = total_steps(self.cfg, spe)
+        self.cb(
+            "start",
+            {
+                "params": sum(p.numel() for p in self.model.parameters()),
+                "steps_per_epoch": spe,
+                "total_steps": total,
+                "device": self.rt.device,
+                "vocab_size": self.tokenizer.vocab_size,
+                "start_step": self.step,
+                **self.task.info(),
+            },
+        )
+        self.model.train()
+        with StopSignals() as signals:
+            loss_ema = self._loop(total, signals)
+        self.validate(loss_ema)
+        summary = self.summary()
+        if self.rt.is_main:  # the selected model gets the task's final touches and the whole run's summary
+            from ..checkpoint import load_model
+
+            best, _, _ = load_model(self.out / MODEL_FILE)
+            summary |= self.task.finish(best)
+            save_model(self.out / MODEL_FILE, best, self.tokenizer, summary)
+        self.cb("end", summary)
+        return summary
+
+    def _loop(self, total: int | None, signals: StopSignals) -> float:
+        spe, task = self.task.steps_per_epoch, self.task
+        next_eval, last_save = self._next_eval(), self.elapsed
+        loss_ema, t_last, tok_s = math.nan, time.perf_counter(), 0.0
+        while self.progress() < 1.0:
+            if self.epoch_step >= spe:
+                self.epoch, self.epoch_step = self.epoch + 1, 0
+                task.start_epoch(self.epoch)
+            batch = task.batch(self.epoch, self.epoch_step)
+            loss = self.train_step(batch)
+            self.step, self.epoch_step = self.step + 1, self.epoch_step + 1
+            now = time.perf_counter()
+            dt, t_last = now - t_last, now
+            self.elapsed += dt
+            lv = loss.item()
+            if math.isfinite(lv):
+                loss_ema = lv if math.isnan(loss_ema) else LOSS_EMA * loss_ema + (1 - LOSS_EMA) * lv
+            n = task.tokens(batch)
+            self.tokens += n
+            rate = n / max(dt, 1e-9)
+            tok_s = rate if tok_s == 0 else 0.9 * tok_s + 0.1 * rate
+            self.cb(
+                "step",
+                {
+                    "step": self.step,
+                    "loss": loss_ema,
+                    "tok_s": tok_s,
+                    "progress": self.progress(),
+                    task.select: math.nan if self.last is None else self.last,
+                    "total_steps": total,
+                },
+            )
+            if signals.received:
+                if self.rt.is_main:
+                    self.save_resume()
+                raise Interrupted(signals.received, self.step, self.out, task.command)
+            if self._eval_due(next_eval):
+                self.validate(loss_ema)
+                next_eval, last_save = self._next_eval(), self.elapsed
+                t_last = time.perf_counter()  # validation is not training time
+            elif self.elapsed - last_save >= SAVE_EVERY_S and self.rt.is_main:
+                self.save_resume()
+                last_save, t_last = self.elapsed, time.perf_counter()
+        return loss_ema

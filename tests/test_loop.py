@@ -1,0 +1,137 @@
+"""The one training loop, seen through the classifier task: exact resume, signals, shared defaults; and the
+layout's owners (old checkpoint keys, text-only evaluate)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import lstm_text
+from lstm_text.config import CLASSIFIER, TrainConfig
+from lstm_text.errors import LstmTextError
+from lstm_text.train.classifier import train_classifier
+from lstm_text.train.loop import Interrupted
+
+from conftest import labelled
+
+TINY_CLF = {"hidden": 16, "embed": 12, "dropout": 0.3, "embed_dropout": 0.1}
+
+
+@pytest.fixture(scope="module")
+def clf_data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clfdata")
+    (d / "train.tsv").write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(300, 3)))
+    (d / "dev.tsv").write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(40, 4)))
+    return d
+
+
+def _cfg(**kw):
+    base = dict(tokenizer="unigram", vocab_size=300, batch_size=16, lr=1e-2, warmup=3, epochs=3, seed=0, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_classifier_resume_after_a_signal_is_bit_exact(tmp_path, clf_data):
+    data, dev = [str(clf_data / "train.tsv")], [str(clf_data / "dev.tsv")]
+    full = train_classifier(data, tmp_path / "full", dev=dev, model=TINY_CLF, train=_cfg())
+
+    def sigint_at_23(event, info):  # mid-epoch, after the first half-epoch validation saved the resume state
+        if event == "step" and info["step"] == 23:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted) as e:
+        train_classifier(data, tmp_path / "cut", dev=dev, model=TINY_CLF, train=_cfg(), callback=sigint_at_23)
+    assert e.value.exit_code == 130 and "lstm-text train-classifier --out" in str(e.value)
+    assert "--resume" in str(e.value)
+    resumed = train_classifier([], tmp_path / "cut", resume=True)
+    assert resumed["steps"] == full["steps"] and resumed["dev_accuracy"] == full["dev_accuracy"]
+    a, b = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ra, rb = load_file(tmp_path / "full" / "resume.safetensors"), load_file(tmp_path / "cut" / "resume.safetensors")
+    assert all(torch.equal(ra[k], rb[k]) for k in ra if k.startswith(("model.", "opt.")))
+
+
+def test_classifier_resume_refuses_changed_data_and_the_wrong_run_kind(tmp_path, clf_data, tiny_run):
+    data, dev = [str(clf_data / "train.tsv")], [str(clf_data / "dev.tsv")]
+    train_classifier(data, tmp_path / "r", dev=dev, model=TINY_CLF, train=_cfg(epochs=1))
+    with pytest.raises(LstmTextError, match="not a classifier run"):
+        train_classifier([], tiny_run, resume=True)
+    with pytest.raises(LstmTextError, match="already holds a run; continue it with 'lstm-text train-classifier"):
+        train_classifier(data, tmp_path / "r", dev=dev, model=TINY_CLF, train=_cfg(epochs=1))
+    (clf_data / "train.tsv").write_text((clf_data / "train.tsv").read_text() + "positive\tone more line\n")
+    try:
+        with pytest.raises(LstmTextError, match="labelled data differs"):
+            train_classifier([], tmp_path / "r", resume=True, train=TrainConfig(epochs=2))
+    finally:
+        (clf_data / "train.tsv").write_text((clf_data / "train.tsv").read_text().removesuffix("positive\tone more line\n"))
+
+
+def test_sigterm_saves_a_classifier_run_that_the_cli_resumes(tmp_path, clf_data):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "lstm_text", "train-classifier", str(clf_data / "train.tsv")]
+    cmd += ["--dev", str(clf_data / "dev.tsv"), "--out", str(out), "--max-steps", "100000", "--hidden", "8"]
+    cmd += ["--embed", "8", "--vocab-size", "300", "--batch-size", "8"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 90
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted at step") and "train-classifier --out" in last and "Traceback" not in err
+    stopped = int(last.split("at step ")[1].split(";")[0])
+    r = subprocess.run(
+        [sys.executable, "-m", "lstm_text", "train-classifier", "--out", str(out), "--resume"]
+        + ["--max-steps", str(stopped + 10), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert lstm_text.load(out).info()["training"]["steps"] == stopped + 10
+
+
+def test_python_callers_get_the_same_classifier_defaults_as_the_cli(tmp_path, clf_data):
+    s = train_classifier([str(clf_data / "train.tsv")], tmp_path / "d", train=_cfg(vocab_size=0, epochs=0.5))
+    cfg = lstm_text.load(tmp_path / "d").cfg
+    assert (cfg.hidden, cfg.embed, cfg.layers, cfg.dropout) == (
+        CLASSIFIER.hidden,
+        CLASSIFIER.embed,
+        CLASSIFIER.layers,
+        CLASSIFIER.dropout,
+    )
+    assert cfg.bidirectional and not cfg.lm_head and s["steps"] > 0
+
+
+def test_a_model_saved_before_the_rename_loads_with_its_calibration(tmp_path, tiny_run):
+    """Model files written before ModelConfig.temperature became calibration_temperature still load."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    src = tiny_run / "model.safetensors"
+    meta = safe_open(src, "pt").metadata()
+    cfg = json.loads(meta["config"])
+    cfg.pop("calibration_temperature")
+    cfg["temperature"] = 1.7  # the old key
+    save_file(load_file(src), tmp_path / "old.safetensors", metadata={**meta, "config": json.dumps(cfg)})
+    assert lstm_text.load(tmp_path / "old.safetensors").cfg.calibration_temperature == 1.7
+    builtin = lstm_text.load("sentiment")  # saved by an earlier version: its calibration survives the rename
+    assert builtin.cfg.calibration_temperature != 1.0
+
+
+def test_evaluate_takes_text_never_a_path(tiny_run, corpus_file):
+    m = lstm_text.load(tiny_run)
+    from_file = m.evaluate_file(corpus_file)
+    as_text = m.evaluate(str(corpus_file))  # the path's characters, not the file behind it
+    assert as_text["characters"] == len(str(corpus_file)) != from_file["characters"]
+    with pytest.raises(LstmTextError, match="evaluate_file"):
+        m.evaluate(corpus_file)
