@@ -25,9 +25,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does: classify 
 
 import lstm_text  # noqa: E402
 from lstm_text import bench  # noqa: E402
+from lstm_text.data.labelled import read_labelled  # noqa: E402
 from lstm_text.evaluate import evaluate_labelled  # noqa: E402
 from lstm_text.infer.classifier import Classifier  # noqa: E402
-from lstm_text.data.labelled import read_labelled  # noqa: E402
 
 INSTALL = (
     "vaderSentiment not found; install it in a venv of its own and pass its python: python3 -m venv vader-venv"

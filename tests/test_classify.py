@@ -128,8 +128,8 @@ def test_balance_lets_a_rare_class_be_predicted(tmp_path):
     weighed equally (--balance) it says "rare" when the cue is there (0.75) and "common" otherwise."""
     import random
 
-    from lstm_text.train.classifier import train_classifier
     from lstm_text.config import TrainConfig
+    from lstm_text.train.classifier import train_classifier
 
     from conftest import FILL
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_text.errors import LstmTextError
 from lstm_text.data.labelled import check_labels, read_labelled
+from lstm_text.errors import LstmTextError
 
 PAIRS = [("a fine film", "positive"), ('a "so-so" film, sadly', "negative"), ("  spaced  ", "neutral")]
 
