@@ -35,6 +35,7 @@ class TokenizerKind(str, Enum):
     char = "char"
     bpe = "bpe"
     unigram = "unigram"
+    word = "word"
 
 
 class Quantize(str, Enum):
@@ -280,9 +281,29 @@ def train_classifier(
         ),
     ] = None,
     init: Annotated[str | None, typer.Option(help="Start from this language model's encoder and tokenizer.")] = None,
+    vectors: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pretrained word vectors (GloVe, word2vec or fastText text format; .gz too): word tokens, "
+            "--embed set to their width, found rows kept frozen so unseen words keep their meaning.",
+            show_default=False,
+        ),
+    ] = None,
     tokenizer: Annotated[
-        TokenizerKind, typer.Option(help="Tokenizer trained on DATA (without --init).")
-    ] = TokenizerKind(CLASSIFIER.tokenizer),
+        TokenizerKind | None,
+        typer.Option(
+            help=f"Tokenizer trained on DATA (without --init) [default: {CLASSIFIER.tokenizer}; word with --vectors]",
+            show_default=False,
+        ),
+    ] = None,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize/--no-normalize",
+            help="Read raw text like tokenized text: lower case, clitics split, emoji and emoticons as words, "
+            "HTML and URLs cleaned (stored in the model).",
+        ),
+    ] = CLASSIFIER.normalize,
     vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = CLASSIFIER.vocab_size,
     layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = CLASSIFIER.layers,
     hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = CLASSIFIER.hidden,
@@ -336,8 +357,10 @@ def train_classifier(
         raise typer.BadParameter(
             "a language model reads left to right; drop --bidirectional with --init", param_hint="--bidirectional"
         )
+    kind = tokenizer.value if tokenizer else ("word" if vectors else CLASSIFIER.tokenizer)
     tcfg = classifier_train(
-        tokenizer=tokenizer.value,
+        tokenizer=kind,
+        normalize=normalize,
         vocab_size=vocab_size,
         val_fraction=val_fraction,
         batch_size=batch_size,
@@ -358,6 +381,8 @@ def train_classifier(
         bidirectional=not init if bidirectional is None else bidirectional,
     )
     ModelConfig(vocab_size=2, labels=["a", "b"], **mcfg)
+    if vectors is not None and not vectors.is_file():
+        raise typer.BadParameter(f"no such file: {vectors}", param_hint="--vectors")
     s = run(
         [str(d) for d in data or []],
         out,
@@ -368,6 +393,7 @@ def train_classifier(
         callback=TrainProgress(quiet, *(("dev_macro_f1", "dev F1") if balance else ("dev_accuracy", "dev acc"))),
         label_map=parse_label_map(label_map),
         balance=balance,
+        vectors=str(vectors) if vectors else None,
         resume=resume,
     )
     if not quiet:

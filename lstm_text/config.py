@@ -57,8 +57,9 @@ RENAMED = {"temperature": "calibration_temperature"}  # old ModelConfig field ->
 
 @dataclass
 class TrainConfig:
-    tokenizer: str = "char"  # char | bpe | unigram
-    vocab_size: int = 0  # 0: every character (char) or 2048 pieces (bpe/unigram)
+    tokenizer: str = "char"  # char | bpe | unigram | word (classifiers with word vectors)
+    vocab_size: int = 0  # 0: every character (char) or word (word), or 2048 pieces (bpe/unigram)
+    normalize: bool = False  # classifiers: read raw and tokenized text alike (normalize.py); never for an LM
     val_fraction: float = 0.1  # the last part of the text, contiguous, never trained on
     batch_size: int = 32  # parallel streams (B); on a CPU budget, more updates beat bigger batches
     seq_len: int = 64  # truncated BPTT length (T); state is carried across windows, so context is longer
@@ -75,7 +76,7 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.tokenizer in ("char", "bpe", "unigram"), "--tokenizer must be char, bpe or unigram")
+        _check(self.tokenizer in ("char", "bpe", "unigram", "word"), "--tokenizer must be char, bpe, unigram or word")
         _check(self.vocab_size >= 0, "--vocab-size must be >= 0")
         _check(
             self.tokenizer == "char" or self.vocab_size == 0 or self.vocab_size >= 16,
@@ -134,8 +135,10 @@ class ClassifierDefaults:
     """Where a classifier's defaults differ from a language model's: ``train-classifier`` and
     ``train_classifier()`` both start from these (sized for SST-like sentences on a 2-core CPU)."""
 
-    tokenizer: str = "unigram"  # subwords: a sentence is short, and words carry the sentiment
+    tokenizer: str = "unigram"  # subwords: a sentence is short, and words carry the sentiment; word with --vectors
     vocab_size: int = 8000
+    normalize: bool = True  # capitals, clitics, emoji, HTML: raw text reads like the tokenized training text
+    max_vectors: int = 40_000  # with --vectors: the vectors' most frequent words kept beside the data's
     layers: int = 1
     hidden: int = 48  # per direction; small data wants a small encoder
     embed: int = 96
@@ -164,6 +167,7 @@ def classifier_train(**overrides) -> TrainConfig:
     base = dict(
         tokenizer=CLASSIFIER.tokenizer,
         vocab_size=CLASSIFIER.vocab_size,
+        normalize=CLASSIFIER.normalize,
         batch_size=CLASSIFIER.batch_size,
         lr=CLASSIFIER.lr,
         warmup=CLASSIFIER.warmup,

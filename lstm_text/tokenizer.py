@@ -1,4 +1,9 @@
-"""Tokenizers behind one small interface: characters, or SentencePiece BPE/unigram trained in memory.
+"""Tokenizers behind one small interface: characters, SentencePiece BPE/unigram trained in memory, or the
+words of normalised text (classifiers with pretrained word vectors).
+
+A tokenizer may own a text normalisation (``normalize.normalize``, recorded by version): classifiers read
+raw text (capitals, ``doesn't``, emoji, HTML) and SST's tokenized lower-case text the same way. Language
+models never normalise: generation must reproduce text exactly.
 
 A tokenizer is stored as JSON-able data inside the checkpoint (``to_dict``/``from_dict``): no side files.
 Decoding goes through bytes, so SentencePiece byte-fallback pieces stream without garbling a character.
@@ -17,6 +22,20 @@ from collections.abc import Iterable
 from .errors import LstmTextError
 
 PAD, UNK = 0, 1  # shared ids: padding for batches of lines, and characters never seen in training
+
+
+def normalizer(version: str):
+    """The text function of a normalisation version ("" for none)."""
+    if not version:
+        return None
+    from . import normalize
+
+    if version != normalize.NORMALIZER:
+        raise LstmTextError(
+            f"the model's text normalisation {version!r} is unknown to this lstm-text ({normalize.NORMALIZER}); "
+            "upgrade lstm-text"
+        )
+    return normalize.normalize
 
 
 class CharTokenizer:
@@ -61,10 +80,11 @@ class CharTokenizer:
 class SentencePieceTokenizer:
     """SentencePiece BPE or unigram with byte fallback; ids shifted by nothing (pad=0, unk=1 as ours)."""
 
-    def __init__(self, proto: bytes, kind: str):
+    def __init__(self, proto: bytes, kind: str, normalize: str = ""):
         import sentencepiece as spm
 
-        self.kind = kind
+        self.kind, self.normalize = kind, normalize
+        self._norm = normalizer(normalize)
         self.proto = proto
         self.sp = spm.SentencePieceProcessor(model_proto=proto)
         self._pieces = [self._bytes_of(self.sp.id_to_piece(i), i) for i in range(self.sp.get_piece_size())]
@@ -77,10 +97,12 @@ class SentencePieceTokenizer:
         return piece.replace("\u2581", " ").encode("utf-8")
 
     @classmethod
-    def train(cls, text: str, vocab_size: int, kind: str) -> SentencePieceTokenizer:
+    def train(cls, text: str, vocab_size: int, kind: str, normalize: str = "") -> SentencePieceTokenizer:
         import sentencepiece as spm
 
-        lines = [ln for ln in text.split("\n") if ln]
+        norm = normalizer(normalize)
+        lines = [norm(ln) if norm else ln for ln in text.split("\n") if ln]
+        lines = [ln for ln in lines if ln]
         if not lines:
             raise LstmTextError("cannot train a tokenizer on an empty corpus")
         model = io.BytesIO()
@@ -118,7 +140,7 @@ class SentencePieceTokenizer:
                     f"fallback on this text; use at least {int(m.group(2)) + 20}"
                 ) from None
             raise LstmTextError(f"SentencePiece could not train a {kind} tokenizer: {str(e).splitlines()[0]}") from None
-        return cls(model.getvalue(), kind)
+        return cls(model.getvalue(), kind, normalize)
 
     @property
     def vocab_size(self) -> int:
@@ -126,7 +148,7 @@ class SentencePieceTokenizer:
 
     def encode(self, text: str) -> list[int]:
         # "\n" is a user-defined piece; encode line by line keeps SentencePiece's sentence handling simple.
-        return self.sp.encode(text)
+        return self.sp.encode(self._norm(text) if self._norm else text)
 
     def piece_bytes(self, i: int) -> bytes:
         return self._pieces[i] if 0 <= i < len(self._pieces) else b""
@@ -135,13 +157,70 @@ class SentencePieceTokenizer:
         return set()  # byte fallback: every character encodes
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "model": base64.b64encode(self.proto).decode("ascii")}
+        d = {"kind": self.kind, "model": base64.b64encode(self.proto).decode("ascii")}
+        return d | ({"normalize": self.normalize} if self.normalize else {})
 
     def decode(self, ids: Iterable[int]) -> str:
         return decode_bytes(self, ids)
 
 
-Tokenizer = CharTokenizer | SentencePieceTokenizer
+class WordTokenizer:
+    """The whitespace-separated words of normalised text; anything else maps to ``UNK``.
+
+    For classifiers with pretrained word vectors: the vocabulary holds the labelled data's words and the
+    vectors' most frequent words, so a word the labelled data never shows keeps its own id and vector.
+    """
+
+    kind = "word"
+
+    def __init__(self, words: list[str], normalize: str = ""):
+        self.words, self.normalize = list(words), normalize
+        self._norm = normalizer(normalize)
+        self.index = {w: i + 2 for i, w in enumerate(self.words)}
+        self._pieces = [b"", b" \xef\xbf\xbd"] + [(" " + w).encode("utf-8", "surrogatepass") for w in self.words]
+
+    @classmethod
+    def train(
+        cls, text: str, vocab_size: int = 0, normalize: str = "", extra: list[str] | None = None
+    ) -> WordTokenizer:
+        """Words of ``text`` by frequency (at most ``vocab_size - 2``; 0: all), then ``extra`` words (e.g. the
+        vectors' vocabulary) not already in."""
+        norm = normalizer(normalize)
+        counts = Counter((norm(text) if norm else text).split())
+        words = sorted(counts, key=lambda w: (-counts[w], w))
+        if vocab_size:
+            words = words[: max(vocab_size - 2, 1)]
+        seen = set(words)
+        words += [w for w in extra or [] if w not in seen and not seen.add(w)]
+        return cls(words, normalize)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words) + 2
+
+    def encode(self, text: str) -> list[int]:
+        get = self.index.get
+        return [get(w, UNK) for w in (self._norm(text) if self._norm else text).split()]
+
+    def piece_bytes(self, i: int) -> bytes:
+        return self._pieces[i] if 0 <= i < len(self._pieces) else b""
+
+    def pieces(self) -> list[str]:
+        """The token of each id (PAD and UNK as empty strings)."""
+        return ["", ""] + self.words
+
+    def unknown(self, text: str) -> set[str]:
+        get = self.index.get
+        return {w for w in (self._norm(text) if self._norm else text).split() if get(w) is None}
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "words": "\n".join(self.words), "normalize": self.normalize}
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return decode_bytes(self, ids)
+
+
+Tokenizer = CharTokenizer | SentencePieceTokenizer | WordTokenizer
 
 
 def decode_bytes(tok: Tokenizer, ids: Iterable[int]) -> str:
@@ -162,19 +241,32 @@ class StreamDecoder:
         return self.dec.decode(b"", final=True)
 
 
-def train_tokenizer(text: str, kind: str, vocab_size: int = 0) -> Tokenizer:
+def train_tokenizer(
+    text: str, kind: str, vocab_size: int = 0, normalize: str = "", extra_words: list[str] | None = None
+) -> Tokenizer:
+    """A tokenizer of ``kind`` trained on ``text``. ``normalize``: a normalisation version (classifiers);
+    ``extra_words``: words a word tokenizer keeps beyond the text's (the pretrained vectors' vocabulary)."""
     if kind == "char":
+        if normalize:
+            raise LstmTextError("a char tokenizer does not normalise text")
         return CharTokenizer.train(text, vocab_size)
-    return SentencePieceTokenizer.train(text, vocab_size or 2048, kind)
+    if kind == "word":
+        return WordTokenizer.train(text, vocab_size, normalize, extra_words)
+    return SentencePieceTokenizer.train(text, vocab_size or 2048, kind, normalize)
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:
     kind = d.get("kind")
     if kind == "char":
         return CharTokenizer(list(d["chars"]))
+    if kind == "word":
+        words = d.get("words", "")
+        return WordTokenizer(words.split("\n") if words else [], d.get("normalize", ""))
     if kind in ("bpe", "unigram"):
+        norm = d.get("normalize", "")
+        normalizer(norm)  # an unknown version is an upgrade message, not a damaged file
         try:
-            return SentencePieceTokenizer(base64.b64decode(d["model"]), kind)
+            return SentencePieceTokenizer(base64.b64decode(d["model"]), kind, norm)
         except Exception as e:  # a damaged proto: SentencePiece raises several kinds
             raise LstmTextError(f"the model's tokenizer is damaged ({e})") from None
     raise LstmTextError(f"unknown tokenizer kind {kind!r} in the model file")

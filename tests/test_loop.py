@@ -136,3 +136,42 @@ def test_evaluate_takes_text_never_a_path(tiny_run, corpus_file):
     assert as_text["characters"] == len(str(corpus_file)) != from_file["characters"]
     with pytest.raises(LstmTextError, match="evaluate_file"):
         m.evaluate(corpus_file)
+
+
+def test_a_word_only_in_the_vectors_takes_the_class_of_its_neighbours(tmp_path):
+    """--vectors: words the labelled data never shows keep their pretrained rows, so they classify like their
+    nearest trained neighbours; and the vector rows stay frozen through training."""
+    import random
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pos, neg = "good great fine nice".split(), "bad awful poor nasty".split()
+    fill = "the film was a story and this movie is".split()
+    d = 8
+    direction = rng.normal(size=d)
+    rows = {w: direction * 2 + rng.normal(size=d) * 0.3 for w in pos + ["superb"]}
+    rows |= {w: -direction * 2 + rng.normal(size=d) * 0.3 for w in neg + ["atrocious"]}
+    rows |= {w: rng.normal(size=d) * 0.3 for w in fill}
+    (tmp_path / "vec.txt").write_text("".join(f"{w} {' '.join(f'{x:.5f}' for x in v)}\n" for w, v in rows.items()))
+    r = random.Random(0)
+    lines = []
+    for _ in range(400):
+        lab = r.choice(["positive", "negative"])
+        words = [r.choice(fill) for _ in range(r.randint(2, 5))] + [r.choice(pos if lab == "positive" else neg)]
+        r.shuffle(words)
+        lines.append(f"{lab}\t{' '.join(words)}\n")
+    (tmp_path / "train.tsv").write_text("label\ttext\n" + "".join(lines))
+    cfg = TrainConfig(tokenizer="word", normalize=True, batch_size=16, lr=1e-2, warmup=3, epochs=4, seed=0)
+    train_classifier(
+        [str(tmp_path / "train.tsv")], tmp_path / "run", model={"hidden": 8}, train=cfg, vectors=str(tmp_path / "vec.txt")
+    )
+    m = lstm_text.load(tmp_path / "run")
+    assert m.cfg.embed == d and m.tokenizer.kind == "word" and "superb" in m.tokenizer.index
+    assert [r["label"] for r in m.classify(["the film was SUPERB", "this movie is atrocious"])] == [
+        "positive",
+        "negative",
+    ]
+    stored = m.ckpt.weights["embed.weight"]
+    for w in ("good", "superb", "awful"):
+        assert np.allclose(stored[m.tokenizer.index[w]], rows[w], atol=1e-5), w  # frozen

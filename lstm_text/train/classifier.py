@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import RESUME_FILE, read_resume, read_resume_state
-from ..config import ModelConfig, TrainConfig, classifier_model, classifier_train
+from ..config import CLASSIFIER, ModelConfig, TrainConfig, classifier_model, classifier_train
 from ..errors import LstmTextError
 from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer
 from .runtime import Runtime
@@ -48,6 +48,21 @@ class ClassifierTask(Task):
         counts = torch.bincount(gold, minlength=len(labels)).float()
         self.class_weight = len(gold) / (len(labels) * counts) if balance else None
         self.finetune, self.inputs, self.device = finetune, inputs, "cpu"
+        self.frozen_rows: torch.Tensor | None = None  # (V,) bool: embedding rows from pretrained vectors
+
+    def freeze_rows(self, model, rows: torch.Tensor) -> None:
+        """Keep these embedding rows as they are: pretrained vectors stay in the space where the vectors of
+        words the labelled data never shows also live (so those words still mean something at inference)."""
+        self.frozen_rows = rows.bool()
+        keep = (~self.frozen_rows).float().to(self.device)[:, None]  # (V, 1)
+        model.embed.weight.register_hook(lambda g: g * keep)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {} if self.frozen_rows is None else {"frozen_rows": self.frozen_rows.to(torch.uint8)}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "frozen_rows" in tensors:
+            self.freeze_rows(self.model, tensors["frozen_rows"])
 
     def batch(self, epoch: int, i: int):
         return self.batches.indices(epoch, i)
@@ -136,6 +151,7 @@ def train_classifier(
     callback: Callback | None = None,
     label_map: dict[str, str] | None = None,
     balance: bool = False,
+    vectors: str | None = None,
     resume: bool = False,
 ) -> dict:
     """Train a classification head (and encoder) on labelled files; select the best half-epoch on dev.
@@ -153,6 +169,9 @@ def train_classifier(
         balance: weight each class's loss by the inverse of its share of ``data`` (so a rare class, such as
             SST's neutral sentences beside its many polar phrases, is still predicted), and select the best
             evaluation on dev macro-F1 instead of accuracy.
+        vectors: pretrained word vectors (GloVe, word2vec or fastText text format, ``.gz`` too) for a word
+            tokenizer: the data's words and the vectors' ``max_vectors`` most frequent words form the
+            vocabulary, rows found in the vectors start from them and stay frozen.
         resume: continue the interrupted run in ``out``; its saved inputs and configuration win, stopping
             rules given now extend it.
     """
@@ -171,9 +190,13 @@ def train_classifier(
         saved = read_resume_state(out / RESUME_FILE)
         if saved.get("task") != "classifier":
             raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
-        data, dev, init = saved["data"], saved["dev"], saved["init"]
+        data, dev, init, vectors = saved["data"], saved["dev"], saved["init"], saved.get("vectors")
         label_map, balance = saved["label_map"], saved["balance"]
         cfg = TrainConfig.from_dict({**saved["train"], **limits(train or TrainConfig())})
+    if vectors and init:
+        raise LstmTextError("--vectors and --init both give the encoder its embeddings; choose one")
+    if vectors and cfg.tokenizer != "word":
+        raise LstmTextError("--vectors needs word tokens: use --tokenizer word (the default with --vectors)")
     rt = Runtime.from_env(cfg.device)
     pairs = map_labels(read_labelled(data), label_map or {})
     labels = check_labels(pairs)
@@ -206,13 +229,20 @@ def train_classifier(
         net = LSTMModel(mcfg)
         net.load_state_dict(lm.state_dict(), strict=False)
     else:
-        tokenizer = train_tokenizer("\n".join(t for t, _ in pairs), cfg.tokenizer, cfg.vocab_size)
-        fields = {**classifier_model(), **(model or {})}
+        text, wv = "\n".join(t for t, _ in pairs), None
+        if vectors:
+            from ..data.vectors import read_vectors
+
+            wv = read_vectors(vectors)
+            words = set(train_tokenizer(text, "word", 0, _norm_version(cfg)).words)
+            keep = wv.words[: CLASSIFIER.max_vectors] + [w for w in wv.words[CLASSIFIER.max_vectors :] if w in words]
+        tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg), keep if vectors else None)
+        fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
         mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)
     net = net.to(rt.device)
     inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
-    inputs |= {"label_map": label_map or {}, "balance": balance}
+    inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors}
     lab_id = {lab: i for i, lab in enumerate(labels)}
     task = ClassifierTask(
         encode_lines(tokenizer, [t for t, _ in pairs]),
@@ -225,7 +255,18 @@ def train_classifier(
         finetune=init is not None,
         inputs=inputs,
     )
-    task.device = rt.device
+    task.device, task.model = rt.device, net
+    if not resume and vectors:
+        from ..data.vectors import embedding_init
+
+        # random rows (the data's words the vectors lack, e.g. "n't") drawn with the vectors' spread
+        emb, found = embedding_init(
+            wv, tokenizer.pieces(), wv.dim, scale=float(wv.matrix.std()) * 3**0.5, seed=cfg.seed
+        )
+        emb[0] = 0.0  # padding
+        with torch.no_grad():
+            net.embed.weight.copy_(torch.from_numpy(emb))
+        task.freeze_rows(net, torch.from_numpy(found))
     opt = make_optimizer(net, cfg, discriminative_scale(net) if init else None)
     run_state = {
         "task": "classifier",
@@ -240,3 +281,12 @@ def train_classifier(
     if saved is not None:
         trainer.restore(tensors, saved)
     return trainer.run()
+
+
+def _norm_version(cfg: TrainConfig) -> str:
+    """The normalisation version a new tokenizer records ("" when off)."""
+    if not cfg.normalize:
+        return ""
+    from ..normalize import NORMALIZER
+
+    return NORMALIZER

@@ -122,6 +122,11 @@ def train_lm(
         train = TrainConfig.from_dict({**saved["train"], **limits(train)})
         model = saved["model"]
     cfg = train
+    if cfg.tokenizer == "word" or cfg.normalize:
+        raise LstmTextError(
+            "word tokenizers and text normalisation are for classifiers: a language model must "
+            "reproduce text exactly; use --tokenizer char, bpe or unigram"
+        )
     text = read_corpus(corpus)
     rt = Runtime.from_env(cfg.device)
     if not resume:

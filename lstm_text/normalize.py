@@ -1,0 +1,360 @@
+"""Text normalisation for sentiment classifiers: raw text (``Doesn't``, ``GREAT!!!``, emoji, HTML, URLs) and the
+Stanford Sentiment Treebank's tokenized lower-case text (``does n't``, ``-lrb-``) map to one canonical form.
+
+``detokenize`` and ``capitalise`` go the other way, for tests and benchmarks. Standard library only.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+__all__ = ["NORMALIZER", "normalize", "detokenize", "capitalise"]
+
+NORMALIZER = "v1"  # bump whenever normalize() changes its output: checkpoints record the version they saw
+
+# Emoji people use to carry sentiment, mapped to plain words a model trained on SST text already knows.
+# One line per word; the emoji as they look after variation selectors and skin tones are dropped.
+_EMOJI_TABLE = """
+😍 🥰 😻 ❤ ♥ 💕 💞 💓 💗 💖 💘 💝 💟 ❣ 🧡 💛 💚 💙 💜 🖤 🤍 🤎 🫶 🤟 : love
+😀 😃 😄 😁 😊 ☺ 😺 😸 : happy
+🙂 : smile
+😆 : laughing
+😂 😹 : funny
+🤣 : hilarious
+😅 : nervous laugh
+😉 : wink
+😇 : angel
+😋 : delicious
+😛 😜 😝 : playful
+🤪 : crazy
+🤗 : hug
+🤭 : cheeky
+🤩 : amazing
+🥳 🎉 🎊 🥂 🍾 : celebrate
+😎 🆒 : cool
+🤓 : nerd
+🧐 : curious
+🤔 : thinking
+🤨 : doubtful
+😐 😑 : meh
+😶 🤐 : speechless
+😏 😼 : smug
+😒 : unimpressed
+🙄 : annoying
+😬 : awkward
+🤥 : liar
+😌 : relieved
+🥲 : bittersweet
+🥹 : touching
+😔 😢 😥 🙁 ☹ 😿 🥀 : sad
+😭 : crying
+😞 : disappointed
+😟 😦 😧 : worried
+😕 : confused
+😮 😯 : surprised
+😲 🙀 : shocked
+😳 🙈 : embarrassed
+🥺 : please
+😨 😱 : scared
+😰 : anxious
+😓 : stressed
+😖 😣 😤 : frustrated
+😩 😫 : exhausted
+😪 : sleepy
+😴 🥱 💤 : boring
+🤤 : drooling
+😷 🤒 🤧 : sick
+🤕 : hurt
+🤢 : nauseous
+🤮 : disgusting
+🥵 : hot
+🥶 : cold
+😵 🥴 : dizzy
+🤯 : mind blowing
+😠 😡 😾 : angry
+🤬 : furious
+😈 : naughty
+👿 : evil
+💀 ☠ : dead
+💩 : crap
+🤡 : ridiculous
+👹 👺 : monster
+👻 : ghost
+😘 😗 😙 😚 😽 💋 : kiss
+💔 : heartbroken
+👍 : good
+👎 : bad
+👌 : nice
+👏 : bravo
+🙌 : praise
+🙏 : thanks
+💪 : strong
+✌ : peace
+🤞 : hopefully
+🤘 : rock
+🤝 : deal
+👋 : hello
+👊 ✊ : respect
+🖕 : screw you
+🤦 : stupid
+🤷 : whatever
+🙇 : sorry
+👀 : watching
+🔥 : awesome
+💯 : perfect
+✨ : sparkling
+⭐ : star
+🌟 : brilliant
+🏆 🥇 : winner
+👑 : king
+💎 : gem
+🐐 : greatest
+🍿 : popcorn
+🎬 🎥 : movie
+🎶 🎵 : music
+🗑 🚮 : trash
+✅ ✔ ☑ : yes
+❌ ✖ 🚫 ⛔ : no
+⚠ : warning
+💣 : bomb
+💥 : boom
+💸 : waste money
+💰 🤑 : money
+🌈 : rainbow
+☀ : sunny
+🌹 🌸 💐 : flowers
+🎁 : gift
+🍻 🍺 : cheers
+🆗 : ok
+"""
+
+
+def _emoji_words(table: str) -> dict[str, str]:
+    words = {}
+    for line in table.strip().splitlines():
+        emoji, _, word = line.rpartition(" : ")
+        words.update(dict.fromkeys(emoji.split(), f" {word} "))
+    return words
+
+
+_EMOJI_WORDS = _emoji_words(_EMOJI_TABLE)
+
+# Pictographs (the emoji blocks, dingbats, misc symbols, arrows, shapes, regional indicators, tag characters)
+# become a space unless mapped above: a word model has nothing to learn from an unknown symbol. Control
+# characters, private-use characters and U+FFFD (a decoding accident) go the same way.
+_PICTOGRAPH = re.compile(
+    "[\U0001f000-\U0001faff\u2190-\u21ff\u2300-\u23ff\u25a0-\u27bf\u2900-\u297f\u2b00-\u2bff"
+    "\u3030\u303d\u3297\u3299\u00a9\u00ae\U000e0000-\U000e007f"
+    "\x00-\x08\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd]"
+)
+
+# Curly and typographic quotes, dashes and invisible joiners, applied after NFKC (which leaves them alone).
+_UNICODE_PUNCT = str.maketrans(
+    {
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u2035\u02bc\u02bb\u2039\u203a", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb", '"'),
+        **dict.fromkeys("\u2010\u2011\u2012\u2212", "-"),
+        **dict.fromkeys("\u2013\u2014\u2015", "--"),  # dashes are PTB's "--"
+        # variation selectors, ZWJ (emoji sequences), soft hyphen, word joiner: invisible, so dropped
+        **dict.fromkeys("\ufe0e\ufe0f\u200d\u200c\u00ad\u2060\u20e3", None),
+        **dict.fromkeys("\u200b\ufeff", " "),  # zero-width space separates words
+    }
+)
+
+# SST's PTB escapes stand for brackets; mapping them back lets SST text and raw text meet.
+_PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
+_PTB_BRACKET = re.compile(r"-[lr][rsc]b-")
+
+# Tags from scraped reviews (IMDB's <br />) say nothing about sentiment; a space keeps the words apart.
+_TAG = re.compile(
+    r"</?(?:br|p|i|b|u|em|strong|a|div|span|hr|img|ul|ol|li|h[1-6]|font|center|small|big|blockquote"
+    r"|sup|sub|s|strike|tt|code|pre|table|tr|td|th|q|cite|abbr)\b[^<>]*>"
+)
+
+# Links, addresses and user names are noise for sentiment; a placeholder word each keeps that one was there.
+_URL = re.compile(
+    r"(?:https?://|\bwww\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]}]"
+    r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|edu|gov|io|ly|co\.uk)\b(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)\]}])?"
+)
+_URL_HINT = re.compile(r"://|www\.|\.(?:com|net|org|edu|gov|io|ly|co\.uk)\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+_HASHTAG = re.compile(r"(?<![\w#])#(?=[^\W\d_])")  # "#love" reads as "love"; "# 9" is a number
+
+# Emoticons carry sentiment like words do; listed before tokenizing so ":)" is not split into ": )".
+_EMOTICONS = {
+    "angry": r">:-?\(",
+    "crying": r":'-?\(+|;_;",
+    "sad": r"[:=]-?\(+",
+    "smile": r"[:=]-?\)+",
+    "wink": r";-?\)+|;-?d(?!\w)",
+    "happy": r"(?<![\d:]):-?d(?!\w)|\^_*\^",
+    "playful": r"(?<![\d:]):-?p(?!\w)",
+    "surprised": r"(?<![\d:]):-?o(?!\w)",
+    "meh": r"(?<![\d:]):-?[|/\\](?![\w/\\])",
+    "kiss": r":-?\*",
+    "heartbroken": r"(?<![\d<])</3",
+    "love": r"(?<![\d<])<3+(?!\d)",
+    "annoyed": r"-_+-",
+}
+_EMOTICON = re.compile("|".join(f"(?P<{word}>{pattern})" for word, pattern in _EMOTICONS.items()))
+
+# "soooo goooood" -> "soo good": three or more of a letter become two, which keeps "good" and "cool".
+_REPEATS = re.compile(r"([^\W\d_])\1\1+")
+_REPEATS_ASCII = re.compile(r"([a-z])\1\1+")  # the same on lower-case ASCII, and faster
+
+# Clitics split the PTB way ("doesn't" -> "does n't", "can't" -> "ca n't"), so raw text meets SST's tokens.
+_CLITIC = re.compile(r"(?<=\w)(n't|'(?:s|re|ve|ll|d|m))(?![\w-])")  # applied to word tokens
+_NO_APOSTROPHE = {
+    **{f"{w}nt": f"{w} n't" for w in "do does did is was were are has have had would could should must need".split()},
+    "aint": "ai n't",
+    "cant": "ca n't",
+    "wont": "wo n't",
+    "cannot": "can not",  # PTB splits it too
+    "im": "i 'm",
+    "ive": "i 've",
+    "youre": "you 're",
+    "theyre": "they 're",
+    "youve": "you 've",
+    "theyve": "they 've",
+    "youll": "you 'll",
+    "theyll": "they 'll",
+    "thats": "that 's",
+    "whats": "what 's",
+    "theres": "there 's",
+    "shes": "she 's",
+}
+
+# One token per match, joined by spaces. Order matters: earlier alternatives win at the same position. Words come
+# first because they are most tokens; a word ending in "." keeps it when it is an initialism or abbreviation.
+_TOKEN = re.compile(
+    r"""
+    \w+(?:(?:[-']|(?<=\d)[.,:/](?=\d))\w+)*           # words: well-acted, o'fallon, don't, 3.5, 10,000, 3pm
+    (?:(?=\.)(?:
+        (?<=\b[^\W\d_])\.(?:[^\W\d_]\.)+                # initialisms: u.s. a.i. l.a.
+      | (?<=\b(?:mr|ms|dr|jr|sr|st|vs))\. | (?<=\b(?:mrs|etc))\. | (?<=\bprof)\.   # abbreviations
+    ))?
+  | @user(?!\w)                                       # the mention placeholder
+  | \.{2,} | -{2,}                                    # ellipsis and dash, canonicalised below
+  | '(?:s|re|ve|ll|d|m)(?![\w-])                      # clitics, once split off their word
+  | [^\w\s\x00-\x08\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd]   # any other symbol stands alone
+    """,
+    re.VERBOSE,
+)
+_DOTS = re.compile(r"\.{4,}|(?<!\.)\.\.(?!\.)")  # "..", "....." -> "...": one ellipsis token, as in SST
+_DASHES = re.compile(r"-{3,}")  # "---" -> "--", SST's dash
+# Emphasis by repetition ("!!!!!!") is capped at three tokens, so it counts but cannot swamp a line.
+_PUNCT_RUN = re.compile(r" ([^\w\s]|\.\.\.|--)(?: \1){3,}(?!\S)")  # on " " + text: a literal first is fast
+
+
+def _pictograph(match: re.Match) -> str:
+    return _EMOJI_WORDS.get(match.group(), " ")
+
+
+# Replacement functions rather than templates: they cost nothing when nothing matches, which is the usual case.
+def _two(match: re.Match) -> str:
+    return match.group(1) * 2
+
+
+def _three(match: re.Match) -> str:
+    return f" {match.group(1)}" * 3
+
+
+def _split_clitics(token: str) -> str:
+    split = _CLITIC.sub(r" \1", token)
+    # a split can expose another clitic ("an'tn't"): repeat until nothing changes, or a second pass would
+    return token if split == token else _split_clitics(" ".join(_TOKEN.findall(split)))
+
+
+def _unicode(text: str) -> str:
+    """NFKC (full-width forms, ligatures, "…"), then typographic punctuation to ASCII, then emoji to words."""
+    text = unicodedata.normalize("NFKC", text.replace("\u00b4", "'"))  # NFKC would make "´" a space + accent
+    text = unicodedata.normalize("NFKC", text.translate(_UNICODE_PUNCT))  # dropped joiners may let letters compose
+    return _PICTOGRAPH.sub(_pictograph, text)
+
+
+def normalize(text: str) -> str:
+    """The canonical form of raw or SST-tokenized text: lower-case, PTB-tokenized, one space between tokens.
+
+    Idempotent: ``normalize(normalize(x)) == normalize(x)``.
+    """
+    if "&" in text:
+        text = html.unescape(text)  # &amp; &quot; &#39; from scraped HTML; first, as it can produce anything
+    if not text.isascii():
+        text = _unicode(text)
+    text = text.lower()  # capitals must never flip an answer
+    if "`" in text:
+        text = text.replace("`", "'")  # SST's opening quotes: `` and `
+    if "''" in text:
+        text = text.replace("''", '"')  # SST's closing double quote; `` became '' above
+    if "\\" in text:
+        text = text.replace("\\/", "/").replace("\\*", "*")  # SST escapes / and *
+    if "b-" in text:
+        text = _PTB_BRACKET.sub(lambda m: _PTB_BRACKETS[m.group()], text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" email ", text)  # before URLs: the domain of an address is not a link
+    if _URL_HINT.search(text):
+        text = _URL.sub(" url ", text)
+    if "@" in text:
+        text = _MENTION.sub("@user", text)
+    if "#" in text:
+        text = _HASHTAG.sub("", text)
+    if ":" in text or ";" in text or "<" in text or "=" in text or "_" in text or "^" in text:
+        text = _EMOTICON.sub(lambda m: f" {m.lastgroup} ", text)
+    text = (_REPEATS_ASCII if text.isascii() else _REPEATS).sub(_two, text)
+    tokens = _TOKEN.findall(text)
+    if "'" in text:
+        tokens = " ".join([_split_clitics(t) if "'" in t else t for t in tokens]).split()
+    if not _NO_APOSTROPHE.keys().isdisjoint(tokens):
+        tokens = [_NO_APOSTROPHE.get(t, t) for t in tokens]  # dont -> do n't, im -> i 'm
+    text = " ".join(tokens)
+    if ".." in text:
+        text = _DOTS.sub("...", text)
+    if "---" in text:
+        text = _DASHES.sub("--", text)
+    return _PUNCT_RUN.sub(_three, " " + text)[1:]
+
+
+# detokenize: SST tokens that attach to the word before them, and those that attach to the word after.
+_ATTACH_LEFT = set(", . ; : ! ? % ... ) ] } ' '' n't 's 're 've 'll 'd 'm".split())
+_ATTACH_RIGHT = set("( [ { `` ` $".split())
+_DETOK_MAP = {**_PTB_BRACKETS, "``": '"', "''": '"', "`": "'"}
+_CLITIC_AFTER_QUOTE = re.compile(r"(?:s|re|ve|ll|d|m)(?![\w-])")  # "'" + this would read as a clitic
+
+
+def detokenize(text: str) -> str:
+    """SST's tokenized text as a person would write it: ``it 's`` -> ``it's``, ``-lrb-`` -> ``(``, ``end .`` ->
+    ``end.``. Lower case stays lower case (see ``capitalise``)."""
+    out = ""
+    glue = False  # the previous token opens a bracket or quote: no space after it
+    for token in text.split():
+        word = _DETOK_MAP.get(token) or token.replace("\\/", "/").replace("\\*", "*")
+        if token in _PTB_BRACKETS:
+            token = word
+        attach = out and (glue or token in _ATTACH_LEFT)
+        # Never glue two pieces into something that reads differently: "no. ." is not an ellipsis, "( x : )"
+        # is not a smiley, "` 're-release" is not a clitic, two quotes '' are not a double quote.
+        if attach and (
+            (out[-1] == "." and word[0] == ".")
+            or (out[-1] in ":;=" and word[0] in ")]}(")
+            or (out[-1] == "'" and word[0] == "'")
+            or (glue and out[-1] == "'" and _CLITIC_AFTER_QUOTE.match(word))
+        ):
+            attach = False
+        out += word if attach or not out else " " + word
+        glue = token in _ATTACH_RIGHT
+    return out
+
+
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+)[\"'(\[{]*[a-z]")
+_PRONOUN_I = re.compile(r"(?<![\w'.-])i(?![\w.-])")
+
+
+def capitalise(text: str) -> str:
+    """Capitalise the first letter of each sentence and the pronoun "i" (ASCII letters only)."""
+    text = _SENTENCE_START.sub(lambda m: m.group()[:-1] + m.group()[-1].upper(), text)
+    return _PRONOUN_I.sub("I", text)
