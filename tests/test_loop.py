@@ -163,9 +163,8 @@ def test_a_word_only_in_the_vectors_takes_the_class_of_its_neighbours(tmp_path):
         lines.append(f"{lab}\t{' '.join(words)}\n")
     (tmp_path / "train.tsv").write_text("label\ttext\n" + "".join(lines))
     cfg = TrainConfig(tokenizer="word", normalize=True, batch_size=16, lr=1e-2, warmup=3, epochs=4, seed=0)
-    train_classifier(
-        [str(tmp_path / "train.tsv")], tmp_path / "run", model={"hidden": 8}, train=cfg, vectors=str(tmp_path / "vec.txt")
-    )
+    vec = str(tmp_path / "vec.txt")
+    train_classifier([str(tmp_path / "train.tsv")], tmp_path / "run", model={"hidden": 8}, train=cfg, vectors=vec)
     m = lstm_text.load(tmp_path / "run")
     assert m.cfg.embed == d and m.tokenizer.kind == "word" and "superb" in m.tokenizer.index
     assert [r["label"] for r in m.classify(["the film was SUPERB", "this movie is atrocious"])] == [

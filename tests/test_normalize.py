@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lstm_text.normalize import _EMOJI_WORDS, NORMALIZER, capitalise, detokenize, normalize
 
-SST_DEV = Path("/work/shared/data/sst2/dev.tsv")
+SST_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2" / "dev.tsv"
 
 # (raw text as people type it, the same in SST's published tokenization)
 MEET = [

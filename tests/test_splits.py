@@ -14,7 +14,7 @@ from lstm_text.data import splits
 from lstm_text.data.labelled import read_labelled
 from lstm_text.errors import LstmTextError
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def synthetic(n: int, seed: int = 0) -> list[tuple[str, str]]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_text.errors import LstmTextError
 from lstm_text.data.vectors import WordVectors, embedding_init, nearest, read_vectors
+from lstm_text.errors import LstmTextError
 
-GLOVE = Path("/work/shared/data/glove/glove.6B.100d.100k.txt")
+GLOVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glove" / "glove.6B.100d.100k.txt"
 
 ROWS = [
     ("the", [0.5, -1.0, 2.25]),
