@@ -228,10 +228,11 @@ def evaluate(
     matrix and calibration error for a classifier on a labelled file."""
     import lstm_text
 
+    from .data.labelled import is_labelled_name
     from .ui import classification_report, lm_report, out
 
     m = lstm_text.load(model, device.value, _q(quantize))
-    labelled = m.labels and (not m.has_lm or file.suffix.lower() in (".tsv", ".csv", ".jsonl", ".json"))
+    labelled = m.labels and (not m.has_lm or is_labelled_name(file))
     r = m.evaluate_labelled(file) if labelled else m.evaluate_file(file)
     if as_json:
         print(json.dumps(r))

@@ -15,6 +15,15 @@ from ..errors import LstmTextError
 from .text import read_text
 
 _JSON_SUFFIXES = (".jsonl", ".json")
+LABELLED_SUFFIXES = (".tsv", ".csv", *_JSON_SUFFIXES)  # names that say "labelled examples", not plain text
+
+
+def is_labelled_name(path: str | Path) -> bool:
+    """Whether a file's name marks it as labelled examples (for a model with both heads, plain text is
+    measured in bpc and a labelled file by the classifier)."""
+    return Path(path).suffix.lower() in LABELLED_SUFFIXES
+
+
 _JSON_EXAMPLE = '{"text": "a fine film", "label": "positive"}'
 
 
