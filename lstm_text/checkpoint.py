@@ -224,15 +224,6 @@ def write_resume(path: Path, model, opt, *, tensors: dict, state: dict, tokenize
     atomic_write(path, save(t, metadata=meta))
 
 
-def read_resume_state(path: Path) -> dict:
-    """The JSON part of a resume file (configs and position), without loading tensors into a model."""
-    _, meta = read_safetensors(path)
-    try:
-        return json.loads(meta["resume"])
-    except (KeyError, ValueError) as e:
-        raise LstmTextError(f"{path} has damaged resume metadata ({e})") from None
-
-
 def read_resume(path: Path) -> tuple[dict, dict, object]:
     """(tensors, state, tokenizer) of a resume file."""
     from .tokenizer import tokenizer_from_dict

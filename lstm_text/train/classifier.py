@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import RESUME_FILE, read_resume, read_resume_state
+from ..checkpoint import RESUME_FILE, read_resume
 from ..config import CLASSIFIER, ModelConfig, TrainConfig, classifier_model, classifier_train
 from ..errors import LstmTextError
 from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer
@@ -187,7 +187,7 @@ def train_classifier(
     saved = None
     if resume:
         check_out_dir(out, resume=True, command="train-classifier")
-        saved = read_resume_state(out / RESUME_FILE)
+        tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "classifier":
             raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
         data, dev, init, vectors = saved["data"], saved["dev"], saved["init"], saved.get("vectors")
@@ -217,7 +217,6 @@ def train_classifier(
         check_out_dir(out, resume=False, command="train-classifier")
     torch.manual_seed(cfg.seed)
     if saved is not None:
-        tensors, _, tokenizer = read_resume(out / RESUME_FILE)
         mcfg = ModelConfig.from_dict(saved["model"])
         net = LSTMModel(mcfg)
     elif init:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import RESUME_FILE, read_resume, read_resume_state
+from ..checkpoint import RESUME_FILE, read_resume
 from ..config import ModelConfig, TrainConfig
 from ..errors import LstmTextError
 from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer
@@ -115,7 +115,7 @@ def train_lm(
     saved = None
     if resume:
         check_out_dir(out, resume=True)
-        saved = read_resume_state(out / RESUME_FILE)
+        tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "lm":
             raise LstmTextError(f"--resume: {out} is not a language-model run; use 'lstm-text train-classifier'")
         corpus = corpus or saved["corpus"]
@@ -137,9 +137,7 @@ def train_lm(
     train_text, val_text = split_text(text, cfg.val_fraction)
     if not train_text.strip():
         raise LstmTextError("the training split is empty; use a longer corpus or a smaller --val-fraction")
-    if resume:
-        tensors, _, tokenizer = read_resume(out / RESUME_FILE)
-    else:
+    if not resume:
         tokenizer = train_tokenizer(train_text, cfg.tokenizer, cfg.vocab_size)
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
     if len(val_ids) < 2:
