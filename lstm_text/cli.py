@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from .config import CLASSIFIER  # noqa: E402  (stdlib only: --help stays instant)
+from .config import CLASSIFIER, TrainConfig  # noqa: E402  (stdlib only: --help stays instant)
 
 app = typer.Typer(
     name="lstm-text",
@@ -321,6 +321,9 @@ def train_classifier(
     ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
     batch_size: Annotated[int, typer.Option(help="Lines per step.")] = CLASSIFIER.batch_size,
+    max_len: Annotated[
+        int, typer.Option(help="Cut longer training lines to this many tokens: their first quarter and last three.")
+    ] = TrainConfig.max_len,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = CLASSIFIER.lr,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     grad_clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).")] = 1.0,
@@ -365,6 +368,7 @@ def train_classifier(
         vocab_size=vocab_size,
         val_fraction=val_fraction,
         batch_size=batch_size,
+        max_len=max_len,
         lr=lr,
         weight_decay=weight_decay,
         grad_clip=grad_clip,

@@ -63,6 +63,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # the last part of the text, contiguous, never trained on
     batch_size: int = 32  # parallel streams (B); on a CPU budget, more updates beat bigger batches
     seq_len: int = 64  # truncated BPTT length (T); state is carried across windows, so context is longer
+    max_len: int = 400  # classifiers: a longer training line keeps its head and tail (infer.classifier.cut)
     lr: float = 1e-2  # AdamW peak learning rate (3e-3: 2.37 bpc, 1e-2: 2.25, 2e-2: 2.38 at 120 s, 2x256)
     min_lr_ratio: float = 0.1  # cosine decays to lr * this
     warmup: int = 20  # linear warm-up steps
@@ -85,6 +86,7 @@ class TrainConfig:
         _check(0.0 < self.val_fraction < 1.0, "--val-fraction must be in (0, 1)")
         _check(self.batch_size >= 1, "--batch-size must be a positive integer")
         _check(self.seq_len >= 2, "--seq-len must be at least 2")
+        _check(self.max_len >= 4, "--max-len must be at least 4")
         _check(self.lr > 0, "--lr must be positive")
         _check(0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must be in [0, 1]")
         _check(self.warmup >= 0, "--warmup must be >= 0")

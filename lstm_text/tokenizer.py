@@ -180,18 +180,14 @@ class WordTokenizer:
         self._pieces = [b"", b" \xef\xbf\xbd"] + [(" " + w).encode("utf-8", "surrogatepass") for w in self.words]
 
     @classmethod
-    def train(
-        cls, text: str, vocab_size: int = 0, normalize: str = "", extra: list[str] | None = None
-    ) -> WordTokenizer:
-        """Words of ``text`` by frequency (at most ``vocab_size - 2``; 0: all), then ``extra`` words (e.g. the
-        vectors' vocabulary) not already in."""
+    def train(cls, text: str, vocab_size: int = 0, normalize: str = "") -> WordTokenizer:
+        """Words of ``text`` by frequency (at most ``vocab_size - 2``; 0: all). Over pretrained vectors the
+        vocabulary comes from ``data.vectors.vector_vocabulary`` instead."""
         norm = normalizer(normalize)
         counts = Counter((norm(text) if norm else text).split())
         words = sorted(counts, key=lambda w: (-counts[w], w))
         if vocab_size:
             words = words[: max(vocab_size - 2, 1)]
-        seen = set(words)
-        words += [w for w in extra or [] if w not in seen and not seen.add(w)]
         return cls(words, normalize)
 
     @property
@@ -241,17 +237,14 @@ class StreamDecoder:
         return self.dec.decode(b"", final=True)
 
 
-def train_tokenizer(
-    text: str, kind: str, vocab_size: int = 0, normalize: str = "", extra_words: list[str] | None = None
-) -> Tokenizer:
-    """A tokenizer of ``kind`` trained on ``text``. ``normalize``: a normalisation version (classifiers);
-    ``extra_words``: words a word tokenizer keeps beyond the text's (the pretrained vectors' vocabulary)."""
+def train_tokenizer(text: str, kind: str, vocab_size: int = 0, normalize: str = "") -> Tokenizer:
+    """A tokenizer of ``kind`` trained on ``text``. ``normalize``: a normalisation version (classifiers)."""
     if kind == "char":
         if normalize:
             raise LstmTextError("a char tokenizer does not normalise text")
         return CharTokenizer.train(text, vocab_size)
     if kind == "word":
-        return WordTokenizer.train(text, vocab_size, normalize, extra_words)
+        return WordTokenizer.train(text, vocab_size, normalize)
     return SentencePieceTokenizer.train(text, vocab_size or 2048, kind, normalize)
 
 

@@ -157,6 +157,14 @@ def write_split(name: str, part: str, path: str | Path) -> int:
     return len(pairs)
 
 
+def write_splits(folder: str | Path) -> dict[str, int]:
+    """Every dev part as ``FOLDER/dev/NAME.tsv`` and every train part as ``FOLDER/train/NAME.tsv`` (the files
+    ``make pretrained`` trains and selects on); {"dev/NAME": rows, ...}."""
+    folder = Path(folder)
+    rows = {f"dev/{n}": write_split(n, "dev", folder / "dev" / f"{n}.tsv") for n in SENTIMENT_DEV}
+    return rows | {f"train/{n}": write_split(n, "train", folder / "train" / f"{n}.tsv") for n in SENTIMENT_TRAIN}
+
+
 def _one_line(text: str) -> str:
     # read_labelled splits records on \n, \r and \r\n only; the tab is the one field separator
     return text.replace("\r\n", " ").translate({ord("\t"): " ", ord("\n"): " ", ord("\r"): " "})

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NoReturn
@@ -159,6 +160,32 @@ def read_vectors(
         what = "a header but no vectors (is the file truncated?)" if header_dim else "no vectors (is it empty?)"
         raise LstmTextError(f"{path} has {what}")
     return WordVectors(kept, builder.finish())
+
+
+def vector_vocabulary(
+    words: Iterable[str], vectors: WordVectors, *, max_words: int | None, max_vectors: int, min_count: int = 2
+) -> tuple[list[str], int]:
+    """The words of a word tokenizer over pretrained vectors, and how many of them come first without a vector.
+
+    First the data's words the vectors lack, seen at least ``min_count`` times (most frequent first, at most
+    ``max_words``, None: all; e.g. ``n't``, numbers, names): the model trains their rows. Then the vectors'
+    ``max_vectors`` most frequent words and any other vector word the data uses: those rows stay as
+    pretrained, so a word the labelled data never shows still sits beside its neighbours. Ids 0 and 1 (PAD,
+    UNK) precede all of them, so the trained rows are ids ``[0, 2 + count)``.
+
+    Args:
+        words: the data's word tokens (normalised), with repeats.
+    """
+    counts = Counter(words)
+    lacking = sorted(
+        (w for w, n in counts.items() if n >= min_count and w not in vectors.index), key=lambda w: (-counts[w], w)
+    )
+    lacking = lacking[:max_words]
+    kept = vectors.words[:max_vectors]
+    used = [w for w in vectors.words[max_vectors:] if w in counts]
+    seen = set(lacking)
+    rest = [w for w in kept + used if w not in seen and not seen.add(w)]
+    return lacking + rest, len(lacking)
 
 
 def embedding_init(

@@ -48,21 +48,6 @@ class ClassifierTask(Task):
         counts = torch.bincount(gold, minlength=len(labels)).float()
         self.class_weight = len(gold) / (len(labels) * counts) if balance else None
         self.finetune, self.inputs, self.device = finetune, inputs, "cpu"
-        self.frozen_rows: torch.Tensor | None = None  # (V,) bool: embedding rows from pretrained vectors
-
-    def freeze_rows(self, model, rows: torch.Tensor) -> None:
-        """Keep these embedding rows as they are: pretrained vectors stay in the space where the vectors of
-        words the labelled data never shows also live (so those words still mean something at inference)."""
-        self.frozen_rows = rows.bool()
-        keep = (~self.frozen_rows).float().to(self.device)[:, None]  # (V, 1)
-        model.embed.weight.register_hook(lambda g: g * keep)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {} if self.frozen_rows is None else {"frozen_rows": self.frozen_rows.to(torch.uint8)}
-
-    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "frozen_rows" in tensors:
-            self.freeze_rows(self.model, tensors["frozen_rows"])
 
     def batch(self, epoch: int, i: int):
         return self.batches.indices(epoch, i)
@@ -184,7 +169,7 @@ def train_classifier(
 
     out = Path(out)
     cfg = train or classifier_train()
-    saved = None
+    saved, trained_rows = None, 0
     if resume:
         check_out_dir(out, resume=True, command="train-classifier")
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
@@ -192,6 +177,7 @@ def train_classifier(
             raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
         data, dev, init, vectors = saved["data"], saved["dev"], saved["init"], saved.get("vectors")
         label_map, balance = saved["label_map"], saved["balance"]
+        trained_rows = saved.get("trained_rows", 0)
         cfg = TrainConfig.from_dict({**saved["train"], **limits(train or TrainConfig())})
     if vectors and init:
         raise LstmTextError("--vectors and --init both give the encoder its embeddings; choose one")
@@ -230,12 +216,20 @@ def train_classifier(
     else:
         text, wv = "\n".join(t for t, _ in pairs), None
         if vectors:
-            from ..data.vectors import read_vectors
+            from ..data.vectors import read_vectors, vector_vocabulary
+            from ..tokenizer import WordTokenizer, normalizer
 
             wv = read_vectors(vectors)
-            words = set(train_tokenizer(text, "word", 0, _norm_version(cfg)).words)
-            keep = wv.words[: CLASSIFIER.max_vectors] + [w for w in wv.words[CLASSIFIER.max_vectors :] if w in words]
-        tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg), keep if vectors else None)
+            norm = normalizer(_norm_version(cfg))
+            words, lacking = vector_vocabulary(
+                (norm(text) if norm else text).split(),
+                wv,
+                max_words=cfg.vocab_size - 2 if cfg.vocab_size else None,
+                max_vectors=CLASSIFIER.max_vectors,
+            )
+            tokenizer, trained_rows = WordTokenizer(words, _norm_version(cfg)), 2 + lacking
+        else:
+            tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
         fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
         mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)
@@ -244,7 +238,7 @@ def train_classifier(
     inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors}
     lab_id = {lab: i for i, lab in enumerate(labels)}
     task = ClassifierTask(
-        encode_lines(tokenizer, [t for t, _ in pairs]),
+        encode_lines(tokenizer, [t for t, _ in pairs], cfg.max_len),
         torch.tensor([lab_id[lab] for _, lab in pairs]),
         encode_lines(tokenizer, [t for t, _ in dev_pairs]),
         np.array([lab_id[lab] for _, lab in dev_pairs]),
@@ -255,22 +249,24 @@ def train_classifier(
         inputs=inputs,
     )
     task.device, task.model = rt.device, net
-    if not resume and vectors:
-        from ..data.vectors import embedding_init
+    if vectors:
+        if not resume:
+            from ..data.vectors import embedding_init
 
-        # random rows (the data's words the vectors lack, e.g. "n't") drawn with the vectors' spread
-        emb, found = embedding_init(
-            wv, tokenizer.pieces(), wv.dim, scale=float(wv.matrix.std()) * 3**0.5, seed=cfg.seed
-        )
-        emb[0] = 0.0  # padding
-        with torch.no_grad():
-            net.embed.weight.copy_(torch.from_numpy(emb))
-        task.freeze_rows(net, torch.from_numpy(found))
+            # the data's words the vectors lack (e.g. "n't") start random, with the vectors' spread
+            emb, _ = embedding_init(
+                wv, tokenizer.pieces(), wv.dim, scale=float(wv.matrix.std()) * 3**0.5, seed=cfg.seed
+            )
+            emb[0] = 0.0  # padding
+            with torch.no_grad():
+                net.embed.weight.copy_(torch.from_numpy(emb))
+        net.train_only_rows(trained_rows)  # the pretrained rows stay as they are
     opt = make_optimizer(net, cfg, discriminative_scale(net) if init else None)
     run_state = {
         "task": "classifier",
         **inputs,
         "data_hash": _pairs_hash(pairs, dev_pairs),
+        "trained_rows": trained_rows,
         "model": mcfg.to_dict(),
         "train": cfg.to_dict(),
     }

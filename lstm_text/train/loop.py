@@ -127,9 +127,12 @@ class StepGuard:
 def make_optimizer(model, cfg: TrainConfig, scale: dict[int, float] | None = None) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices other than embeddings. ``scale`` ({id(param): factor}) splits the
     groups by learning-rate factor (``base_scale``), for discriminative fine-tuning."""
+    named = list(model.named_parameters())
+    if model.embed_rows is not None:  # the trained rows of a fixed embedding (LSTMModel.train_only_rows)
+        named.append(("embed_rows", model.embed_rows))
     groups = []
     for decays in (True, False):
-        params = [p for n, p in model.named_parameters() if (p.dim() >= 2 and "embed" not in n) == decays]
+        params = [p for n, p in named if (p.dim() >= 2 and "embed" not in n) == decays]
         wd = cfg.weight_decay if decays else 0.0
         factors = sorted({scale[id(p)] for p in params}) if scale else [1.0]
         for f in factors:

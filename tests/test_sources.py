@@ -1,0 +1,134 @@
+"""Training a classifier on several sources at once: short phrases beside long documents (head+tail cuts),
+pretrained vectors with only the rows they lack trained, and long lines at inference staying bounded."""
+
+import json
+import os
+import random
+import signal
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import lstm_text
+from lstm_text.config import ModelConfig, TrainConfig
+from lstm_text.data.vectors import WordVectors, vector_vocabulary
+from lstm_text.infer.classifier import MAX_TOKENS, cut, encode_lines
+from lstm_text.model import LSTMModel
+from lstm_text.tokenizer import WordTokenizer
+from lstm_text.train.classifier import train_classifier
+from lstm_text.train.loop import Interrupted, make_optimizer
+
+POS, NEG = "good great fine nice".split(), "bad awful poor nasty".split()
+FILL = "the film was a story and this movie is".split()
+
+
+def test_cut_keeps_the_first_quarter_and_the_last_three():
+    ids = list(range(100))
+    assert cut(ids, 8) == [0, 1, 94, 95, 96, 97, 98, 99]
+    assert cut(ids, 100) == ids and cut(ids[:5], 8) == ids[:5]
+    assert all(len(cut(ids, n)) == n for n in range(4, 100))
+
+
+def test_a_huge_line_is_encoded_in_bounded_time_with_both_ends():
+    tok = WordTokenizer(["start", "end", "word"])
+    text = "start " + "word " * 400_000 + "end"  # 2 MB on one line
+    t = time.perf_counter()
+    (ids,) = encode_lines(tok, [text])
+    assert time.perf_counter() - t < 2.0
+    assert len(ids) == MAX_TOKENS and ids[0] == tok.index["start"] and ids[-1] == tok.index["end"]
+
+
+def test_vector_vocabulary_puts_the_trained_words_first():
+    wv = WordVectors(["the", "good", "bad", "rare", "superb"], np.zeros((5, 3), np.float32))
+    data = "the good n't n't n't 90 90 typo superb".split()
+    words, lacking = vector_vocabulary(data, wv, max_words=None, max_vectors=3)
+    # lacking the vectors, seen twice or more: most frequent first; then the 3 top vectors, then a used rarer one
+    assert (words, lacking) == (["n't", "90", "the", "good", "bad", "superb"], 2)
+    assert vector_vocabulary(data, wv, max_words=1, max_vectors=3) == (["n't", "the", "good", "bad", "superb"], 1)
+
+
+def test_train_only_rows_leaves_the_rest_of_the_embedding_and_the_state_dict_alone():
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_dict(
+        dict(vocab_size=50, embed=8, hidden=8, layers=1, labels=["a", "b"], lm_head=False, embed_dropout=0.2)
+    )
+    net = LSTMModel(cfg)
+    keys = set(net.state_dict())
+    before = net.embed.weight.detach().clone()
+    net.train_only_rows(10)
+    opt = make_optimizer(net, TrainConfig(lr=0.1, warmup=0))
+    x = torch.randint(1, 50, (4, 12))
+    for _ in range(3):
+        loss = torch.nn.functional.cross_entropy(net.classify(x, torch.full((4,), 12)), torch.tensor([0, 1, 0, 1]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = net.embed.weight.detach()
+    assert torch.equal(after[10:], before[10:]) and not torch.equal(after[1:10], before[1:10])
+    assert set(net.state_dict()) == keys
+
+
+def _vectors_and_sources(tmp_path, n_phrases=300, n_docs=40, doc_words=600):
+    """Polar vectors for POS/NEG, short TSV phrases, and long JSONL documents whose verdict word comes last."""
+    rng = np.random.default_rng(0)
+    d = 8
+    direction = rng.normal(size=d)
+    rows = {w: direction * 2 + rng.normal(size=d) * 0.3 for w in POS}
+    rows |= {w: -direction * 2 + rng.normal(size=d) * 0.3 for w in NEG}
+    rows |= {w: rng.normal(size=d) * 0.3 for w in FILL}
+    vec = tmp_path / "vec.txt"
+    vec.write_text("".join(f"{w} {' '.join(f'{x:.5f}' for x in v)}\n" for w, v in rows.items()))
+    r = random.Random(0)
+
+    def line(lab, n):
+        words = [r.choice(FILL) for _ in range(n)] + [r.choice(POS if lab == "positive" else NEG)]
+        return " ".join(words)
+
+    labs = [r.choice(["positive", "negative"]) for _ in range(n_phrases + n_docs)]
+    (tmp_path / "phrases.tsv").write_text(
+        "label\ttext\n" + "".join(f"{lab}\t{line(lab, r.randint(2, 5))}\n" for lab in labs[:n_phrases])
+    )
+    (tmp_path / "docs.jsonl").write_text(
+        "".join(json.dumps({"text": line(lab, doc_words), "label": lab}) + "\n" for lab in labs[n_phrases:])
+    )
+    return str(vec), [str(tmp_path / "phrases.tsv"), str(tmp_path / "docs.jsonl")]
+
+
+def test_phrases_and_long_documents_in_one_run(tmp_path):
+    vec, data = _vectors_and_sources(tmp_path)
+    cfg = TrainConfig(tokenizer="word", normalize=True, batch_size=16, lr=1e-2, warmup=3, epochs=3, seed=0, max_len=64)
+    events = {}
+    s = train_classifier(
+        data, tmp_path / "run", model={"hidden": 8}, train=cfg, vectors=vec, callback=events.setdefault
+    )
+    assert s["train_examples"] + s["dev_examples"] == 340
+    assert 20 * 64 < events["start"]["train_tokens"] <= s["train_examples"] * 64  # documents cut to --max-len
+    m = lstm_text.load(tmp_path / "run")
+    long_pos = " ".join(["the film was a story"] * 2000 + ["great"])  # the verdict is at the very end
+    long_neg = " ".join(["the film was a story"] * 2000 + ["awful"])
+    t = time.perf_counter()
+    r = m.classify([long_pos, long_neg, "a great film", "an awful film"])
+    assert time.perf_counter() - t < 5.0
+    assert [x["label"] for x in r[2:]] == ["positive", "negative"]
+    # the verdict 8,000 words in survives the cut: the tail is read
+    assert r[0]["probs"]["positive"] > r[1]["probs"]["positive"]
+
+
+def test_resume_with_vectors_is_bit_exact(tmp_path):
+    vec, data = _vectors_and_sources(tmp_path, n_docs=10, doc_words=50)
+    cfg = TrainConfig(tokenizer="word", normalize=True, batch_size=16, lr=1e-2, warmup=3, epochs=2, seed=0)
+    full = train_classifier(data, tmp_path / "full", model={"hidden": 8}, train=cfg, vectors=vec)
+
+    def sigint_at(event, info):
+        if event == "step" and info["step"] == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted):
+        train_classifier(data, tmp_path / "cut", model={"hidden": 8}, train=cfg, vectors=vec, callback=sigint_at)
+    resumed = train_classifier([], tmp_path / "cut", resume=True)
+    assert resumed["steps"] == full["steps"]
+    a, b = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
