@@ -125,7 +125,7 @@ class Model:
         clf = self.classifier
         if label_map is None:
             label_map = self.meta.get("training", {}).get("label_map", {})
-        return evaluate_labelled(clf, self.tokenizer, map_labels(read_labelled([path]), label_map))
+        return evaluate_labelled(clf, self.tokenizer, map_labels(read_labelled([path]), label_map, check=True))
 
     def info(self) -> dict:
         cfg = self.cfg

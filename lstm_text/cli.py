@@ -54,6 +54,23 @@ class Device(str, Enum):
     mps = "mps"
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"lstm-text {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Train LSTM language models on your text, generate from a prompt, classify sentiment."""
+
+
 def _given(**kw) -> dict:
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in kw.items() if v is not None}
 

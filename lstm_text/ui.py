@@ -40,6 +40,7 @@ class TrainProgress:
         self.quiet, self.metric, self.label = quiet, metric, label
         self.progress: Progress | None = None
         self.task = None
+        self.last_step: dict = {}  # the latest step event: tokens/s and progress for the plain eval lines
 
     def __call__(self, event: str, info: dict) -> None:
         if event == "warning":
@@ -47,6 +48,8 @@ class TrainProgress:
         if self.quiet:
             return
         if event == "start":
+            if info["start_step"]:
+                err.print(f"resuming at step {info['start_step']:,} of {info['total_steps'] or 'an open-ended run'}")
             err.print(
                 f"[bold]training[/] {info['params']:,} parameters on {info['device']}, "
                 f"vocab {info['vocab_size']}, {info['train_tokens']:,} train / {info['val_tokens']:,} "
@@ -70,6 +73,7 @@ class TrainProgress:
                 "train", total=1000, step=info["start_step"], loss="-", bpc="-", tok_s="-"
             )
         elif event == "step" and self.progress:
+            self.last_step = info
             self.progress.update(
                 self.task,
                 completed=int(1000 * min(info["progress"], 1.0)),
@@ -83,9 +87,19 @@ class TrainProgress:
                 f"step {info['step']:>6}  epoch {info['epoch']:.2f}  train loss {info['train_loss']:.3f}  "
                 f"{self.label} {info[self.metric]:.4f}  {info['elapsed']:.0f}s"
             )
+            p, tok_s = self.last_step.get("progress", 0.0), self.last_step.get("tok_s", 0.0)
+            if tok_s:
+                line += f"  {tok_s:,.0f} tok/s"
+            if 0 < p < 1:  # from training time so far; validation adds to it
+                line += f"  eta {_duration(info['elapsed'] * (1 - p) / p)}"
             (self.progress.console if self.progress else err).print(line)
         elif event == "end" and self.progress:
             self.progress.stop()
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds + 0.5), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def kv_table(title: str, rows: list[tuple[str, object]]) -> Table:

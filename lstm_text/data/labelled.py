@@ -210,5 +210,17 @@ def parse_label_map(spec: str | None) -> dict[str, str]:
     return mapping
 
 
-def map_labels(pairs: list[tuple[str, str]], mapping: dict[str, str]) -> list[tuple[str, str]]:
-    return [(t, mapping.get(lab, lab)) for t, lab in pairs] if mapping else pairs
+def map_labels(pairs: list[tuple[str, str]], mapping: dict[str, str], check: bool = False) -> list[tuple[str, str]]:
+    """Labels renamed by ``mapping`` ({old: new}). ``check``: a key no example has is an error that lists the
+    labels the data does have (a misspelt ``--label-map`` must not be silently ignored)."""
+    if not mapping:
+        return pairs
+    if check:
+        have = {lab for _, lab in pairs}
+        unknown = [k for k in mapping if k not in have]
+        if unknown:
+            raise LstmTextError(
+                f"--label-map names {_show_list(unknown)}, which the data does not have; its labels are "
+                f"{_show_list(sorted(have))}"
+            )
+    return [(t, mapping.get(lab, lab)) for t, lab in pairs]

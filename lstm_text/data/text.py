@@ -17,7 +17,7 @@ def read_text(path: str | Path) -> str:
     if str(path) == "-":
         raise LstmTextError("reading a corpus from stdin is not supported; give a file path")
     if not p.exists():
-        raise LstmTextError(f"file not found: {p}")
+        raise LstmTextError(f"file not found: {p}{_did_you_mean(str(path))}")
     if p.is_dir():
         raise LstmTextError(f"{p} is a directory; give a text file")
     try:
@@ -31,6 +31,16 @@ def read_text(path: str | Path) -> str:
             f"{p} is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); convert it to UTF-8 first"
         ) from None
     return text.removeprefix("\ufeff")  # a BOM is an encoding mark, not text
+
+
+def _did_you_mean(name: str) -> str:
+    """A suggestion when a missing file's name is close to a dataset name (``tinyshakespear``)."""
+    import difflib
+
+    from .datasets import REGISTRY
+
+    close = difflib.get_close_matches(Path(name).name.lower(), list(REGISTRY), n=1, cutoff=0.75)
+    return f" (did you mean the dataset {close[0]!r}?)" if close else ""
 
 
 def resolve_corpus(arg: str) -> Path:

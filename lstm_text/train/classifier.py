@@ -184,7 +184,7 @@ def train_classifier(
     if vectors and cfg.tokenizer != "word":
         raise LstmTextError("--vectors needs word tokens: use --tokenizer word (the default with --vectors)")
     rt = Runtime.from_env(cfg.device)
-    pairs = map_labels(read_labelled(data), label_map or {})
+    pairs = map_labels(read_labelled(data), label_map or {}, check=True)
     labels = check_labels(pairs)
     if dev:
         dev_pairs = map_labels(read_labelled(dev), label_map or {})
