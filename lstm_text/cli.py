@@ -105,8 +105,11 @@ def train(
     time_budget: Annotated[
         float | None,
         typer.Option(
-            help="Stop after this many seconds of training, then evaluate and save. Without any stopping rule: 300."
+            help="Wall-clock seconds for the whole run, validation and saving included. Without any stopping rule: 300."
         ),
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Stop after this many validations without a better val bpc (0: off).")
     ] = None,
     eval_interval: Annotated[int | None, typer.Option(help="Steps between validations (default: quarters).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
@@ -134,6 +137,7 @@ def train(
         max_steps=max_steps,
         epochs=epochs,
         time_budget=time_budget,
+        patience=patience,
         eval_interval=eval_interval,
         seed=seed,
         device=device,
@@ -349,7 +353,13 @@ def train_classifier(
         float | None, typer.Option(help=f"Passes over DATA (default {CLASSIFIER.epochs:g} without other limits).")
     ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
-    time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Wall-clock seconds for the whole run, validation and saving included.")
+    ] = None,
+    patience: Annotated[
+        int,
+        typer.Option(help="Stop after this many validations (two per epoch) without a better dev score (0: off)."),
+    ] = CLASSIFIER.patience,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     label_map: Annotated[
@@ -390,6 +400,7 @@ def train_classifier(
         weight_decay=weight_decay,
         grad_clip=grad_clip,
         warmup=warmup,
+        patience=patience,
         seed=seed,
         device=device.value,
         **_given(epochs=epochs, max_steps=max_steps, time_budget=time_budget),

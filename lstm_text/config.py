@@ -71,7 +71,8 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm (exploding gradients, Pascanu et al. 2013)
     max_steps: int = 0  # 0: no step limit
     epochs: float = 0.0  # 0: no epoch limit
-    time_budget: float = 0.0  # seconds; 0: no time limit
+    time_budget: float = 0.0  # wall-clock seconds, validation and saving included; 0: no time limit
+    patience: int = 0  # stop after this many validations in a row without a better selection metric; 0: off
     eval_interval: int = 0  # steps between validations; 0: about every 30 s or 1/10 of the run
     seed: int = 0
     device: str = "auto"
@@ -95,6 +96,7 @@ class TrainConfig:
         _check(self.max_steps >= 0, "--max-steps must be >= 0")
         _check(self.epochs >= 0, "--epochs must be >= 0")
         _check(self.time_budget >= 0, "--time-budget must be >= 0")
+        _check(self.patience >= 0, "--patience must be >= 0 (0: off)")
         _check(self.eval_interval >= 0, "--eval-interval must be >= 0")
         _check(
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
@@ -151,6 +153,7 @@ class ClassifierDefaults:
     lr: float = 3e-3
     warmup: int = 50
     epochs: float = 5.0  # when no other stopping rule is given
+    patience: int = 4  # validations (two per epoch) without a better dev score before stopping: two epochs
 
     MODEL_FIELDS = ("layers", "hidden", "embed", "dropout", "embed_dropout", "bidirectional")
 
@@ -173,6 +176,7 @@ def classifier_train(**overrides) -> TrainConfig:
         batch_size=CLASSIFIER.batch_size,
         lr=CLASSIFIER.lr,
         warmup=CLASSIFIER.warmup,
+        patience=CLASSIFIER.patience,
     )
     if not any(overrides.get(k) for k in ("max_steps", "epochs", "time_budget")):
         base["epochs"] = CLASSIFIER.epochs

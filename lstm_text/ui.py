@@ -122,7 +122,11 @@ def kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
 
 def train_summary(run: object, s: dict, classifier: bool = False) -> None:
     """The closing table of a training run, on stderr."""
-    rows = [("steps", s["steps"]), ("epochs", s["epochs"]), ("seconds", s["seconds"])]
+    rows = [("steps", s["steps"]), ("epochs", s["epochs"]), ("training seconds", s["seconds"])]
+    if "wall_seconds" in s:
+        rows.append(("wall seconds", s["wall_seconds"]))
+    if s.get("stop") == "patience":
+        rows.append(("stopped", f"no better dev score in the last {s['config']['patience']} validations"))
     if classifier:
         rows += [("dev accuracy", s["dev_accuracy"]), ("dev macro-F1", s["dev_macro_f1"])]
         rows += [("dev ECE (calibrated)", s["dev_ece"])]

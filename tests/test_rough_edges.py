@@ -64,3 +64,43 @@ def test_plain_progress_has_tokens_per_second_and_eta_and_resume_says_where(tmp_
     monkeypatch.setattr(TrainProgress, "__call__", real)
     assert main(["train-classifier", "--out", str(out), "--resume"]) == 0
     assert re.search(r"^resuming at step 10 of \d+$", capsys.readouterr().err, re.M)
+
+
+def test_time_budget_is_wall_clock_with_validation_and_saving_inside(tmp_path, corpus_file, monkeypatch):
+    """Validation outside the budget made a 90 s run take 1,014 s; now slow validations shorten training."""
+    import time
+
+    from lstm_text.train.lm import LMTask, train_lm
+
+    from conftest import TINY_MODEL, tiny_train_config
+
+    real = LMTask.validate
+
+    def slow_validate(self, model):
+        time.sleep(0.5)
+        return real(self, model)
+
+    monkeypatch.setattr(LMTask, "validate", slow_validate)
+    cfg = tiny_train_config(max_steps=0, time_budget=3.0)
+    t = time.perf_counter()
+    s = train_lm([str(corpus_file)], tmp_path / "r", model=TINY_MODEL, train=cfg)
+    wall = time.perf_counter() - t
+    assert wall < 3.0 + 1.0, wall  # reading, building and the final load/save are all that may spill over
+    assert s["wall_seconds"] <= 3.3 and s["seconds"] < s["wall_seconds"] - 1.0  # >= 3 validations of 0.5 s
+
+
+def test_patience_stops_a_classifier_that_stopped_improving(tmp_path, capsys):
+    from conftest import labelled
+
+    p = tmp_path / "easy.tsv"
+    p.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(200, 2)))
+    args = ["train-classifier", str(p), "--out", str(tmp_path / "r"), "--epochs", "60", "--patience", "3"]
+    assert main([*args, "--hidden", "8", "--embed", "8", "--tokenizer", "word", "--batch-size", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "no better dev score in the last 3 validations" in err
+    import json
+
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["epoch"] < 60 and len(rows) >= 4
+    best = max(r["dev_accuracy"] for r in rows)
+    assert all(r["dev_accuracy"] <= best for r in rows[-3:])

@@ -34,6 +34,7 @@ def class_logits(net, seqs: list[list[int]]) -> np.ndarray:
 class ClassifierTask(Task):
     command = "train-classifier"
     evals_per_epoch = 2
+    final_passes = 2  # the final validation, then the calibration pass over dev
 
     def __init__(
         self, seqs, gold, dev_seqs, dev_gold, labels, cfg: TrainConfig, *, balance: bool, finetune: bool, inputs: dict

@@ -187,6 +187,7 @@ def limits(cfg: TrainConfig) -> dict:
             ("max_steps", cfg.max_steps),
             ("epochs", cfg.epochs),
             ("time_budget", cfg.time_budget),
+            ("patience", cfg.patience),
             ("device", cfg.device),
         )
         if v

@@ -172,6 +172,7 @@ class Task:
     select = "val_bpc"  # the validation metric that picks the best model
     minimize = True  # lower ``select`` is better
     evals_per_epoch = 0  # validations per epoch; 0: at every quarter of the run
+    final_passes = 1  # validation-sized passes after the loop (the final validation, ...): a time budget keeps room
     steps_per_epoch = 1
 
     def start_epoch(self, epoch: int) -> None:
@@ -239,6 +240,11 @@ class Trainer:
         self.out, self.tokenizer, self.rt, self.run_state = Path(out), tokenizer, runtime, run_state
         self.cb = callback or (lambda event, info: None)
         self.step, self.epoch, self.epoch_step, self.elapsed, self.tokens = 0, 0, 0, 0.0, 0
+        self.wall = 0.0  # seconds of the whole run so far, validation and saving included (elapsed: training only)
+        self.reserve = 0.0  # seconds kept free of a time budget for the work after the loop (final_passes)
+        self.stale = 0  # validations in a row without a better ``select`` (--patience)
+        self.val_step = -1  # the step of the latest validation
+        self._t0, self._wall0 = time.perf_counter(), 0.0  # run(): the wall clock's anchor
         self.best: float | None = None
         self.last: float | None = None
         self.best_step = 0
@@ -251,6 +257,8 @@ class Trainer:
         loop = state["loop"]
         self.step, self.epoch, self.epoch_step = loop["step"], loop["epoch"], loop["epoch_step"]
         self.elapsed, self.tokens = loop["elapsed"], loop["tokens"]
+        self.wall, self.reserve = loop.get("wall", self.elapsed), loop.get("reserve", 0.0)
+        self.stale = loop.get("stale", 0)
         self.best, self.last, self.best_step = loop["best"], loop["last"], loop["best_step"]
         self.guard = StepGuard(loop["lr_scale"], loop["bad_steps"])
 
@@ -260,6 +268,9 @@ class Trainer:
             "epoch": self.epoch,
             "epoch_step": self.epoch_step,
             "elapsed": self.elapsed,
+            "wall": self.wall,
+            "reserve": self.reserve,
+            "stale": self.stale,
             "tokens": self.tokens,
             "best": self.best,
             "last": self.last,
@@ -278,7 +289,16 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------------------------
     def progress(self) -> float:
-        return run_progress(self.cfg, self.step, self.task.steps_per_epoch, self.elapsed)
+        """0 to 1. A time budget is wall-clock: validations and saves count, and the run ends early enough for
+        the work after the loop (as long as the last validation took, ``final_passes`` times) to fit."""
+        return run_progress(self.cfg, self.step, self.task.steps_per_epoch, self.wall + self.reserve)
+
+    def _tick(self) -> None:
+        self.wall = self._wall0 + time.perf_counter() - self._t0
+
+    def patience_out(self) -> bool:
+        """--patience N: the last N validations all failed to improve on the best."""
+        return bool(self.cfg.patience) and self.stale >= self.cfg.patience
 
     def train_step(self, batch) -> torch.Tensor:
         """One guarded optimiser step on ``batch`` at the scheduled learning rate; returns the loss."""
@@ -302,6 +322,7 @@ class Trainer:
             "epochs": round(self.step / spe, 3),
             "tokens": self.tokens,
             "seconds": round(self.elapsed, 1),
+            "wall_seconds": round(self.wall, 1),
             f"best_{sel}": self.best,
             f"last_{sel}": self.last,
             "best_step": self.best_step,
@@ -316,7 +337,10 @@ class Trainer:
 
     def validate(self, train_loss: float) -> None:
         """Validate, keep the model if it is the best so far, log the record and save the resume state."""
+        t = time.perf_counter()
         metrics = self.task.validate(self.model)
+        self.val_step = self.step
+        self._tick()
         v = metrics[self.task.select]
         self.last = v
         rec = {
@@ -330,10 +354,15 @@ class Trainer:
         }
         if self.rt.is_main:
             if self._better(v):
-                self.best, self.best_step = v, self.step
+                self.best, self.best_step, self.stale = v, self.step, 0
                 save_model(self.out / MODEL_FILE, self.model, self.tokenizer, self.summary())
+            else:
+                self.stale += 1
             append_jsonl(self.out / "metrics.jsonl", rec)
+        if self.rt.is_main:
             self.save_resume()
+        self.reserve = (time.perf_counter() - t) * self.task.final_passes
+        self._tick()
         self.cb("eval", rec)
 
     def _next_eval(self) -> float:
@@ -369,16 +398,22 @@ class Trainer:
             },
         )
         self.model.train()
+        self._t0, self._wall0 = time.perf_counter(), self.wall
         with StopSignals() as signals:
             loss_ema = self._loop(total, signals)
-        self.validate(loss_ema)
-        summary = self.summary()
+        stop = "patience" if self.patience_out() else "limit"
+        if self.val_step != self.step:  # after patience ran out, the model is the one just validated
+            self.validate(loss_ema)
         if self.rt.is_main:  # the selected model gets the task's final touches and the whole run's summary
             from ..checkpoint import load_model
 
             best, _, _ = load_model(self.out / MODEL_FILE)
-            summary |= self.task.finish(best)
+            extra = self.task.finish(best)
+            self._tick()
+            summary = self.summary() | {"stop": stop} | extra
             save_model(self.out / MODEL_FILE, best, self.tokenizer, summary)
+        else:
+            summary = self.summary() | {"stop": stop}
         self.cb("end", summary)
         return summary
 
@@ -386,7 +421,7 @@ class Trainer:
         spe, task = self.task.steps_per_epoch, self.task
         next_eval, last_save = self._next_eval(), self.elapsed
         loss_ema, t_last, tok_s = math.nan, time.perf_counter(), 0.0
-        while self.progress() < 1.0:
+        while self.progress() < 1.0 and not self.patience_out():
             if self.epoch_step >= spe:
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 task.start_epoch(self.epoch)
@@ -396,6 +431,7 @@ class Trainer:
             now = time.perf_counter()
             dt, t_last = now - t_last, now
             self.elapsed += dt
+            self._tick()
             lv = loss.item()
             if math.isfinite(lv):
                 loss_ema = lv if math.isnan(loss_ema) else LOSS_EMA * loss_ema + (1 - LOSS_EMA) * lv
