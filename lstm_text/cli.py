@@ -447,7 +447,12 @@ def classify(
     batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 512,
     threshold: Annotated[float, typer.Option(help="Below this top probability, answer --abstain-label.")] = 0.0,
     abstain_label: Annotated[str, typer.Option(help="Label for answers under --threshold.")] = "neutral",
-    explain: Annotated[bool, typer.Option(help="Show which words drove each decision.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="Show which words drove each decision: coloured on a terminal, else a last column of word:weight."
+        ),
+    ] = False,
     quantize: Annotated[
         Quantize, typer.Option(help="int8: hold the lookup table in int8 (4x less memory).")
     ] = Quantize.none,
@@ -458,7 +463,7 @@ def classify(
     import lstm_text
 
     from .data import read_lines
-    from .infer.classifier import classify_stream
+    from .infer.classifier import classify_stream, score_text
     from .infer.classifier import explain as explain_words
 
     if batch_size < 1:
@@ -472,7 +477,7 @@ def classify(
             param_hint="--model",
         )
     console = None
-    if explain and fmt == OutFormat.text:
+    if explain and fmt == OutFormat.text and sys.stdout.isatty():  # coloured words; piped: a fourth column
         from .ui import out
 
         console = out()
@@ -487,17 +492,19 @@ def classify(
             if explain:
                 d["explain"] = [[t, round(v, 4)] for t, v in weights]
             w.write(json.dumps(d, ensure_ascii=False) + "\n")
-        elif fmt == OutFormat.tsv:
-            score = "" if r["score"] is None else f"{r['score']:.4f}"
-            w.write(f"{r['label'] or ''}\t{score}\t{text}\n")
         elif console is not None:
             from .ui import explained
 
             console.print(explained(r, weights, text))
         else:
-            label = r["label"] or "-"
-            score = "-" if r["score"] is None else f"{r['score']:.3f}"
-            w.write(f"{label}\t{score}\t{text}\n")
+            if fmt == OutFormat.tsv:
+                score = "" if r["score"] is None else f"{r['score']:.4f}"
+                line = f"{r['label'] or ''}\t{score}\t{text}"
+            else:
+                line = f"{r['label'] or '-'}\t{score_text(r)}\t{text}"
+            if explain:  # each word with how much it moved the answer's probability
+                line += "\t" + " ".join(f"{word}:{v:+.3f}" for word, v in weights)
+            w.write(line + "\n")
     w.flush()
 
 

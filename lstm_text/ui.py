@@ -195,7 +195,9 @@ def explained(r: dict, weights: list[tuple[str, float]], text: str):
     """The line with words that pushed towards the label in green and against it in red."""
     from rich.text import Text
 
-    t = Text(f"{r['label']}\t{r['score']:.3f}\t")
+    from .infer.classifier import score_text
+
+    t = Text(f"{r['label']}\t{score_text(r)}\t")
     if not weights:
         t.append(text)
         return t

@@ -162,14 +162,28 @@ class Classifier:
 
 
 def result(labels: list[str], p: np.ndarray | None, threshold: float = 0.0, abstain: str = "neutral") -> dict:
-    """One line's result; ``p`` None (an empty line) gives label None."""
+    """One line's result; ``p`` None (an empty line) gives label None.
+
+    ``score`` is always the probability of the answered ``label``. Under ``threshold`` the answer is ``abstain``,
+    whose score is its probability when the model has that label and None otherwise, and ``abstained_from``
+    says what was declined: {"label", "score", "threshold"}.
+    """
     if p is None:
         return {"label": None, "score": None, "probs": {}}
-    probs = p.tolist()
-    i = max(range(len(probs)), key=probs.__getitem__)
-    score = probs[i]
-    label = abstain if threshold and score < threshold else labels[i]
-    return {"label": label, "score": score, "probs": dict(zip(labels, probs))}
+    probs = dict(zip(labels, p.tolist()))
+    top = max(labels, key=probs.__getitem__)
+    if threshold and probs[top] < threshold:
+        declined = {"label": top, "score": probs[top], "threshold": threshold}
+        return {"label": abstain, "score": probs.get(abstain), "probs": probs, "abstained_from": declined}
+    return {"label": top, "score": probs[top], "probs": probs}
+
+
+def score_text(r: dict) -> str:
+    """The score column of text output: the label's probability, or what an abstention declined."""
+    a = r.get("abstained_from")
+    if a:
+        return f"({a['label']} {a['score']:.3f} < {a['threshold']:g})"
+    return "-" if r["score"] is None else f"{r['score']:.3f}"
 
 
 def classify_stream(
