@@ -114,18 +114,35 @@ class Model:
 
         return explain(self.classifier, self.tokenizer, text)
 
-    def evaluate_labelled(self, path: str | Path, label_map: dict[str, str] | None = None) -> dict:
+    def evaluate_labelled(
+        self,
+        path: str | Path,
+        label_map: dict[str, str] | None = None,
+        *,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        encoding: str | None = None,
+    ) -> dict:
         """Accuracy, macro-F1, per-class precision/recall, confusion matrix and ECE on a labelled file.
 
-        ``label_map`` renames the file's labels first (default: the map the model was trained with).
+        ``label_map`` renames the file's labels first (default: the map the model was trained with); the
+        columns default to those the model was trained on (``data.labelled.read_labelled``).
         """
         from .data.labelled import map_labels, read_labelled
         from .evaluate import evaluate_labelled
 
         clf = self.classifier
-        if label_map is None:
-            label_map = self.meta.get("training", {}).get("label_map", {})
-        return evaluate_labelled(clf, self.tokenizer, map_labels(read_labelled([path]), label_map, check=True))
+        trained = self.meta.get("training", {})
+        given = label_map is not None
+        if not given:
+            label_map = trained.get("label_map", {})
+        pairs = read_labelled(
+            [path],
+            text_column=text_column or trained.get("text_column", "text"),
+            label_column=label_column or trained.get("label_column", "label"),
+            encoding=encoding,
+        )
+        return evaluate_labelled(clf, self.tokenizer, map_labels(pairs, label_map, check=given))
 
     def info(self) -> dict:
         cfg = self.cfg

@@ -244,6 +244,13 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     quantize: Annotated[Quantize, typer.Option(help="int8: measure the int8 inference path instead.")] = Quantize.none,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
+    text_column: Annotated[
+        str | None, typer.Option(help="Text column or key of a labelled file [default: the model's training one]")
+    ] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column or key of a labelled file.")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Encoding of a labelled file [default: UTF-8, or UTF-16 with a BOM]")
+    ] = None,
 ):
     """Measure a model on a file: bits per character for a language model; accuracy, macro-F1, confusion
     matrix and calibration error for a classifier on a labelled file."""
@@ -254,7 +261,8 @@ def evaluate(
 
     m = lstm_text.load(model, device.value, _q(quantize))
     labelled = m.labels and (not m.has_lm or is_labelled_name(file))
-    r = m.evaluate_labelled(file) if labelled else m.evaluate_file(file)
+    cols = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
+    r = m.evaluate_labelled(file, **cols) if labelled else m.evaluate_file(file)
     if as_json:
         print(json.dumps(r))
     else:
@@ -373,6 +381,12 @@ def train_classifier(
             " class that must still be predicted (e.g. neutral).",
         ),
     ] = False,
+    text_column: Annotated[str, typer.Option(help="Name of the text column (CSV/TSV) or key (JSON Lines).")] = "text",
+    label_column: Annotated[str, typer.Option(help="Name of the label column or key.")] = "label",
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Encoding of the labelled files, e.g. latin-1 [default: UTF-8, or UTF-16 with a BOM]"),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
@@ -427,6 +441,9 @@ def train_classifier(
         label_map=parse_label_map(label_map),
         balance=balance,
         vectors=str(vectors) if vectors else None,
+        text_column=text_column,
+        label_column=label_column,
+        encoding=encoding,
         resume=resume,
     )
     if not quiet:

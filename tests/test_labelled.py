@@ -23,10 +23,10 @@ def write(path, content: str | bytes):
     return path
 
 
-def error(paths) -> str:
+def error(paths, **kwargs) -> str:
     """The message read_labelled raises, checked to be a single line."""
     with pytest.raises(LstmTextError) as e:
-        read_labelled(paths)
+        read_labelled(paths, **kwargs)
     msg = str(e.value)
     assert len(msg.splitlines()) == 1, msg
     return msg
@@ -143,7 +143,8 @@ def test_missing_columns(tmp_path):
     msg = error([write(tmp_path / "d.tsv", "a\tb\npos\tx\n")])
     assert msg == (
         f"{tmp_path / 'd.tsv'}: the header has no 'label' or 'text' column (found: a, b); "
-        "the first line must name the columns, e.g. label<TAB>text"
+        "name the columns with --text-column and --label-column, or make the first line name them, "
+        "e.g. label<TAB>text"
     )
     msg = error([write(tmp_path / "nohead.tsv", "0\tit's a charming film\n")])
     assert "no 'label' or 'text' column (found: 0, it's a charming film)" in msg
@@ -151,6 +152,30 @@ def test_missing_columns(tmp_path):
     assert read_labelled([write(tmp_path / "glue.tsv", "label\tsentence\n1\tfine\n")]) == [("fine", "1")]
     msg = error([write(tmp_path / "d.csv", "Label,review\npos,x\n")])
     assert "no 'text' column (found: label, review)" in msg and "e.g. label,text" in msg
+
+
+def test_named_columns_and_keys(tmp_path):
+    csv_file = write(tmp_path / "r.csv", 'id,Review,sentiment\n1,a fine film,pos\n2,"bad, bad",neg\n')
+    got = read_labelled([csv_file], text_column="review", label_column="sentiment")
+    assert got == [("a fine film", "pos"), ("bad, bad", "neg")]
+    jsonl = write(tmp_path / "r.jsonl", '{"review": "fine", "stars": 5}\n')
+    assert read_labelled([jsonl], text_column="review", label_column="stars") == [("fine", "5")]
+    msg = error([jsonl], text_column="body", label_column="stars")
+    assert "no 'body' key (found: review, stars)" in msg and "--text-column" in msg
+    msg = error([csv_file], text_column="body", label_column="sentiment")
+    assert "no 'body' column (found: id, review, sentiment)" in msg
+    assert "two different" in error([csv_file], text_column="x", label_column="X")
+
+
+def test_encodings(tmp_path):
+    rows = "label\ttext\npos\tcafé crème\n"
+    latin = write(tmp_path / "latin1.tsv", rows.encode("latin-1"))
+    assert read_labelled([latin], encoding="latin-1") == [("café crème", "pos")]
+    for bom in ("utf-16", "utf-16-le", "utf-16-be"):  # Excel's "Unicode text": UTF-16 with a byte-order mark
+        data = rows.encode(bom) if bom == "utf-16" else "\ufeff".encode(bom) + rows.encode(bom)
+        assert read_labelled([write(tmp_path / f"{bom}.tsv", data)]) == [("café crème", "pos")], bom
+    assert "unknown --encoding 'nope'" in error([latin], encoding="nope")
+    assert "is not valid UTF-8" in error([latin]) and "--encoding" in error([latin])
 
 
 def test_control_characters_in_a_header_stay_on_one_line(tmp_path):

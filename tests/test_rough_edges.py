@@ -133,3 +133,22 @@ def test_explain_shows_in_piped_text_and_tsv(capsys, monkeypatch, fmt):
     weights = dict(x.rsplit(":", 1) for x in cols[3].split())
     assert list(weights) == ["a", "wonderful", "film"]
     assert max(weights, key=lambda w: float(weights[w])) == "wonderful"
+
+
+def test_a_csv_with_its_own_column_names_and_encoding_trains_and_evaluates(tmp_path, capsys):
+    import json
+
+    from conftest import labelled
+
+    rows = "".join(f'{i},"{t} café",{lab}\n' for i, (lab, t) in enumerate(labelled(120, 5)))
+    p = tmp_path / "export.csv"
+    p.write_bytes(("id,review,sentiment\n" + rows).encode("cp1252"))
+    out = tmp_path / "r"
+    args = ["train-classifier", str(p), "--out", str(out), "--epochs", "2", "--quiet", "--tokenizer", "word"]
+    assert main([*args, "--hidden", "8", "--embed", "8"]) == 1
+    assert "not valid UTF-8" in capsys.readouterr().err
+    cols = ["--text-column", "review", "--label-column", "sentiment", "--encoding", "cp1252"]
+    assert main([*args, "--hidden", "8", "--embed", "8", *cols]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(p), "--encoding", "cp1252", "--json"]) == 0  # columns: the model's
+    assert json.loads(capsys.readouterr().out)["examples"] == 120

@@ -27,24 +27,33 @@ def is_labelled_name(path: str | Path) -> bool:
 _JSON_EXAMPLE = '{"text": "a fine film", "label": "positive"}'
 
 
-def read_labelled(paths: list[str | Path]) -> list[tuple[str, str]]:
+def read_labelled(
+    paths: list[str | Path], *, text_column: str = "text", label_column: str = "label", encoding: str | None = None
+) -> list[tuple[str, str]]:
     """(text, label) pairs from one or more files, in file and line order.
 
     The format comes from the name: ``.tsv`` (or any file whose header line holds a tab) and ``.csv`` need a
-    header naming ``label`` and ``text`` columns (any order, case-insensitive, other columns ignored);
-    ``.jsonl``/``.json`` (or a first line starting with ``{``) hold one object with "text" and "label" per
-    line. Blank lines are skipped, text is kept as is, labels are stripped.
+    header naming the label and text columns (any order, case-insensitive, other columns ignored);
+    ``.jsonl``/``.json`` (or a first line starting with ``{``) hold one object with the text and label keys
+    per line. Blank lines are skipped, text is kept as is, labels are stripped.
 
     Args:
         paths: the files to read; a single path is accepted too.
+        text_column, label_column: the names of the text and label columns (or JSON keys), e.g. a CSV's
+            ``review`` and ``sentiment``. With the default ``text``, a column named ``sentence`` (GLUE) is
+            taken too.
+        encoding: the files' encoding (``data.text.read_text``): UTF-8 or BOM-marked UTF-16 by default.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not paths:
         raise LstmTextError("no labelled data given; pass one or more .tsv, .csv or .jsonl files")
+    cols = (text_column.strip(), label_column.strip())
+    if not all(cols) or cols[0].lower() == cols[1].lower():
+        raise LstmTextError("--text-column and --label-column must be two different non-empty names")
     pairs: list[tuple[str, str]] = []
     for path in paths:
-        pairs += _read_file(Path(path))
+        pairs += _read_file(Path(path), cols, encoding)
     return pairs
 
 
@@ -60,8 +69,8 @@ def check_labels(pairs: Iterable[tuple[str, str]], min_classes: int = 2) -> list
     return labels
 
 
-def _read_file(p: Path) -> list[tuple[str, str]]:
-    text = read_text(p)  # missing file, directory, non-UTF-8 and the BOM are handled there
+def _read_file(p: Path, cols: tuple[str, str], encoding: str | None) -> list[tuple[str, str]]:
+    text = read_text(p, encoding)  # missing file, directory, bad encoding and the BOM are handled there
     lines = io.StringIO(text, newline="").readlines()  # splits on \n, \r, \r\n only, unlike str.splitlines
     first = next((line for line in lines if line.strip()), None)
     suffix = p.suffix.lower()
@@ -71,36 +80,38 @@ def _read_file(p: Path) -> list[tuple[str, str]]:
         sep = "," if suffix == ".csv" else "<TAB>"
         raise LstmTextError(f"{p} is empty; the first line must name the columns, e.g. label{sep}text")
     if suffix in _JSON_SUFFIXES or (suffix not in (".tsv", ".csv") and first.lstrip().startswith("{")):
-        return _read_jsonl(p, lines)
+        return _read_jsonl(p, lines, cols)
     if "\t" in first or suffix == ".tsv":
         # SST and friends put bare quotes in text: with quoting off, a tab is the only special character.
-        return _read_table(p, csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE), "\t")
+        return _read_table(p, csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE), "\t", cols)
     if suffix == ".csv":
         # strict: a stray quote is an error with a line number, not a field that silently eats the file
-        return _read_table(p, csv.reader(lines, strict=True), ",")
+        return _read_table(p, csv.reader(lines, strict=True), ",", cols)
     raise LstmTextError(
         f"{p}: cannot tell the format from the name or the first line; use .tsv (label<TAB>text), "
         f".csv (label,text) or .jsonl (one JSON object per line)"
     )
 
 
-def _read_table(p: Path, reader, delimiter: str) -> list[tuple[str, str]]:
+def _read_table(p: Path, reader, delimiter: str, cols: tuple[str, str]) -> list[tuple[str, str]]:
     csv.field_size_limit(2**31 - 1)  # one review can be a very long line; the default limit is 128 KiB
     sep, fields = ("<TAB>", "a tab") if delimiter == "\t" else (",", "commas")
     records = _records(p, reader, delimiter)
     first = next(records, None)
     if first is None:  # only whitespace, e.g. inside quotes
         raise LstmTextError(f"{p} is empty; the first line must name the columns, e.g. label{sep}text")
+    tc, lc = cols[0].lower(), cols[1].lower()  # header names match case-insensitively
     names = [h.strip().lower() for h in first[1]]
-    if "text" not in names and "sentence" in names:  # GLUE's name for the text column
+    if tc == "text" and "text" not in names and "sentence" in names:  # GLUE's name for the text column
         names[names.index("sentence")] = "text"
-    missing = [c for c in ("label", "text") if c not in names]
+    missing = [c for c in (lc, tc) if c not in names]
     if missing:
         raise LstmTextError(
             f"{p}: the header has no {' or '.join(repr(c) for c in missing)} column "
-            f"(found: {_show_list(names)}); the first line must name the columns, e.g. label{sep}text"
+            f"(found: {_show_list(names)}); name the columns with --text-column and --label-column, "
+            f"or make the first line name them, e.g. label{sep}text"
         )
-    li, ti = names.index("label"), names.index("text")
+    li, ti = names.index(lc), names.index(tc)
     need = max(li, ti) + 1
     pairs = []
     for n, row in records:
@@ -111,7 +122,7 @@ def _read_table(p: Path, reader, delimiter: str) -> list[tuple[str, str]]:
             )
         label = row[li].strip()
         if not label:
-            raise LstmTextError(f"{p}, line {n}: no label; every row needs a value in the 'label' column")
+            raise LstmTextError(f"{p}, line {n}: no label; every row needs a value in the {lc!r} column")
         # text is the last column and the row has more: the text itself held the delimiter, so put it back
         text = delimiter.join(row[ti:]) if ti == len(names) - 1 else row[ti]
         pairs.append((text, label))
@@ -140,7 +151,7 @@ def _records(p: Path, reader, delimiter: str):
         start = reader.line_num + 1  # a quoted CSV field may span lines; report where the record begins
 
 
-def _read_jsonl(p: Path, lines: list[str]) -> list[tuple[str, str]]:
+def _read_jsonl(p: Path, lines: list[str], cols: tuple[str, str]) -> list[tuple[str, str]]:
     one_per_line = f"write one JSON object per line, e.g. {_JSON_EXAMPLE}"
     pairs = []
     for n, line in enumerate(lines, 1):
@@ -157,13 +168,15 @@ def _read_jsonl(p: Path, lines: list[str]) -> list[tuple[str, str]]:
             raise LstmTextError(f"{where}: invalid JSON ({detail}); {one_per_line}") from None
         if not isinstance(obj, dict):
             raise LstmTextError(f"{where}: expected a JSON object, got {_json_kind(obj)}; {one_per_line}")
-        for key in ("text", "label"):
+        tk, lk = cols
+        for key in (tk, lk):
             if key not in obj:
                 raise LstmTextError(
                     f"{where}: no {key!r} key (found: {_show_list(list(obj))}); every line needs "
-                    f'"text" and "label", e.g. {_JSON_EXAMPLE}'
+                    f"{tk!r} and {lk!r} (or name the keys with --text-column and --label-column), "
+                    f"e.g. {_JSON_EXAMPLE}"
                 )
-        text, label = obj["text"], obj["label"]
+        text, label = obj[tk], obj[lk]
         if not isinstance(text, str):
             raise LstmTextError(f"{where}: the text must be a string, got {_json_kind(text)}")
         if isinstance(label, int) and not isinstance(label, bool):
@@ -171,7 +184,7 @@ def _read_jsonl(p: Path, lines: list[str]) -> list[tuple[str, str]]:
         if not isinstance(label, str):
             raise LstmTextError(f"{where}: the label must be a string or an integer, got {_json_kind(label)}")
         if not label.strip():
-            raise LstmTextError(f'{where}: no label; every line needs a non-empty "label"')
+            raise LstmTextError(f"{where}: no label; every line needs a non-empty {lk!r}")
         pairs.append((text, label.strip()))
     return pairs
 

@@ -11,8 +11,12 @@ from pathlib import Path
 from ..errors import LstmTextError
 
 
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file, with one clear error for each way it can be unusable."""
+def read_text(path: str | Path, encoding: str | None = None) -> str:
+    """Read a text file, with one clear error for each way it can be unusable.
+
+    ``encoding`` None: UTF-8, or UTF-16 when the file starts with a UTF-16 byte-order mark (Excel's "Unicode
+    text"); a UTF-8 BOM is dropped. Otherwise any codec Python knows (``latin-1``, ``cp1252``, ...).
+    """
     p = Path(path)
     if str(path) == "-":
         raise LstmTextError("reading a corpus from stdin is not supported; give a file path")
@@ -24,12 +28,18 @@ def read_text(path: str | Path) -> str:
         raw = p.read_bytes()
     except OSError as e:
         raise LstmTextError(f"cannot read {p}: {e.strerror}") from None
+    codec = encoding or ("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(codec)
+    except LookupError:
+        raise LstmTextError(f"unknown --encoding {encoding!r}; e.g. utf-8, latin-1, cp1252, utf-16") from None
     except UnicodeDecodeError as e:
-        raise LstmTextError(
-            f"{p} is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); convert it to UTF-8 first"
-        ) from None
+        hint = "check --encoding"
+        if not encoding:
+            hint = "convert it to UTF-8 first (labelled files: or name it with --encoding, e.g. latin-1 or cp1252)"
+        name = {"utf-8": "UTF-8", "utf-16": "UTF-16"}.get(codec, codec)
+        where = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
+        raise LstmTextError(f"{p} is not valid {name} ({where}); {hint}") from None
     return text.removeprefix("\ufeff")  # a BOM is an encoding mark, not text
 
 

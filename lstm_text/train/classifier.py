@@ -138,6 +138,9 @@ def train_classifier(
     label_map: dict[str, str] | None = None,
     balance: bool = False,
     vectors: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str | None = None,
     resume: bool = False,
 ) -> dict:
     """Train a classification head (and encoder) on labelled files; select the best half-epoch on dev.
@@ -158,6 +161,7 @@ def train_classifier(
         vectors: pretrained word vectors (GloVe, word2vec or fastText text format, ``.gz`` too) for a word
             tokenizer: the data's words and the vectors' ``max_vectors`` most frequent words form the
             vocabulary, rows found in the vectors start from them and stay frozen.
+        text_column, label_column, encoding: how to read ``data`` and ``dev`` (``data.labelled.read_labelled``).
         resume: continue the interrupted run in ``out``; its saved inputs and configuration win, stopping
             rules given now extend it.
     """
@@ -178,6 +182,8 @@ def train_classifier(
             raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
         data, dev, init, vectors = saved["data"], saved["dev"], saved["init"], saved.get("vectors")
         label_map, balance = saved["label_map"], saved["balance"]
+        text_column, label_column = saved.get("text_column", "text"), saved.get("label_column", "label")
+        encoding = saved.get("encoding")
         trained_rows = saved.get("trained_rows", 0)
         cfg = TrainConfig.from_dict({**saved["train"], **limits(train or TrainConfig())})
     if vectors and init:
@@ -185,10 +191,11 @@ def train_classifier(
     if vectors and cfg.tokenizer != "word":
         raise LstmTextError("--vectors needs word tokens: use --tokenizer word (the default with --vectors)")
     rt = Runtime.from_env(cfg.device)
-    pairs = map_labels(read_labelled(data), label_map or {}, check=True)
+    read = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
+    pairs = map_labels(read_labelled(data, **read), label_map or {}, check=True)
     labels = check_labels(pairs)
     if dev:
-        dev_pairs = map_labels(read_labelled(dev), label_map or {})
+        dev_pairs = map_labels(read_labelled(dev, **read), label_map or {})
     else:
         rng = random.Random(cfg.seed)
         pairs = pairs[:]
@@ -236,7 +243,7 @@ def train_classifier(
         net = LSTMModel(mcfg)
     net = net.to(rt.device)
     inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
-    inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors}
+    inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors} | read
     lab_id = {lab: i for i, lab in enumerate(labels)}
     task = ClassifierTask(
         encode_lines(tokenizer, [t for t, _ in pairs], cfg.max_len),
