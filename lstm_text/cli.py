@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from .config import CLASSIFIER, TrainConfig  # noqa: E402  (stdlib only: --help stays instant)
+from .config import CLASSIFIER, ModelConfig, TrainConfig  # noqa: E402  (stdlib only: --help stays instant)
 
 app = typer.Typer(
     name="lstm-text",
@@ -71,6 +71,14 @@ def _main(
     """Train LSTM language models on your text, generate from a prompt, classify sentiment."""
 
 
+def _default(cls, name: str) -> str:
+    """ " [default: X]" for a help text whose option defaults to None (so a resumed run keeps its own value)."""
+    import dataclasses
+
+    v = next(f.default for f in dataclasses.fields(cls) if f.name == name)
+    return f" \\[default: {str(v).lower() if isinstance(v, bool) else v}]"  # \\[: not Rich markup
+
+
 def _given(**kw) -> dict:
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in kw.items() if v is not None}
 
@@ -83,23 +91,50 @@ def train(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")
     ] = ...,
-    tokenizer: Annotated[TokenizerKind | None, typer.Option(help="char, or SentencePiece bpe/unigram.")] = None,
-    vocab_size: Annotated[int | None, typer.Option(help="Vocabulary size (char: 0 keeps every character).")] = None,
-    layers: Annotated[int | None, typer.Option(help="Stacked LSTM layers.")] = None,
-    hidden: Annotated[int | None, typer.Option(help="LSTM units per layer.")] = None,
-    embed: Annotated[int | None, typer.Option(help="Embedding width.")] = None,
-    dropout: Annotated[float | None, typer.Option(help="Locked dropout between layers and before the head.")] = None,
-    embed_dropout: Annotated[float | None, typer.Option(help="Drop whole embedding rows (AWD-LSTM).")] = None,
-    tie_weights: Annotated[
-        bool | None, typer.Option("--tie-weights/--no-tie-weights", help="Share embedding and output weights.")
+    tokenizer: Annotated[
+        TokenizerKind | None,
+        typer.Option(help="char, or SentencePiece bpe/unigram." + _default(TrainConfig, "tokenizer")),
     ] = None,
-    val_fraction: Annotated[float | None, typer.Option(help="Last fraction of the text used to validate.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Parallel streams per step.")] = None,
-    seq_len: Annotated[int | None, typer.Option(help="Truncated BPTT length in tokens.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW).")] = None,
-    warmup: Annotated[int | None, typer.Option(help="Linear warm-up steps.")] = None,
-    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay.")] = None,
-    grad_clip: Annotated[float | None, typer.Option(help="Clip the gradient norm to this (0: off).")] = None,
+    vocab_size: Annotated[
+        int | None,
+        typer.Option(help="Vocabulary size (char: 0 keeps every character)." + _default(TrainConfig, "vocab_size")),
+    ] = None,
+    layers: Annotated[int | None, typer.Option(help="Stacked LSTM layers." + _default(ModelConfig, "layers"))] = None,
+    hidden: Annotated[int | None, typer.Option(help="LSTM units per layer." + _default(ModelConfig, "hidden"))] = None,
+    embed: Annotated[int | None, typer.Option(help="Embedding width." + _default(ModelConfig, "embed"))] = None,
+    dropout: Annotated[
+        float | None,
+        typer.Option(help="Locked dropout between layers and before the head." + _default(ModelConfig, "dropout")),
+    ] = None,
+    embed_dropout: Annotated[
+        float | None,
+        typer.Option(help="Drop whole embedding rows (AWD-LSTM)." + _default(ModelConfig, "embed_dropout")),
+    ] = None,
+    tie_weights: Annotated[
+        bool | None,
+        typer.Option(
+            "--tie-weights/--no-tie-weights",
+            help="Share embedding and output weights." + _default(ModelConfig, "tie_weights"),
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(help="Last fraction of the text used to validate." + _default(TrainConfig, "val_fraction")),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Parallel streams per step." + _default(TrainConfig, "batch_size"))
+    ] = None,
+    seq_len: Annotated[
+        int | None, typer.Option(help="Truncated BPTT length in tokens." + _default(TrainConfig, "seq_len"))
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW)." + _default(TrainConfig, "lr"))] = None,
+    warmup: Annotated[int | None, typer.Option(help="Linear warm-up steps." + _default(TrainConfig, "warmup"))] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option(help="AdamW weight decay." + _default(TrainConfig, "weight_decay"))
+    ] = None,
+    grad_clip: Annotated[
+        float | None, typer.Option(help="Clip the gradient norm to this (0: off)." + _default(TrainConfig, "grad_clip"))
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     epochs: Annotated[float | None, typer.Option(help="Stop after this many passes over the data.")] = None,
     time_budget: Annotated[
@@ -109,11 +144,18 @@ def train(
         ),
     ] = None,
     patience: Annotated[
-        int | None, typer.Option(help="Stop after this many validations without a better val bpc (0: off).")
+        int | None,
+        typer.Option(
+            help="Stop after this many validations without a better val bpc (0: off)."
+            + _default(TrainConfig, "patience")
+        ),
     ] = None,
-    eval_interval: Annotated[int | None, typer.Option(help="Steps between validations (default: quarters).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    device: Annotated[Device | None, typer.Option(help="Where to train.")] = None,
+    eval_interval: Annotated[
+        int | None,
+        typer.Option(help="Steps between validations (default: quarters)." + _default(TrainConfig, "eval_interval")),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed." + _default(TrainConfig, "seed"))] = None,
+    device: Annotated[Device | None, typer.Option(help="Where to train." + _default(TrainConfig, "device"))] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
@@ -245,11 +287,11 @@ def evaluate(
     quantize: Annotated[Quantize, typer.Option(help="int8: measure the int8 inference path instead.")] = Quantize.none,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
     text_column: Annotated[
-        str | None, typer.Option(help="Text column or key of a labelled file [default: the model's training one]")
+        str | None, typer.Option(help="Text column or key of a labelled file \\[default: the model's training one]")
     ] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column or key of a labelled file.")] = None,
     encoding: Annotated[
-        str | None, typer.Option(help="Encoding of a labelled file [default: UTF-8, or UTF-16 with a BOM]")
+        str | None, typer.Option(help="Encoding of a labelled file \\[default: UTF-8, or UTF-16 with a BOM]")
     ] = None,
 ):
     """Measure a model on a file: bits per character for a language model; accuracy, macro-F1, confusion
@@ -322,7 +364,7 @@ def train_classifier(
     tokenizer: Annotated[
         TokenizerKind | None,
         typer.Option(
-            help=f"Tokenizer trained on DATA (without --init) [default: {CLASSIFIER.tokenizer}; word with --vectors]",
+            help=f"Tokenizer trained on DATA (without --init) \\[default: {CLASSIFIER.tokenizer}; word with --vectors]",
             show_default=False,
         ),
     ] = None,
@@ -385,7 +427,7 @@ def train_classifier(
     label_column: Annotated[str, typer.Option(help="Name of the label column or key.")] = "label",
     encoding: Annotated[
         str | None,
-        typer.Option(help="Encoding of the labelled files, e.g. latin-1 [default: UTF-8, or UTF-16 with a BOM]"),
+        typer.Option(help="Encoding of the labelled files, e.g. latin-1 \\[default: UTF-8, or UTF-16 with a BOM]"),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,

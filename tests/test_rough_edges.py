@@ -152,3 +152,12 @@ def test_a_csv_with_its_own_column_names_and_encoding_trains_and_evaluates(tmp_p
     capsys.readouterr()
     assert main(["evaluate", str(out), str(p), "--encoding", "cp1252", "--json"]) == 0  # columns: the model's
     assert json.loads(capsys.readouterr().out)["examples"] == 120
+
+
+def test_train_help_shows_the_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option, default in [("--hidden", "512"), ("--tokenizer", "char"), ("--seq-len", "64"), ("--lr", "0.01")]:
+        line = next(x for x in text.splitlines() if f" {option} " in x)
+        assert f"[default: {default}]" in line, line
