@@ -45,6 +45,8 @@ class TrainProgress:
     def __call__(self, event: str, info: dict) -> None:
         if event == "warning":
             warn(info["message"])
+        if event == "notice" and not self.quiet:
+            (self.progress.console if self.progress else err).print(f"notice: {info['message']}", markup=False)
         if self.quiet:
             return
         if event == "start":

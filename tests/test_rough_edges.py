@@ -161,3 +161,13 @@ def test_train_help_shows_the_defaults(capsys, monkeypatch):
     for option, default in [("--hidden", "512"), ("--tokenizer", "char"), ("--seq-len", "64"), ("--lr", "0.01")]:
         line = next(x for x in text.splitlines() if f" {option} " in x)
         assert f"[default: {default}]" in line, line
+
+
+def test_notices_for_a_cut_vocabulary_and_a_tiny_corpus(tmp_path, corpus_file, capsys):
+    args = ["train", str(corpus_file), "--out", str(tmp_path / "r"), "--tokenizer", "bpe", "--vocab-size", "5000"]
+    args += ["--hidden", "16", "--embed", "16", "--batch-size", "4", "--seq-len", "16", "--max-steps", "1100"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^notice: the corpus holds only [\d,]+ distinct bpe pieces: --vocab-size 5,000 cut to", err, re.M)
+    notes = [x for x in err.splitlines() if x.startswith("notice: the data is small")]
+    assert len(notes) == 1 and "10 passes" in notes[0], err

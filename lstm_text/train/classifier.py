@@ -238,6 +238,14 @@ def train_classifier(
             tokenizer, trained_rows = WordTokenizer(words, _norm_version(cfg)), 2 + lacking
         else:
             tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
+            if cfg.tokenizer in ("bpe", "unigram") and tokenizer.vocab_size < cfg.vocab_size and callback:
+                callback(
+                    "notice",
+                    {
+                        "message": f"the data holds only {tokenizer.vocab_size:,} distinct {cfg.tokenizer} pieces: "
+                        f"--vocab-size {cfg.vocab_size:,} cut to {tokenizer.vocab_size:,}"
+                    },
+                )
         fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
         mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)

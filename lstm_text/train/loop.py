@@ -63,6 +63,18 @@ class StopSignals:
         return False
 
 
+MANY_EPOCHS = 10  # a run without --epochs that reaches this many passes gets one notice: the data is small
+
+
+def many_epochs(epochs: int, command: str, cfg: TrainConfig) -> str:
+    rule = "--time-budget" if cfg.time_budget else "--max-steps"
+    fix = "--epochs N or --patience N" if not cfg.patience else "--epochs N"
+    return (
+        f"the data is small: {rule} has taken {command} through {epochs} passes over it so far; the model may be "
+        f"memorising it (the best validation is kept); give {fix} to stop sooner"
+    )
+
+
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     """Linear warm-up over ``cfg.warmup`` steps, then cosine decay to ``lr * min_lr_ratio`` at progress 1.
 
@@ -425,6 +437,8 @@ class Trainer:
             if self.epoch_step >= spe:
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 task.start_epoch(self.epoch)
+                if self.epoch == MANY_EPOCHS and not self.cfg.epochs:
+                    self.cb("notice", {"message": many_epochs(self.epoch, self.task.command, self.cfg)})
             batch = task.batch(self.epoch, self.epoch_step)
             loss = self.train_step(batch)
             self.step, self.epoch_step = self.step + 1, self.epoch_step + 1
