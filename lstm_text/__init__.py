@@ -6,7 +6,7 @@ Heavy modules (torch) load on first use, so ``import lstm_text`` and ``lstm-text
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["load", "LstmTextError", "__version__"]
+__all__ = ["load", "train", "train_classifier", "LstmTextError", "__version__"]
 
 from .errors import LstmTextError
 
@@ -19,3 +19,47 @@ def load(path, device: str = "cpu", quantize: str = ""):
     from .api import load as _load
 
     return _load(path, device, quantize)
+
+
+def train(corpus, out, *, model: dict | None = None, callback=None, resume: bool = False, **options) -> dict:
+    """Train a language model, as ``lstm-text train`` does; returns the run's summary.
+
+    Args:
+        corpus: a text file, a dataset name (``"tinyshakespeare"``) or a list of them.
+        out: the run directory to create; ``load(out)`` then loads the model.
+        model: ModelConfig fields, e.g. ``{"layers": 2, "hidden": 512}``.
+        callback: receives ("start" | "step" | "eval" | "notice" | "warning" | "end", info) events.
+        resume: continue the interrupted run in ``out``.
+        options: TrainConfig fields (``time_budget``, ``max_steps``, ``epochs``, ``tokenizer``, ``lr``, ...);
+            without a stopping rule the run takes 300 wall-clock seconds, as on the command line.
+    """
+    from .config import TrainConfig, lm_train
+    from .train.lm import train_lm
+
+    corpus = [corpus] if isinstance(corpus, (str, bytes)) or hasattr(corpus, "__fspath__") else list(corpus)
+    cfg = TrainConfig(**options) if resume else lm_train(**options)
+    return train_lm([str(c) for c in corpus], out, model=model or {}, train=cfg, callback=callback, resume=resume)
+
+
+def train_classifier(data, out, *, model: dict | None = None, **kwargs) -> dict:
+    """Train a classifier on labelled files, as ``lstm-text train-classifier`` does (its defaults too).
+
+    Args:
+        data: a labelled file (TSV/CSV/JSON Lines) or a list of them.
+        out: the run directory to create.
+        model: ModelConfig fields over the classifier defaults (``{"hidden": 64}``).
+        kwargs: the keywords of ``lstm_text.train.classifier.train_classifier`` (dev, init, vectors,
+            label_map, balance, text_column, label_column, encoding, callback, resume), and TrainConfig fields
+            (``epochs``, ``lr``, ``max_len``, ...) over the classifier defaults.
+    """
+    import inspect
+
+    from .config import classifier_train
+    from .train import classifier
+
+    named = set(inspect.signature(classifier.train_classifier).parameters) - {"data", "out", "model", "train"}
+    options = {k: v for k, v in kwargs.items() if k not in named}
+    calls = {k: v for k, v in kwargs.items() if k in named}
+    data = [data] if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__") else list(data)
+    cfg = classifier_train(**options)
+    return classifier.train_classifier([str(d) for d in data], out, model=model, train=cfg, **calls)

@@ -70,7 +70,11 @@ class Model:
         yield from stream(self.net, self.tokenizer, prompt, GenerateConfig(**options), self.quantize)
 
     def generate(self, prompt: str = "", *, num_samples: int = 1, **options) -> str | list[str]:
-        """One continuation of ``prompt`` (a list of ``num_samples`` when more than one is asked for)."""
+        """One continuation of ``prompt`` (a list of ``num_samples`` when more than one is asked for).
+
+        The continuation only, without the prompt, as ``stream`` yields it (and as completion APIs return
+        it); ``prompt + m.generate(prompt)`` is the whole text, which is what ``lstm-text generate`` prints.
+        """
         from .infer.generate import generate
 
         self._need_lm()

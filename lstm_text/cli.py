@@ -160,7 +160,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a language model on a text file; writes a self-contained run directory."""
-    from .config import ModelConfig, TrainConfig
+    from .config import lm_train
     from .train.lm import train_lm
     from .ui import TrainProgress, train_summary
 
@@ -184,14 +184,17 @@ def train(
         seed=seed,
         device=device,
     )
-    if not resume and not any(k in tcfg for k in ("max_steps", "epochs", "time_budget")):
-        tcfg["time_budget"] = 300.0
     mcfg = _given(
         layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout, tie_weights=tie_weights
     )
     ModelConfig(vocab_size=2, **mcfg)  # validate the model flags before reading any data
     summary = train_lm(
-        corpus or [], out, model=mcfg, train=TrainConfig(**tcfg), callback=TrainProgress(quiet), resume=resume
+        corpus or [],
+        out,
+        model=mcfg,
+        train=TrainConfig(**tcfg) if resume else lm_train(**tcfg),
+        callback=TrainProgress(quiet),
+        resume=resume,
     )
     if not quiet:
         train_summary(out, summary)

@@ -167,6 +167,17 @@ def classifier_model(**overrides) -> dict:
     return {**d, "lm_head": False, "tie_weights": False, **overrides}
 
 
+LM_TIME_BUDGET = 300.0  # seconds a language model trains for when no stopping rule is given
+
+
+def lm_train(**overrides) -> TrainConfig:
+    """The TrainConfig of a language-model run: TrainConfig's defaults, ``overrides``, and a
+    ``LM_TIME_BUDGET`` wall-clock budget when no stopping rule is among them."""
+    if not any(overrides.get(k) for k in ("max_steps", "epochs", "time_budget")):
+        overrides = {**overrides, "time_budget": LM_TIME_BUDGET}
+    return TrainConfig(**overrides)
+
+
 def classifier_train(**overrides) -> TrainConfig:
     """The TrainConfig of a classifier run: the defaults above, then ``overrides``."""
     base = dict(

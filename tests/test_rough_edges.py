@@ -171,3 +171,24 @@ def test_notices_for_a_cut_vocabulary_and_a_tiny_corpus(tmp_path, corpus_file, c
     assert re.search(r"^notice: the corpus holds only [\d,]+ distinct bpe pieces: --vocab-size 5,000 cut to", err, re.M)
     notes = [x for x in err.splitlines() if x.startswith("notice: the data is small")]
     assert len(notes) == 1 and "10 passes" in notes[0], err
+
+
+def test_training_from_python(tmp_path, corpus_file):
+    import lstm_text
+
+    from conftest import labelled
+
+    s = lstm_text.train(corpus_file, tmp_path / "lm", model={"hidden": 16, "embed": 16}, max_steps=5, seq_len=16)
+    assert s["steps"] == 5 and lstm_text.load(tmp_path / "lm").has_lm
+    p = tmp_path / "l.tsv"
+    p.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(80, 1)))
+    s = lstm_text.train_classifier(p, tmp_path / "clf", model={"hidden": 8}, epochs=1, label_map={"positive": "pos"})
+    assert lstm_text.load(tmp_path / "clf").labels == ["negative", "pos"] and s["epochs"] == 1.0
+
+
+def test_generate_returns_the_continuation_and_the_cli_prints_the_prompt_too(tiny_run, capsys):
+    import lstm_text
+
+    cont = lstm_text.load(tiny_run).generate("the ", max_tokens=20, seed=4)
+    assert main(["generate", str(tiny_run), "the ", "--max-tokens", "20", "--seed", "4"]) == 0
+    assert capsys.readouterr().out.rstrip("\n") == "the " + cont
