@@ -43,9 +43,10 @@ def test_a_huge_line_is_encoded_in_bounded_time_with_both_ends():
 
 def test_vector_vocabulary_puts_the_trained_words_first():
     wv = WordVectors(["the", "good", "bad", "rare", "superb"], np.zeros((5, 3), np.float32))
-    data = "the good n't n't n't 90 90 typo superb".split()
+    data = "the good n't n't n't 90 90 typo superb superb rare".split()
     words, lacking = vector_vocabulary(data, wv, max_words=None, max_vectors=3)
-    # lacking the vectors, seen twice or more: most frequent first; then the 3 top vectors, then a used rarer one
+    # lacking the vectors, seen twice or more: most frequent first; then the 3 top vectors, then one the data
+    # uses as often (not "rare", seen once)
     assert (words, lacking) == (["n't", "90", "the", "good", "bad", "superb"], 2)
     assert vector_vocabulary(data, wv, max_words=1, max_vectors=3) == (["n't", "the", "good", "bad", "superb"], 1)
 

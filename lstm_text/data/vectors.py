@@ -169,7 +169,7 @@ def vector_vocabulary(
 
     First the data's words the vectors lack, seen at least ``min_count`` times (most frequent first, at most
     ``max_words``, None: all; e.g. ``n't``, numbers, names): the model trains their rows. Then the vectors'
-    ``max_vectors`` most frequent words and any other vector word the data uses: those rows stay as
+    ``max_vectors`` most frequent words and any other vector word the data uses as often: those rows stay as
     pretrained, so a word the labelled data never shows still sits beside its neighbours. Ids 0 and 1 (PAD,
     UNK) precede all of them, so the trained rows are ids ``[0, 2 + count)``.
 
@@ -182,7 +182,7 @@ def vector_vocabulary(
     )
     lacking = lacking[:max_words]
     kept = vectors.words[:max_vectors]
-    used = [w for w in vectors.words[max_vectors:] if w in counts]
+    used = [w for w in vectors.words[max_vectors:] if counts.get(w, 0) >= min_count]
     seen = set(lacking)
     rest = [w for w in kept + used if w not in seen and not seen.add(w)]
     return lacking + rest, len(lacking)
