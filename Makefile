@@ -40,20 +40,25 @@ bench: install  ## speed figures for the README (not a test)
 checks: install  ## the public checks in ../shared/checks
 	../shared/checks/contract && ../shared/checks/generation && ../shared/checks/bpc-300s
 
-# The built-in classifiers, made by the project's own commands from the SST data (README: figures, time).
-SST2 = $(LSTM_TEXT_DATA)/sst2
-SST5 = $(LSTM_TEXT_DATA)/sst5
+# The built-in classifiers, made by the project's own commands from ../shared/data (README: figures, time).
+# Dev sets are lstm_text.data.splits' cuts (published dev files, else a crc32 hash of the text), never trained on.
+SPLITS = runs/splits
+GLOVE = $(LSTM_TEXT_DATA)/glove/glove.6B.100d.100k.txt
+CLF = --vectors $(GLOVE) --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0
 pretrained: install
-	rm -rf runs/sentiment runs/sentiment3
-	$(BIN)/lstm-text train-classifier $(SST2)/train_phrases.tsv --dev $(SST2)/dev.tsv --out runs/sentiment \
-		--seed 0 --epochs 8 --batch-size 32 --vocab-size 16000
-	$(BIN)/lstm-text train-classifier $(SST5)/train.tsv --dev $(SST5)/dev.tsv --out runs/sentiment3 \
-		--label-map "very negative=negative,very positive=positive" --seed 0 --epochs 20 --balance
+	rm -rf runs/sentiment runs/sentiment3 $(SPLITS)
+	$(BIN)/python -c "from lstm_text.data.splits import write_splits; write_splits('$(SPLITS)')"
+	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst2-phrases.tsv $(SPLITS)/train/imdb.tsv \
+		$(SPLITS)/train/pros_cons.tsv --dev $(SPLITS)/dev/sst2.tsv --dev $(SPLITS)/dev/imdb.tsv \
+		--dev $(SPLITS)/dev/pros_cons.tsv $(CLF) --vocab-size 6000 --epochs 5 --out runs/sentiment
+	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst5-3.tsv $(SPLITS)/train/objective.tsv \
+		$(SPLITS)/train/pros_cons.tsv $(SPLITS)/train/sst2-phrases.tsv --dev $(SPLITS)/dev/sst5-3.tsv \
+		--dev $(SPLITS)/dev/objective.tsv $(CLF) --balance --epochs 6 --out runs/sentiment3
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3
 	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors
 	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
-	$(BIN)/lstm-text evaluate sentiment $(SST2)/dev.tsv
-	$(BIN)/lstm-text evaluate sentiment3 $(SST5)/dev.tsv
+	for s in sst2 imdb pros_cons; do $(BIN)/lstm-text evaluate sentiment $(SPLITS)/dev/$$s.tsv; done
+	for s in sst5-3 objective; do $(BIN)/lstm-text evaluate sentiment3 $(SPLITS)/dev/$$s.tsv; done
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache .hypothesis

@@ -364,6 +364,12 @@ def train_classifier(
             show_default=False,
         ),
     ] = None,
+    tune_vectors: Annotated[
+        int,
+        typer.Option(
+            help="With --vectors: DATA's N most frequent words keep training their rows (the rest stay fixed)."
+        ),
+    ] = 0,
     tokenizer: Annotated[
         TokenizerKind | None,
         typer.Option(
@@ -455,6 +461,7 @@ def train_classifier(
         val_fraction=val_fraction,
         batch_size=batch_size,
         max_len=max_len,
+        tune_vectors=tune_vectors,
         lr=lr,
         weight_decay=weight_decay,
         grad_clip=grad_clip,

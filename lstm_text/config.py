@@ -64,6 +64,7 @@ class TrainConfig:
     batch_size: int = 32  # parallel streams (B); on a CPU budget, more updates beat bigger batches
     seq_len: int = 64  # truncated BPTT length (T); state is carried across windows, so context is longer
     max_len: int = 400  # classifiers: a longer training line keeps its head and tail (infer.classifier.cut)
+    tune_vectors: int = 0  # classifiers with --vectors: the data's N most frequent words train their vector rows
     lr: float = 1e-2  # AdamW peak learning rate (3e-3: 2.37 bpc, 1e-2: 2.25, 2e-2: 2.38 at 120 s, 2x256)
     min_lr_ratio: float = 0.1  # cosine decays to lr * this
     warmup: int = 20  # linear warm-up steps
@@ -88,6 +89,7 @@ class TrainConfig:
         _check(self.batch_size >= 1, "--batch-size must be a positive integer")
         _check(self.seq_len >= 2, "--seq-len must be at least 2")
         _check(self.max_len >= 4, "--max-len must be at least 4")
+        _check(self.tune_vectors >= 0, "--tune-vectors must be >= 0")
         _check(self.lr > 0, "--lr must be positive")
         _check(0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must be in [0, 1]")
         _check(self.warmup >= 0, "--warmup must be >= 0")

@@ -49,6 +49,9 @@ def test_vector_vocabulary_puts_the_trained_words_first():
     # uses as often (not "rare", seen once)
     assert (words, lacking) == (["n't", "90", "the", "good", "bad", "superb"], 2)
     assert vector_vocabulary(data, wv, max_words=1, max_vectors=3) == (["n't", "the", "good", "bad", "superb"], 1)
+    # --tune-vectors 1: the most frequent word with a vector (seen twice or more) trains its row too
+    words, trained = vector_vocabulary(data, wv, max_words=None, max_vectors=3, tune=1)
+    assert (words[:trained], words[trained:]) == (["n't", "90", "superb"], ["the", "good", "bad"])
 
 
 def test_train_only_rows_leaves_the_rest_of_the_embedding_and_the_state_dict_alone():

@@ -163,12 +163,19 @@ def read_vectors(
 
 
 def vector_vocabulary(
-    words: Iterable[str], vectors: WordVectors, *, max_words: int | None, max_vectors: int, min_count: int = 2
+    words: Iterable[str],
+    vectors: WordVectors,
+    *,
+    max_words: int | None,
+    max_vectors: int,
+    tune: int = 0,
+    min_count: int = 2,
 ) -> tuple[list[str], int]:
-    """The words of a word tokenizer over pretrained vectors, and how many of them come first without a vector.
+    """The words of a word tokenizer over pretrained vectors, and how many of them (first) the model trains.
 
     First the data's words the vectors lack, seen at least ``min_count`` times (most frequent first, at most
-    ``max_words``, None: all; e.g. ``n't``, numbers, names): the model trains their rows. Then the vectors'
+    ``max_words``, None: all; e.g. ``n't``, numbers, names), then the data's ``tune`` most frequent words that
+    have vectors: the model trains their rows (the latter from their vectors). Then the vectors'
     ``max_vectors`` most frequent words and any other vector word the data uses as often: those rows stay as
     pretrained, so a word the labelled data never shows still sits beside its neighbours. Ids 0 and 1 (PAD,
     UNK) precede all of them, so the trained rows are ids ``[0, 2 + count)``.
@@ -181,11 +188,13 @@ def vector_vocabulary(
         (w for w, n in counts.items() if n >= min_count and w not in vectors.index), key=lambda w: (-counts[w], w)
     )
     lacking = lacking[:max_words]
+    frequent = [w for w, n in counts.most_common() if n >= min_count and w in vectors.index]
+    trained = lacking + frequent[:tune]
     kept = vectors.words[:max_vectors]
     used = [w for w in vectors.words[max_vectors:] if counts.get(w, 0) >= min_count]
-    seen = set(lacking)
+    seen = set(trained)
     rest = [w for w in kept + used if w not in seen and not seen.add(w)]
-    return lacking + rest, len(lacking)
+    return trained + rest, len(trained)
 
 
 def embedding_init(

@@ -229,13 +229,14 @@ def train_classifier(
 
             wv = read_vectors(vectors)
             norm = normalizer(_norm_version(cfg))
-            words, lacking = vector_vocabulary(
+            words, trained = vector_vocabulary(
                 (norm(text) if norm else text).split(),
                 wv,
                 max_words=cfg.vocab_size - 2 if cfg.vocab_size else None,
                 max_vectors=CLASSIFIER.max_vectors,
+                tune=cfg.tune_vectors,
             )
-            tokenizer, trained_rows = WordTokenizer(words, _norm_version(cfg)), 2 + lacking
+            tokenizer, trained_rows = WordTokenizer(words, _norm_version(cfg)), 2 + trained
         else:
             tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
             if cfg.tokenizer in ("bpe", "unigram") and tokenizer.vocab_size < cfg.vocab_size and callback:
