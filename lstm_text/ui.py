@@ -94,7 +94,7 @@ class TrainProgress:
                 line += f"  {tok_s:,.0f} tok/s"
             if 0 < p < 1:  # from training time so far; validation adds to it
                 line += f"  eta {_duration(info['elapsed'] * (1 - p) / p)}"
-            (self.progress.console if self.progress else err).print(line)
+            (self.progress.console if self.progress else err).print(line, soft_wrap=True)
         elif event == "end" and self.progress:
             self.progress.stop()
 

@@ -136,3 +136,17 @@ def test_resume_with_vectors_is_bit_exact(tmp_path):
     assert resumed["steps"] == full["steps"]
     a, b = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tune_vectors_trains_the_most_frequent_rows_and_keeps_the_rest(tmp_path):
+    vec, data = _vectors_and_sources(tmp_path, n_docs=10, doc_words=20)
+    cfg = TrainConfig(tokenizer="word", normalize=True, batch_size=16, lr=1e-2, warmup=3, epochs=1, tune_vectors=3)
+    train_classifier(data, tmp_path / "run", model={"hidden": 8}, train=cfg, vectors=vec)
+    m = lstm_text.load(tmp_path / "run")
+    stored, index = m.ckpt.weights["embed.weight"], m.tokenizer.index
+    rows = {w.split(" ", 1)[0]: np.array(w.split()[1:], np.float32) for w in open(vec).read().splitlines()}
+    words = m.tokenizer.words
+    tuned, fixed = words[:3], [w for w in words[3:] if w in rows]
+    assert set(tuned) <= set(FILL)  # the filler words are the data's most frequent
+    assert all(not np.allclose(stored[index[w]], rows[w], atol=1e-4) for w in tuned)
+    assert fixed and all(np.allclose(stored[index[w]], rows[w], atol=1e-5) for w in fixed)
