@@ -44,13 +44,13 @@ checks: install  ## the public checks in ../shared/checks
 # Dev sets are lstm_text.data.splits' cuts (published dev files, else a crc32 hash of the text), never trained on.
 SPLITS = runs/splits
 GLOVE = $(LSTM_TEXT_DATA)/glove/glove.6B.100d.100k.txt
-CLF = --vectors $(GLOVE) --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0
+CLF = --vectors $(GLOVE) --tune-vectors 20000 --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0
 pretrained: install
 	rm -rf runs/sentiment runs/sentiment3 $(SPLITS)
 	$(BIN)/python -c "from lstm_text.data.splits import write_splits; write_splits('$(SPLITS)')"
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst2-phrases.tsv $(SPLITS)/train/imdb.tsv \
 		$(SPLITS)/train/pros_cons.tsv --dev $(SPLITS)/dev/sst2.tsv --dev $(SPLITS)/dev/imdb.tsv \
-		--dev $(SPLITS)/dev/pros_cons.tsv $(CLF) --vocab-size 6000 --epochs 5 --out runs/sentiment
+		--dev $(SPLITS)/dev/pros_cons.tsv $(CLF) --vocab-size 6000 --epochs 4 --out runs/sentiment
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst5-3.tsv $(SPLITS)/train/objective.tsv \
 		$(SPLITS)/train/pros_cons.tsv $(SPLITS)/train/sst2-phrases.tsv --dev $(SPLITS)/dev/sst5-3.tsv \
 		--dev $(SPLITS)/dev/objective.tsv $(CLF) --balance --epochs 6 --out runs/sentiment3

@@ -34,7 +34,7 @@ def train(corpus, out, *, model: dict | None = None, callback=None, resume: bool
             without a stopping rule the run takes 300 wall-clock seconds, as on the command line.
     """
     from .config import TrainConfig, lm_train
-    from .train.lm import train_lm
+    from .training.lm import train_lm
 
     corpus = [corpus] if isinstance(corpus, (str, bytes)) or hasattr(corpus, "__fspath__") else list(corpus)
     cfg = TrainConfig(**options) if resume else lm_train(**options)
@@ -48,14 +48,14 @@ def train_classifier(data, out, *, model: dict | None = None, **kwargs) -> dict:
         data: a labelled file (TSV/CSV/JSON Lines) or a list of them.
         out: the run directory to create.
         model: ModelConfig fields over the classifier defaults (``{"hidden": 64}``).
-        kwargs: the keywords of ``lstm_text.train.classifier.train_classifier`` (dev, init, vectors,
+        kwargs: the keywords of ``lstm_text.training.classifier.train_classifier`` (dev, init, vectors,
             label_map, balance, text_column, label_column, encoding, callback, resume), and TrainConfig fields
             (``epochs``, ``lr``, ``max_len``, ...) over the classifier defaults.
     """
     import inspect
 
     from .config import classifier_train
-    from .train import classifier
+    from .training import classifier
 
     named = set(inspect.signature(classifier.train_classifier).parameters) - {"data", "out", "model", "train"}
     options = {k: v for k, v in kwargs.items() if k not in named}

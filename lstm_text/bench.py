@@ -22,7 +22,7 @@ from .config import GenerateConfig, ModelConfig, TrainConfig
 from .infer.generate import sample_tokens
 from .model import LSTMModel
 from .tokenizer import CharTokenizer
-from .train.loop import make_optimizer
+from .training.loop import make_optimizer
 
 CHARS = string.ascii_letters + string.digits + " .\n"  # 65 distinct characters: vocab 67 with PAD and UNK
 
@@ -86,9 +86,9 @@ def matmul_params(cfg: ModelConfig) -> int:
 def train_step(cfg: ModelConfig, tcfg: TrainConfig):
     """A function doing one training step of a fresh model exactly as training runs it (``Trainer.train_step``:
     scheduled learning rate, forward, backward, clip, guarded AdamW step, state carried), on one window."""
-    from .train.lm import LMTask
-    from .train.loop import Trainer
-    from .train.runtime import Runtime
+    from .training.lm import LMTask
+    from .training.loop import Trainer
+    from .training.runtime import Runtime
 
     torch.manual_seed(0)
     model = LSTMModel(cfg).train()

@@ -161,7 +161,7 @@ def train(
 ):
     """Train a language model on a text file; writes a self-contained run directory."""
     from .config import lm_train
-    from .train.lm import train_lm
+    from .training.lm import train_lm
     from .ui import TrainProgress, train_summary
 
     if not corpus and not resume:
@@ -444,7 +444,7 @@ def train_classifier(
     """Train a sentiment (or any label) classifier on labelled lines."""
     from .config import ModelConfig, classifier_model, classifier_train
     from .data.labelled import parse_label_map
-    from .train.classifier import train_classifier as run
+    from .training.classifier import train_classifier as run
     from .ui import TrainProgress, train_summary
 
     if not data and not resume:

@@ -8,8 +8,9 @@ from .errors import LstmTextError
 
 HERE = Path(__file__).resolve().parent / "pretrained"
 NAMES = {
-    "sentiment": "negative/positive sentiment, trained on SST-2",
-    "sentiment3": "negative/neutral/positive sentiment, trained on SST-5 with its labels merged",
+    "sentiment": "negative/positive sentiment: SST-2 phrases, IMDB reviews, product pros and cons; GloVe words",
+    "sentiment3": "negative/neutral/positive sentiment: SST-5 (merged), objective sentences as neutral, pros and "
+    "cons; GloVe words",
 }
 
 

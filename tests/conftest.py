@@ -52,7 +52,7 @@ def tiny_train_config(**kw):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, corpus_file):
     """A tiny trained char LM run directory, shared by the tests that only read it."""
-    from lstm_text.train.lm import train_lm
+    from lstm_text.training.lm import train_lm
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config())

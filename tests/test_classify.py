@@ -129,7 +129,7 @@ def test_balance_lets_a_rare_class_be_predicted(tmp_path):
     import random
 
     from lstm_text.config import TrainConfig
-    from lstm_text.train.classifier import train_classifier
+    from lstm_text.training.classifier import train_classifier
 
     from conftest import FILL
 

@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 import lstm_text
 from lstm_text.config import CLASSIFIER, TrainConfig
 from lstm_text.errors import LstmTextError
-from lstm_text.train.classifier import train_classifier
-from lstm_text.train.loop import Interrupted
+from lstm_text.training.classifier import train_classifier
+from lstm_text.training.loop import Interrupted
 
 from conftest import labelled
 

@@ -13,7 +13,7 @@ import torch
 from lstm_text.checkpoint import load_model
 from lstm_text.errors import LstmTextError
 from lstm_text.model import LSTMModel
-from lstm_text.train.lm import train_lm
+from lstm_text.training.lm import train_lm
 
 from conftest import TINY_MODEL, tiny_train_config
 

@@ -70,7 +70,7 @@ def test_time_budget_is_wall_clock_with_validation_and_saving_inside(tmp_path, c
     """Validation outside the budget made a 90 s run take 1,014 s; now slow validations shorten training."""
     import time
 
-    from lstm_text.train.lm import LMTask, train_lm
+    from lstm_text.training.lm import LMTask, train_lm
 
     from conftest import TINY_MODEL, tiny_train_config
 

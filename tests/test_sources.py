@@ -18,8 +18,8 @@ from lstm_text.data.vectors import WordVectors, vector_vocabulary
 from lstm_text.infer.classifier import MAX_TOKENS, cut, encode_lines
 from lstm_text.model import LSTMModel
 from lstm_text.tokenizer import WordTokenizer
-from lstm_text.train.classifier import train_classifier
-from lstm_text.train.loop import Interrupted, make_optimizer
+from lstm_text.training.classifier import train_classifier
+from lstm_text.training.loop import Interrupted, make_optimizer
 
 POS, NEG = "good great fine nice".split(), "bad awful poor nasty".split()
 FILL = "the film was a story and this movie is".split()

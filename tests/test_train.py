@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from lstm_text.errors import LstmTextError
-from lstm_text.train.lm import train_lm
+from lstm_text.training.lm import train_lm
 
 from conftest import TINY_MODEL, tiny_train_config
 
