@@ -79,16 +79,42 @@ class Classifier:
         self.threads = threads or min(4, cores)
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.layers = []
-        for layer in pack_lstm(cfg, w, halve_sigmoid=True):  # one tanh covers all four gates (packed.ifog)
+        # Without int8, the first layer's (D, V, 4H) table fills in row by row as tokens first appear: a
+        # one-line classify starts without computing 60,000 rows, and untouched rows never become resident.
+        lazy = not quantize
+        self.have: np.ndarray | None = None  # (V,) bool: table rows computed so far (lazy table)
+        for layer in pack_lstm(cfg, w, halve_sigmoid=True, table=not lazy):  # one tanh covers all four gates
             if layer.table is not None:  # (D, V, 4H), int8 rows and their scales when quantized
                 self.layers.append((quantize_rows(layer.table) if quantize else layer.table, None, layer.w_hh))
+            elif lazy and not self.layers:
+                self.embed, self.w_in0, self.bias0 = w["embed.weight"], layer.w_in, layer.bias
+                table = np.empty((self.D, cfg.vocab_size, 4 * self.H), np.float32)  # pages mapped on first touch
+                self.have = np.zeros(cfg.vocab_size, bool)
+                self.layers.append((table, None, layer.w_hh))
             else:
                 self.layers.append((layer.bias[:, None], layer.w_in, layer.w_hh))
         self.head_w = np.ascontiguousarray(w["cls_head.1.weight"].T)  # (3*D*H, C)
         self.head_b = w["cls_head.1.bias"]
 
+    def _fill(self, ids: np.ndarray) -> None:
+        """Compute the table rows of tokens seen for the first time: embedding @ W_ih + b, per direction.
+
+        Batches run in threads: two may compute the same new row at once, writing identical values, and a
+        row is marked present only after it is written."""
+        if self.have is None:
+            return
+        new = np.unique(ids)
+        new = new[~self.have[new]]
+        if len(new):
+            table = self.layers[0][0]
+            e = self.embed[new]  # (n, E)
+            for d in range(self.D):
+                table[d, new] = e @ self.w_in0[d] + self.bias0[d]
+            self.have[new] = True
+
     def _batch(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Class logits (B, C) for right-padded ids (B, T) of lengths (B,), each at least 1."""
+        self._fill(ids)
         B, T = ids.shape
         H, D = self.H, self.D
         ar = np.arange(T)

@@ -81,8 +81,11 @@ class PackedLayer:
     bias: np.ndarray | None = None  # (D, 4H), later layers
 
 
-def pack_lstm(cfg, weights: dict[str, np.ndarray], halve_sigmoid: bool = False) -> list[PackedLayer]:
-    """The LSTM layers of stored float32 ``weights`` in the packed inference layout."""
+def pack_lstm(
+    cfg, weights: dict[str, np.ndarray], halve_sigmoid: bool = False, table: bool = True
+) -> list[PackedLayer]:
+    """The LSTM layers of stored float32 ``weights`` in the packed inference layout. ``table=False``: the first
+    layer gets ``w_in`` and ``bias`` like the others (for a caller that builds table rows as tokens appear)."""
     layers = []
     for k in range(cfg.layers):
         p = f"lstms.{k}."
@@ -90,9 +93,9 @@ def pack_lstm(cfg, weights: dict[str, np.ndarray], halve_sigmoid: bool = False) 
         w_ih = [ifog(weights[p + "weight_ih" + s], halve_sigmoid) for s in sfx]  # (4H, in) per direction
         bias = np.stack([ifog(weights[p + "bias_ih" + s] + weights[p + "bias_hh" + s], halve_sigmoid) for s in sfx])
         w_hh = np.ascontiguousarray(np.stack([ifog(weights[p + "weight_hh" + s], halve_sigmoid).T for s in sfx]))
-        if k == 0:
-            table = np.stack([weights["embed.weight"] @ wi.T + b for wi, b in zip(w_ih, bias)])  # (D, V, 4H)
-            layers.append(PackedLayer(w_hh, table=table.astype(np.float32)))
+        if k == 0 and table:
+            lookup = np.stack([weights["embed.weight"] @ wi.T + b for wi, b in zip(w_ih, bias)])  # (D, V, 4H)
+            layers.append(PackedLayer(w_hh, table=lookup.astype(np.float32)))
         else:
             w_in = np.ascontiguousarray(np.stack([wi.T for wi in w_ih]))  # (D, in, 4H)
             layers.append(PackedLayer(w_hh, w_in=w_in, bias=bias))
