@@ -33,12 +33,11 @@ def train(corpus, out, *, model: dict | None = None, callback=None, resume: bool
         options: TrainConfig fields (``time_budget``, ``max_steps``, ``epochs``, ``tokenizer``, ``lr``, ...);
             without a stopping rule the run takes 300 wall-clock seconds, as on the command line.
     """
-    from .config import TrainConfig, lm_train
+    from .config import lm_train
     from .training.lm import train_lm
 
-    corpus = [corpus] if isinstance(corpus, (str, bytes)) or hasattr(corpus, "__fspath__") else list(corpus)
-    cfg = TrainConfig(**options) if resume else lm_train(**options)
-    return train_lm([str(c) for c in corpus], out, model=model or {}, train=cfg, callback=callback, resume=resume)
+    cfg = lm_train(resume, **options)
+    return train_lm(_paths(corpus), out, model=model or {}, train=cfg, callback=callback, resume=resume)
 
 
 def train_classifier(data, out, *, model: dict | None = None, **kwargs) -> dict:
@@ -60,6 +59,11 @@ def train_classifier(data, out, *, model: dict | None = None, **kwargs) -> dict:
     named = set(inspect.signature(classifier.train_classifier).parameters) - {"data", "out", "model", "train"}
     options = {k: v for k, v in kwargs.items() if k not in named}
     calls = {k: v for k, v in kwargs.items() if k in named}
-    data = [data] if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__") else list(data)
     cfg = classifier_train(**options)
-    return classifier.train_classifier([str(d) for d in data], out, model=model, train=cfg, **calls)
+    return classifier.train_classifier(_paths(data), out, model=model, train=cfg, **calls)
+
+
+def _paths(arg) -> list[str]:
+    """One path (or name) or several, as a list of strings."""
+    one = isinstance(arg, str) or hasattr(arg, "__fspath__")
+    return [str(arg)] if one else [str(a) for a in arg]

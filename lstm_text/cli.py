@@ -192,7 +192,7 @@ def train(
         corpus or [],
         out,
         model=mcfg,
-        train=TrainConfig(**tcfg) if resume else lm_train(**tcfg),
+        train=lm_train(resume, **tcfg),
         callback=TrainProgress(quiet),
         resume=resume,
     )

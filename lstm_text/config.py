@@ -172,10 +172,11 @@ def classifier_model(**overrides) -> dict:
 LM_TIME_BUDGET = 300.0  # seconds a language model trains for when no stopping rule is given
 
 
-def lm_train(**overrides) -> TrainConfig:
+def lm_train(resume: bool = False, **overrides) -> TrainConfig:
     """The TrainConfig of a language-model run: TrainConfig's defaults, ``overrides``, and a
-    ``LM_TIME_BUDGET`` wall-clock budget when no stopping rule is among them."""
-    if not any(overrides.get(k) for k in ("max_steps", "epochs", "time_budget")):
+    ``LM_TIME_BUDGET`` wall-clock budget when no stopping rule is among them (``resume``: none, the resumed
+    run keeps its own rules)."""
+    if not resume and not any(overrides.get(k) for k in ("max_steps", "epochs", "time_budget")):
         overrides = {**overrides, "time_budget": LM_TIME_BUDGET}
     return TrainConfig(**overrides)
 

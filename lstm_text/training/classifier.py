@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..checkpoint import RESUME_FILE, read_resume
 from ..config import CLASSIFIER, ModelConfig, TrainConfig, classifier_model, classifier_train
 from ..errors import LstmTextError
-from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer
+from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, vocab_cut
 from .runtime import Runtime
 
 ULMFIT_DECAY = 2.6  # each layer down learns 2.6x slower (Howard & Ruder 2018)
@@ -159,8 +159,8 @@ def train_classifier(
             SST's neutral sentences beside its many polar phrases, is still predicted), and select the best
             evaluation on dev macro-F1 instead of accuracy.
         vectors: pretrained word vectors (GloVe, word2vec or fastText text format, ``.gz`` too) for a word
-            tokenizer: the data's words and the vectors' ``max_vectors`` most frequent words form the
-            vocabulary, rows found in the vectors start from them and stay frozen.
+            tokenizer: ``data.vectors.vector_vocabulary`` builds the vocabulary; rows found in the vectors
+            start from them and stay fixed, except the ``tune_vectors`` most frequent words' (TrainConfig).
         text_column, label_column, encoding: how to read ``data`` and ``dev`` (``data.labelled.read_labelled``).
         resume: continue the interrupted run in ``out``; its saved inputs and configuration win, stopping
             rules given now extend it.
@@ -239,14 +239,8 @@ def train_classifier(
             tokenizer, trained_rows = WordTokenizer(words, _norm_version(cfg)), 2 + trained
         else:
             tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
-            if cfg.tokenizer in ("bpe", "unigram") and tokenizer.vocab_size < cfg.vocab_size and callback:
-                callback(
-                    "notice",
-                    {
-                        "message": f"the data holds only {tokenizer.vocab_size:,} distinct {cfg.tokenizer} pieces: "
-                        f"--vocab-size {cfg.vocab_size:,} cut to {tokenizer.vocab_size:,}"
-                    },
-                )
+            if (notice := vocab_cut(tokenizer, cfg, "data")) and callback:
+                callback("notice", notice)
         fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
         mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)

@@ -12,7 +12,7 @@ import torch
 from ..checkpoint import RESUME_FILE, read_resume
 from ..config import ModelConfig, TrainConfig
 from ..errors import LstmTextError
-from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer
+from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, vocab_cut
 from .runtime import Runtime
 
 
@@ -139,14 +139,8 @@ def train_lm(
         raise LstmTextError("the training split is empty; use a longer corpus or a smaller --val-fraction")
     if not resume:
         tokenizer = train_tokenizer(train_text, cfg.tokenizer, cfg.vocab_size)
-        if cfg.tokenizer != "char" and cfg.vocab_size and tokenizer.vocab_size < cfg.vocab_size:
-            cb(
-                "notice",
-                {
-                    "message": f"the corpus holds only {tokenizer.vocab_size:,} distinct {cfg.tokenizer} pieces: "
-                    f"--vocab-size {cfg.vocab_size:,} cut to {tokenizer.vocab_size:,}"
-                },
-            )
+        if notice := vocab_cut(tokenizer, cfg, "corpus"):
+            cb("notice", notice)
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
     if len(val_ids) < 2:
         raise LstmTextError(

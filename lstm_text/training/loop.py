@@ -75,6 +75,18 @@ def many_epochs(epochs: int, command: str, cfg: TrainConfig) -> str:
     )
 
 
+def vocab_cut(tokenizer, cfg: TrainConfig, source: str) -> dict | None:
+    """The notice for a SentencePiece vocabulary that ``source`` (the corpus, the data) could not fill to
+    --vocab-size, or None."""
+    n = tokenizer.vocab_size
+    if cfg.tokenizer not in ("bpe", "unigram") or not cfg.vocab_size or n >= cfg.vocab_size:
+        return None
+    return {
+        "message": f"the {source} holds only {n:,} distinct {cfg.tokenizer} pieces: --vocab-size {cfg.vocab_size:,} "
+        f"cut to {n:,}"
+    }
+
+
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     """Linear warm-up over ``cfg.warmup`` steps, then cosine decay to ``lr * min_lr_ratio`` at progress 1.
 
