@@ -86,6 +86,8 @@ def matmul_params(cfg: ModelConfig) -> int:
 def train_step(cfg: ModelConfig, tcfg: TrainConfig):
     """A function doing one training step of a fresh model exactly as training runs it (``Trainer.train_step``:
     scheduled learning rate, forward, backward, clip, guarded AdamW step, state carried), on one window."""
+    from .data.batches import Ids
+    from .data.tokens import TokenSet
     from .training.lm import LMTask
     from .training.loop import Trainer
     from .training.runtime import Runtime
@@ -93,7 +95,8 @@ def train_step(cfg: ModelConfig, tcfg: TrainConfig):
     torch.manual_seed(0)
     model = LSTMModel(cfg).train()
     ids = torch.randint(2, cfg.vocab_size, (tcfg.batch_size * (tcfg.seq_len + 1),)).tolist()  # one window
-    task = LMTask(ids, ids[:2], 2, tcfg.batch_size, tcfg, [])
+    tokens = TokenSet(Ids(ids), Ids(ids[:2]), tokenizer=None, val_chars=2, fingerprint="")
+    task = LMTask(tokens, tcfg.batch_size, tcfg, [], Runtime(), cancelled=None)
     opt = make_optimizer(model, tcfg)
     trainer = Trainer(task, model, opt, tcfg, out=Path("."), tokenizer=None, runtime=Runtime(), run_state={})
     batch = task.batch(0, 0)  # (B, T) inputs and targets, reused

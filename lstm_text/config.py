@@ -60,7 +60,9 @@ class TrainConfig:
     tokenizer: str = "char"  # char | bpe | unigram | word (classifiers with word vectors)
     vocab_size: int = 0  # 0: every character (char) or word (word), or 2048 pieces (bpe/unigram)
     normalize: bool = False  # classifiers: read raw and tokenized text alike (normalize.py); never for an LM
-    val_fraction: float = 0.1  # the last part of the text, contiguous, never trained on
+    val_fraction: float = 0.1  # the last part of each file, contiguous, never trained on
+    val_tokens: int = 250_000  # validation reads a fixed seeded sample this big of a larger split (~2 s at 512 units)
+    tokenizer_sample: int = 16_000_000  # bytes of a larger corpus SentencePiece trains on (a seeded sample)
     batch_size: int = 32  # parallel streams (B); on a CPU budget, more updates beat bigger batches
     seq_len: int = 64  # truncated BPTT length (T); state is carried across windows, so context is longer
     max_len: int = 400  # classifiers: a longer training line keeps its head and tail (infer.classifier.cut)
@@ -77,9 +79,13 @@ class TrainConfig:
     eval_interval: int = 0  # steps between validations; 0: about every 30 s or 1/10 of the run
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + gradient scaler where bf16 is missing), else fp32
 
     def __post_init__(self) -> None:
         _check(self.tokenizer in ("char", "bpe", "unigram", "word"), "--tokenizer must be char, bpe, unigram or word")
+        _check(self.val_tokens >= 1000, "--val-tokens must be at least 1000")
+        _check(self.tokenizer_sample >= 1 << 16, "--tokenizer-sample must be at least 65536 bytes")
+        _check(self.precision in ("auto", "fp32", "bf16", "fp16"), "--precision must be auto, fp32, bf16 or fp16")
         _check(self.vocab_size >= 0, "--vocab-size must be >= 0")
         _check(
             self.tokenizer == "char" or self.vocab_size == 0 or self.vocab_size >= 16,

@@ -12,8 +12,36 @@ EVAL_BATCH = 16  # contiguous rows; fixed so that training and `evaluate` give t
 EVAL_SEQ = 256
 
 
-def lm_nll(model, ids, quantize: str = "") -> tuple[float, int]:
-    """Total negative log-likelihood (nats) of every token of ``ids`` after the first, and their count.
+def rows_nll(model, rows, cancelled=None) -> tuple[float, int] | None:
+    """Total negative log-likelihood (nats) of every token but the first of each row of ``rows`` (k, S), each
+    row read as contiguous text with the state carried; None if ``cancelled()`` turned true on the way."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    rows = torch.as_tensor(rows, dtype=torch.long)
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for r in range(0, rows.size(0), 2 * EVAL_BATCH):
+            part, state = rows[r : r + 2 * EVAL_BATCH].to(device), None  # (b, S)
+            for s in range(0, part.size(1) - 1, EVAL_SEQ):
+                if cancelled is not None and cancelled():
+                    model.train(was_training)
+                    return None
+                x, y = part[:, s : s + EVAL_SEQ], part[:, s + 1 : s + 1 + EVAL_SEQ]
+                x = x[:, : y.size(1)]
+                logits, _, state = model(x, state=state)  # (b, t, V)
+                nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), y, reduction="sum")
+                total += float(nll)
+                count += y.numel()
+    model.train(was_training)
+    return total, count
+
+
+def lm_nll(model, ids, quantize: str = "", cancelled=None) -> tuple[float, int] | None:
+    """Total negative log-likelihood (nats) of every token of ``ids`` after the first, and their count; None
+    if ``cancelled()`` turned true on the way (a stop signal during validation).
 
     ``quantize="int8"`` reads the text through generation's int8 step path instead (what it costs in bpc).
     """
@@ -29,12 +57,15 @@ def lm_nll(model, ids, quantize: str = "") -> tuple[float, int]:
     total, count, state = 0.0, 0, None
     with torch.inference_mode():
         for x, y, m in eval_windows(ids, EVAL_BATCH, EVAL_SEQ):
+            if cancelled is not None and cancelled():
+                model.train(was_training)
+                return None
             x, y, m = x.to(device), y.to(device), m.to(device)
             if stepper is None:
                 logits, _, state = model(x, state=state)  # (B, T, V)
             else:
                 logits, state = stepper.run(x, state)
-            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (B, T)
+            nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), y, reduction="none")  # (B, T)
             total += float((nll * m).sum(dtype=torch.float64))
             count += int(m.sum())
     model.train(was_training)

@@ -50,7 +50,11 @@ class CharTokenizer:
 
     @classmethod
     def train(cls, text: str, vocab_size: int = 0) -> CharTokenizer:
-        counts = Counter(text)
+        return cls.from_counts(Counter(text), vocab_size)
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], vocab_size: int = 0) -> CharTokenizer:
+        """The most frequent characters (at most ``vocab_size - 2``; 0: all), from a streaming count."""
         chars = sorted(counts, key=lambda c: (-counts[c], c))
         if vocab_size:
             chars = chars[: max(vocab_size - 2, 1)]
@@ -98,10 +102,15 @@ class SentencePieceTokenizer:
 
     @classmethod
     def train(cls, text: str, vocab_size: int, kind: str, normalize: str = "") -> SentencePieceTokenizer:
+        return cls.train_lines(text.split("\n"), vocab_size, kind, normalize)
+
+    @classmethod
+    def train_lines(cls, lines: list[str], vocab_size: int, kind: str, normalize: str = "") -> SentencePieceTokenizer:
+        """Trained on ``lines`` (a corpus's lines, or a sample of them: ``data.tokens.sample_lines``)."""
         import sentencepiece as spm
 
         norm = normalizer(normalize)
-        lines = [norm(ln) if norm else ln for ln in text.split("\n") if ln]
+        lines = [norm(ln) if norm else ln for ln in lines if ln]
         lines = [ln for ln in lines if ln]
         if not lines:
             raise LstmTextError("cannot train a tokenizer on an empty corpus")

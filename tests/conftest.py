@@ -73,3 +73,11 @@ def labelled(n, seed):
         rng.shuffle(words)
         rows.append((lab, " ".join(words)))
     return rows
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _token_cache(tmp_path_factory):
+    """Token files of the tests' corpora go to a folder of the session's, never to the user's cache."""
+    import os
+
+    os.environ["LSTM_TEXT_CACHE"] = str(tmp_path_factory.mktemp("token-cache"))

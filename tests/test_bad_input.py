@@ -22,6 +22,7 @@ def files(tmp_path_factory, corpus_file, tiny_run):
     good_tsv = "label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(60, 0))
     f = {
         "dir": str(d),
+        "empty_dir": str((d / "no-text").mkdir() or d / "no-text"),
         "missing": str(d / "missing.txt"),
         "empty": w("empty.txt", ""),
         "blank": w("blank.txt", " \n\n \t\n"),
@@ -71,7 +72,9 @@ def files(tmp_path_factory, corpus_file, tiny_run):
 CASES = [
     # train: the corpus
     ("train {missing} --out {out}", 1, "file not found"),
-    ("train {dir} --out {out}", 1, "is a directory"),
+    ("train {empty_dir} --out {out}", 1, "directory with no text files"),
+    ("train {dir}/*.nothing --out {out}", 1, "no files match"),
+    ("train {dir} --out {out}", 1, "garbage.safetensors contains NUL bytes"),  # a directory is a corpus
     ("train {empty} --out {out}", 1, "is empty"),
     ("train {blank} --out {out}", 1, "is empty"),
     ("train {short} --out {out}", 1, "shorter than one sequence"),

@@ -9,39 +9,61 @@ import random
 from ..tokenizer import PAD
 
 
+class Ids:
+    """Token ids held in memory with ``TokenFile``'s interface (``len``, ``read``): tests and small texts."""
+
+    def __init__(self, ids):
+        import numpy as np
+
+        self.ids = np.asarray(ids, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def read(self, start: int, n: int):
+        return self.ids[start : start + n]
+
+
 class StreamBatches:
-    """Truncated-BPTT windows over one token stream laid out as B contiguous rows.
+    """Truncated-BPTT windows over one token stream laid out as R contiguous rows.
 
-    The stream is cut into B rows (pytorch/examples word_language_model's batchify)::
+    The stream is cut into R rows (pytorch/examples word_language_model's batchify)::
 
-        a b c d e f g h i j k l m n o p q r s t u v w x   ->   B = 4 rows
+        a b c d e f g h i j k l m n o p q r s t u v w x   ->   R = 4 rows
         ┌ a b c d e f ┐
         │ g h i j k l │   step i reads columns [i*T, i*T + T) of every row as input and the
         │ m n o p q r │   same columns shifted by one as targets; the LSTM state carries from
         └ s t u v w x ┘   one window to the next, so every token sees its whole row as context.
 
-    Each epoch starts at a random column offset in [0, T) (seeded), so window edges move between epochs.
+    Under data parallelism rank r of W reads rows [r*R/W, (r+1)*R/W): W processes together take exactly the
+    steps one process with all R rows would. Rows are read straight from the token file (``ids.read``), so the
+    stream may be far larger than memory. Each epoch starts at a random column offset in [0, T) (seeded), so
+    window edges move between epochs.
     """
 
-    def __init__(self, ids, batch_size: int, seq_len: int, seed: int = 0):
-        import torch
-
-        self.ids = torch.as_tensor(ids, dtype=torch.long)
-        self.B, self.T, self.seed = batch_size, seq_len, seed
-        assert len(self.ids) // batch_size >= seq_len + 1, "the caller sizes B so one window fits"
+    def __init__(self, ids, rows: int, seq_len: int, seed: int = 0, part: tuple[int, int] | None = None):
+        self.ids = ids if hasattr(ids, "read") else Ids(ids)
+        self.R, self.T, self.seed = rows, seq_len, seed
+        self.lo, self.hi = part or (0, rows)
+        self.B = self.hi - self.lo
+        assert len(self.ids) // rows >= seq_len + 1, "the caller sizes R so one window fits"
 
     def steps_per_epoch(self) -> int:
-        return (len(self.ids) // self.B - 1) // self.T
+        return (len(self.ids) // self.R - 1) // self.T
 
     def window(self, epoch: int, i: int):
-        """The i-th (x, y) pair of an epoch, each (B, T): addressable, so a resumed run picks up exactly."""
+        """The i-th (x, y) pair of an epoch, each (B, T) int64: addressable, so a resumed run picks up exactly."""
+        import numpy as np
+        import torch
+
         spe = self.steps_per_epoch()
         cols = spe * self.T + 1
-        slack = min(self.T - 1, len(self.ids) - self.B * cols)  # how far the window grid may shift
+        slack = min(self.T - 1, len(self.ids) - self.R * cols)  # how far the window grid may shift
         offset = random.Random(self.seed * 1_000_003 + epoch).randint(0, slack) if epoch else 0
-        rows = self.ids[offset : offset + cols * self.B].view(self.B, cols)  # (B, cols)
-        s = i * self.T
-        return rows[:, s : s + self.T], rows[:, s + 1 : s + 1 + self.T]
+        s = offset + i * self.T
+        w = np.stack([self.ids.read(s + b * cols, self.T + 1) for b in range(self.lo, self.hi)])  # (B, T+1)
+        w = torch.from_numpy(w)
+        return w[:, :-1], w[:, 1:]
 
 
 def eval_windows(ids, batch_size: int, seq_len: int):

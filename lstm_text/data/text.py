@@ -80,9 +80,13 @@ def read_corpus(args: list[str]) -> str:
 
 
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
-    """The first (1 - f) of the characters train, the last f validate (nanoGPT's shakespeare_char split)."""
-    n = int(len(text) * (1.0 - val_fraction))
-    return text[:n], text[n:]
+    """The first (1 - f) of a file's UTF-8 bytes train, the last f validate (nanoGPT's shakespeare_char split;
+    bytes, so the cut is found without reading the file), cut at a character's start: as ``corpus.source``."""
+    b = text.encode("utf-8", "surrogatepass")
+    n = int(len(b) * (1.0 - val_fraction))
+    while 0 < n < len(b) and 0x80 <= b[n] < 0xC0:
+        n += 1
+    return b[:n].decode("utf-8", "surrogatepass"), b[n:].decode("utf-8", "surrogatepass")
 
 
 def read_lines(files: list[str | Path]) -> Iterator[str]:

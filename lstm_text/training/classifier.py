@@ -37,12 +37,26 @@ class ClassifierTask(Task):
     final_passes = 2  # the final validation, then the calibration pass over dev
 
     def __init__(
-        self, seqs, gold, dev_seqs, dev_gold, labels, cfg: TrainConfig, *, balance: bool, finetune: bool, inputs: dict
+        self,
+        seqs,
+        gold,
+        dev_seqs,
+        dev_gold,
+        labels,
+        cfg: TrainConfig,
+        *,
+        balance: bool,
+        finetune: bool,
+        inputs: dict,
+        rows: int = 0,
+        rt: Runtime | None = None,
     ):
+        """``rows``: the global batch (lines per step over all ranks; default ``cfg.batch_size``)."""
         from ..data.batches import LineBatches
 
         self.seqs, self.gold, self.dev_seqs, self.dev_gold, self.labels = seqs, gold, dev_seqs, dev_gold, labels
-        self.batches = LineBatches(seqs, cfg.batch_size, cfg.seed)
+        self.rt = rt or Runtime()
+        self.batches = LineBatches(seqs, rows or cfg.batch_size, cfg.seed)
         self.steps_per_epoch = self.batches.steps_per_epoch()
         self.select = "dev_macro_f1" if balance else "dev_accuracy"
         self.minimize = False
@@ -51,10 +65,12 @@ class ClassifierTask(Task):
         self.finetune, self.inputs, self.device = finetune, inputs, "cpu"
 
     def batch(self, epoch: int, i: int):
-        return self.batches.indices(epoch, i)
+        """(this rank's lines, the whole batch's lines): rank r of W takes every W-th line of the batch."""
+        lines = self.batches.indices(epoch, i)
+        return lines[self.rt.rank :: self.rt.world_size], lines
 
     def tokens(self, batch) -> int:
-        return sum(len(self.seqs[i]) for i in batch)
+        return sum(len(self.seqs[i]) for i in batch[1])
 
     def before_step(self, model, progress: float) -> None:
         if self.finetune:  # gradual unfreezing (ULMFiT)
@@ -66,9 +82,13 @@ class ClassifierTask(Task):
     def loss(self, model, batch) -> torch.Tensor:
         from ..data.batches import pad_batch
 
-        x, lengths = pad_batch([self.seqs[i] for i in batch], self.device)  # (B, T), (B,)
+        mine, lines = batch
+        share = len(mine) * self.rt.world_size / len(lines)  # averaged over ranks: the whole batch's mean loss
+        if not mine:  # a last batch smaller than the group: this rank adds nothing, but joins the all-reduce
+            mine, share = lines[:1], 0.0
+        x, lengths = pad_batch([self.seqs[i] for i in mine], self.device)  # (B, T), (B,)
         w = None if self.class_weight is None else self.class_weight.to(self.device)
-        return F.cross_entropy(model.classify(x, lengths), self.gold[batch].to(self.device), weight=w)
+        return share * F.cross_entropy(model.classify(x, lengths), self.gold[mine].to(self.device), weight=w)
 
     def validate(self, model) -> dict:
         from ..evaluate import classification_metrics, nll
@@ -83,6 +103,7 @@ class ClassifierTask(Task):
             "train_tokens": sum(map(len, self.seqs)),
             "val_tokens": sum(map(len, self.dev_seqs)),
             "batch_size": self.batches.B,
+            "world_size": self.rt.world_size,
         }
 
     def summary(self) -> dict:
@@ -190,7 +211,7 @@ def train_classifier(
         raise LstmTextError("--vectors and --init both give the encoder its embeddings; choose one")
     if vectors and cfg.tokenizer != "word":
         raise LstmTextError("--vectors needs word tokens: use --tokenizer word (the default with --vectors)")
-    rt = Runtime.from_env(cfg.device)
+    rt = Runtime.from_env(cfg.device, cfg.precision)
     read = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
     pairs = map_labels(read_labelled(data, **read), label_map or {}, check=True)
     labels = check_labels(pairs)
@@ -207,7 +228,7 @@ def train_classifier(
         raise LstmTextError(f"the dev data has labels the training data lacks: {', '.join(unknown[:5])}")
     if saved is not None and saved["data_hash"] != _pairs_hash(pairs, dev_pairs):
         raise LstmTextError("--resume: the labelled data differs from the data this run was started on")
-    if not resume:
+    if not resume and rt.is_main:
         check_out_dir(out, resume=False, command="train-classifier")
     torch.manual_seed(cfg.seed)
     if saved is not None:
@@ -245,6 +266,7 @@ def train_classifier(
         mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)
     net = net.to(rt.device)
+    rows = saved.get("rows", saved["train"]["batch_size"]) if saved else cfg.batch_size * rt.world_size
     inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
     inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors} | read
     lab_id = {lab: i for i, lab in enumerate(labels)}
@@ -258,6 +280,8 @@ def train_classifier(
         balance=balance,
         finetune=init is not None,
         inputs=inputs,
+        rows=rows,
+        rt=rt,
     )
     task.device, task.model = rt.device, net
     if vectors:
@@ -278,15 +302,26 @@ def train_classifier(
         **inputs,
         "data_hash": _pairs_hash(pairs, dev_pairs),
         "trained_rows": trained_rows,
+        "rows": rows,
         "model": mcfg.to_dict(),
         "train": cfg.to_dict(),
     }
     trainer = Trainer(
-        task, net, opt, cfg, out=out, tokenizer=tokenizer, runtime=rt, run_state=run_state, callback=callback
+        task,
+        net,
+        opt,
+        cfg,
+        out=out,
+        tokenizer=tokenizer,
+        runtime=rt,
+        run_state=run_state,
+        callback=callback if rt.is_main else None,
     )
     if saved is not None:
         trainer.restore(tensors, saved)
-    return trainer.run()
+    summary = trainer.run()
+    rt.close()
+    return summary
 
 
 def _norm_version(cfg: TrainConfig) -> str:

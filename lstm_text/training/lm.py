@@ -1,9 +1,9 @@
-"""The language-model task: next-token loss on truncated-BPTT windows with the LSTM state carried across
-them, validated in bits per character on the last ``val_fraction`` of the text."""
+"""The language-model task: next-token loss on truncated-BPTT windows read from the corpus's token files,
+with the LSTM state carried across them, validated in bits per character on the last ``val_fraction`` of
+each file (all of it when small, else a fixed sample of ``val_tokens``)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -12,12 +12,8 @@ import torch
 from ..checkpoint import RESUME_FILE, read_resume
 from ..config import ModelConfig, TrainConfig
 from ..errors import LstmTextError
-from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, vocab_cut
+from .loop import Callback, StopSignals, Task, Trainer, check_out_dir, make_optimizer, vocab_cut
 from .runtime import Runtime
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class LMTask(Task):
@@ -26,65 +22,88 @@ class LMTask(Task):
     minimize = True
     evals_per_epoch = 0  # quarters of the run
 
-    def __init__(
-        self, train_ids: list[int], val_ids: list[int], val_chars: int, batch_size: int, cfg: TrainConfig, corpus: list
-    ):
+    def __init__(self, tokens, rows: int, cfg: TrainConfig, corpus: list, rt: Runtime, cancelled):
+        """``tokens``: a ``data.tokens.TokenSet``; ``rows``: the global batch (R rows, split among the ranks)."""
         from ..data.batches import StreamBatches
+        from ..data.tokens import char_lengths, val_sample
 
-        self.batches = StreamBatches(train_ids, batch_size, cfg.seq_len, cfg.seed)
+        b = rows // rt.world_size
+        self.batches = StreamBatches(tokens.train, rows, cfg.seq_len, cfg.seed, (rt.rank * b, (rt.rank + 1) * b))
         self.steps_per_epoch = self.batches.steps_per_epoch()
-        self.n_train, self.val_ids, self.val_chars = len(train_ids), val_ids, val_chars
-        self.corpus, self.device, self.carried, self.new = corpus, "cpu", None, None
+        self.tokens_, self.rows, self.rt, self.cancelled = tokens, rows, rt, cancelled
+        self.corpus, self.device, self.carried, self.new = corpus, rt.device, None, None
+        # validation: the whole split when it is small, else a fixed seeded sample of it (bounded time)
+        self.sample = val_sample(tokens.val, cfg.val_tokens, VAL_SPAN, cfg.seed)
+        if self.sample is None:
+            self.val_ids, self.val_chars = tokens.val.read(0, len(tokens.val)), tokens.val_chars
+        else:
+            self.val_chars = int(char_lengths(tokens.tokenizer)[self.sample[:, 1:]].sum())
 
     def start_epoch(self, epoch: int) -> None:
         self.carried = None  # a new epoch starts a new pass over the rows
 
     def batch(self, epoch: int, i: int):
-        return self.batches.window(epoch, i)
+        return tuple(self.rt.batch_to(t) for t in self.batches.window(epoch, i))
 
     def tokens(self, batch) -> int:
-        return batch[0].numel()
+        return batch[0].numel() * self.rt.world_size
 
     def loss(self, model, batch) -> torch.Tensor:
-        x, y = (t.to(self.device, non_blocking=True) for t in batch)  # (B, T) each
+        x, y = batch  # (B, T) each
         _, loss, self.new = model(x, y, self.carried)
         return loss
 
     def stepped(self, ok: bool) -> None:
         self.carried = [(h.detach(), c.detach()) for h, c in self.new] if ok else None
 
-    def validate(self, model) -> dict:
-        from ..evaluate import lm_nll
+    def validate(self, model) -> dict | None:
+        from ..evaluate import lm_nll, rows_nll
 
-        nll, _ = lm_nll(model, self.val_ids)
-        return {"val_bpc": nll / math.log(2) / self.val_chars}
+        if self.sample is None:
+            r = lm_nll(model, self.val_ids, cancelled=self.cancelled)
+        else:
+            r = rows_nll(model, self.sample, cancelled=self.cancelled)
+        return None if r is None else {"val_bpc": r[0] / math.log(2) / self.val_chars}
 
     def state(self) -> dict[str, torch.Tensor]:
+        """The carried LSTM state of all R rows (gathered from every rank), for a resume of any world size."""
         t = {}
-        for i, (h, c) in enumerate(self.carried or []):
-            t[f"state.{i}.h"], t[f"state.{i}.c"] = h, c
+        for i, (h, c) in enumerate(self.carried or []):  # (layers*dirs, B, H) each
+            t[f"state.{i}.h"], t[f"state.{i}.c"] = self.rt.gather_rows(h, 1), self.rt.gather_rows(c, 1)
         return t
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
         n = len([k for k in tensors if k.endswith(".h")])
+        lo, hi = self.batches.lo, self.batches.hi
         self.carried = [
-            (tensors[f"state.{i}.h"].to(self.device), tensors[f"state.{i}.c"].to(self.device)) for i in range(n)
+            (tensors[f"state.{i}.h"][:, lo:hi].to(self.device), tensors[f"state.{i}.c"][:, lo:hi].to(self.device))
+            for i in range(n)
         ] or None
 
     def info(self) -> dict:
+        t = self.tokens_
         return {
-            "train_tokens": self.n_train,
-            "val_tokens": len(self.val_ids),
-            "batch_size": self.batches.B,
+            "train_tokens": len(t.train),
+            "val_tokens": len(t.val),
+            "val_sample_tokens": None if self.sample is None else int(self.sample.size),
+            "batch_size": self.rows,
+            "world_size": self.rt.world_size,
+            "tokens": t.info,
         }
 
     def summary(self) -> dict:
+        t = self.tokens_
         return {
-            "train_tokens": self.n_train,
-            "val_tokens": len(self.val_ids),
+            "train_tokens": len(t.train),
+            "val_tokens": len(t.val),
             "val_characters": self.val_chars,
+            "val_sample_tokens": None if self.sample is None else int(self.sample.size),
             "corpus": self.corpus,
+            "world_size": self.rt.world_size,
         }
+
+
+VAL_SPAN = 2048  # tokens per row of the validation sample: long enough for the state to warm up
 
 
 def train_lm(
@@ -96,23 +115,24 @@ def train_lm(
     callback: Callback | None = None,
     resume: bool = False,
 ) -> dict:
-    """Train a language model on ``corpus`` (paths or dataset names) into the run directory ``out``.
+    """Train a language model on ``corpus`` into the run directory ``out``.
+
+    Under torchrun every process calls this; they train one model together (``runtime``), rank 0 writes.
 
     Args:
-        corpus: text files or registered dataset names, concatenated in order.
+        corpus: text files, dataset names, directories or globs (``.gz`` read as text).
         out: run directory; must not hold a run unless ``resume``.
         model: ModelConfig fields (vocab_size is set from the tokenizer).
-        train: the training configuration.
-        callback: receives ("start" | "step" | "eval" | "warning" | "end", info) events.
+        train: the training configuration; ``batch_size`` is rows per process.
+        callback: receives ("start" | "step" | "eval" | "notice" | "warning" | "end", info) events.
         resume: continue the run in ``out`` (its saved configuration wins; stopping rules given now extend it).
     """
-    from ..data import read_corpus, split_text
+    from ..data.corpus import expand
     from ..model import LSTMModel
-    from ..tokenizer import train_tokenizer
 
     out = Path(out)
     cb = callback or (lambda event, info: None)
-    saved = None
+    saved = tokenizer = None
     if resume:
         check_out_dir(out, resume=True)
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
@@ -127,58 +147,94 @@ def train_lm(
             "word tokenizers and text normalisation are for classifiers: a language model must "
             "reproduce text exactly; use --tokenizer char, bpe or unigram"
         )
-    text = read_corpus(corpus)
-    rt = Runtime.from_env(cfg.device)
-    if not resume:
+    expand(corpus)  # a missing or unreadable file fails before anything is created
+    rt = Runtime.from_env(cfg.device, cfg.precision)
+    if not resume and rt.is_main:
         check_out_dir(out, resume=False)
+    rows = saved.get("rows", saved["train"]["batch_size"]) if saved else cfg.batch_size * rt.world_size
     torch.manual_seed(cfg.seed)
-    if saved is not None and saved["text_hash"] != text_hash(text):
-        raise LstmTextError("--resume: the corpus differs from the one this run was started on")
-    train_text, val_text = split_text(text, cfg.val_fraction)
-    if not train_text.strip():
-        raise LstmTextError("the training split is empty; use a longer corpus or a smaller --val-fraction")
-    if not resume:
-        tokenizer = train_tokenizer(train_text, cfg.tokenizer, cfg.vocab_size)
-        if notice := vocab_cut(tokenizer, cfg, "corpus"):
+    with StopSignals() as signals:
+        tokens = _tokens(corpus, cfg, tokenizer, rt, lambda: signals.received)
+        if saved is not None and saved.get("corpus_digest", tokens.fingerprint) != tokens.fingerprint:
+            raise LstmTextError("--resume: the corpus differs from the one this run was started on")
+        if not resume and (notice := vocab_cut(tokens.tokenizer, cfg, "corpus")):
             cb("notice", notice)
-    train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
-    if len(val_ids) < 2:
-        raise LstmTextError(
-            "the validation split has fewer than two tokens; use a longer corpus or a larger --val-fraction"
+        n = len(tokens.train)
+        if len(tokens.val) < 2:
+            raise LstmTextError(
+                "the validation split has fewer than two tokens; use a longer corpus or a larger --val-fraction"
+            )
+        if n < cfg.seq_len + 1:
+            raise LstmTextError(
+                f"the training text has {n} tokens, shorter than one sequence "
+                f"of {cfg.seq_len + 1}; use a longer corpus or a smaller --seq-len"
+            )
+        fit = n // (cfg.seq_len + 1) // rt.world_size * rt.world_size
+        if fit < rows and not saved:
+            cb("warning", {"message": f"corpus is small: using {fit} rows per batch instead of {rows}"})
+            rows = fit
+        if rows % rt.world_size or rows < rt.world_size:
+            raise LstmTextError(
+                f"the run's batch of {rows} rows does not split evenly among {rt.world_size} processes; "
+                f"use a number of processes that divides {rows}"
+            )
+        mcfg = ModelConfig.from_dict({**model, "vocab_size": tokens.tokenizer.vocab_size})
+        net = LSTMModel(mcfg).to(rt.device)
+        task = LMTask(tokens, rows, cfg, corpus, rt, lambda: signals.received and not rt.distributed)
+        run_state = {
+            "task": "lm",
+            "corpus": corpus,
+            "corpus_digest": tokens.fingerprint,
+            "rows": rows,
+            "model": mcfg.to_dict(),
+            "train": cfg.to_dict(),
+        }
+        trainer = Trainer(
+            task,
+            net,
+            make_optimizer(net, cfg),
+            cfg,
+            out=out,
+            tokenizer=tokens.tokenizer,
+            runtime=rt,
+            run_state=run_state,
+            callback=cb if rt.is_main else None,
+            signals=signals,
         )
-    if len(train_ids) < cfg.seq_len + 1:
-        raise LstmTextError(
-            f"the training text has {len(train_ids)} tokens, shorter than one sequence "
-            f"of {cfg.seq_len + 1}; use a longer corpus or a smaller --seq-len"
-        )
-    B = min(cfg.batch_size, len(train_ids) // (cfg.seq_len + 1))
-    if B < cfg.batch_size:
-        cb("warning", {"message": f"corpus is small: using {B} rows per batch instead of {cfg.batch_size}"})
-    mcfg = ModelConfig.from_dict({**model, "vocab_size": tokenizer.vocab_size})
-    net = LSTMModel(mcfg).to(rt.device)
-    task = LMTask(train_ids, val_ids, len(val_text), B, cfg, corpus)
-    task.device = rt.device
-    run_state = {
-        "task": "lm",
-        "corpus": corpus,
-        "text_hash": text_hash(text),
-        "model": mcfg.to_dict(),
-        "train": cfg.to_dict(),
-    }
-    trainer = Trainer(
-        task,
-        net,
-        make_optimizer(net, cfg),
-        cfg,
-        out=out,
+        if resume:
+            trainer.restore(tensors, saved)
+        summary = trainer.run()
+    rt.close()
+    return summary
+
+
+def _tokens(corpus: list[str], cfg: TrainConfig, tokenizer, rt: Runtime, cancelled):
+    """The corpus's token files: built (or found in the cache) by one process per machine, then opened by all."""
+    from ..data.tokens import prepare
+
+    opts = dict(
+        kind=cfg.tokenizer,
+        vocab_size=cfg.vocab_size,
+        val_fraction=cfg.val_fraction,
+        seed=cfg.seed,
+        sample_bytes=cfg.tokenizer_sample,
         tokenizer=tokenizer,
-        runtime=rt,
-        run_state=run_state,
-        callback=cb,
+        cancelled=cancelled,
     )
-    if resume:
-        trainer.restore(tensors, saved)
-    return trainer.run()
+    if not rt.distributed:
+        return prepare(corpus, **opts)
+    err = tokens = None
+    if rt.local_rank == 0:
+        try:
+            tokens = prepare(corpus, **opts)
+        except LstmTextError as e:
+            err = e
+    failed = rt.agree([1.0 if err else 0.0])[0]  # doubles as the barrier: the others wait for the files
+    if err:
+        raise err
+    if failed:
+        raise LstmTextError("another process could not tokenize the corpus (its error is in its log)")
+    return tokens or prepare(corpus, **opts, build=False)
 
 
 def limits(cfg: TrainConfig) -> dict:

@@ -8,6 +8,7 @@ No typer, no rich: progress leaves through a callback. ``bench`` times the same 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -127,14 +128,25 @@ class StepGuard:
     lr_scale: float = 1.0
     bad_steps: int = 0
 
-    def step(self, model, opt, loss: torch.Tensor, grad_clip: float) -> bool:
-        """Backward, clip and update; False when the step was skipped (weights and optimiser untouched)."""
+    def step(self, opt, loss: torch.Tensor, grad_clip: float, rt: Runtime, scaler=None) -> tuple[bool, torch.Tensor]:
+        """Backward, average over the ranks, clip and update. Returns (False when the step was skipped: weights
+        and optimiser untouched, the loss averaged over the ranks). Every rank decides alike: the decision
+        reads only averaged values. With fp16's ``scaler``, an overflow is the scaler's to handle."""
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
+        (scaler.scale(loss) if scaler else loss).backward()
+        params = [p for g in opt.param_groups for p in g["params"]]
+        loss = rt.average_grads(params, loss.detach())
+        if scaler:
+            scaler.unscale_(opt)
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip or float("inf"))
+        if scaler:
+            scale = scaler.get_scale()
+            scaler.step(opt)  # skipped by the scaler itself when a gradient overflowed
+            scaler.update()
+            return bool(torch.isfinite(loss)) and scaler.get_scale() >= scale, loss
         if torch.isfinite(loss) and torch.isfinite(norm):
             opt.step()
-            return True
+            return True, loss
         self.bad_steps += 1
         self.lr_scale *= 0.5
         if self.bad_steps > MAX_BAD_STEPS:
@@ -142,7 +154,7 @@ class StepGuard:
                 f"training diverged: the loss was not finite {self.bad_steps} times even after lowering the "
                 "learning rate; the last good checkpoint is kept; try a lower --lr or --grad-clip"
             )
-        return False
+        return False, loss
 
     def warning(self, step: int) -> dict:
         return {"message": f"step {step}: non-finite loss; step skipped, learning rate now x{self.lr_scale:g}"}
@@ -259,8 +271,11 @@ class Trainer:
         runtime: Runtime,
         run_state: dict,
         callback: Callback | None = None,
+        signals: StopSignals | None = None,
     ):
         self.task, self.model, self.opt, self.cfg = task, model, opt, cfg
+        self.signals = signals  # installed by the caller when work before the loop (tokenizing) must stop too
+        self.scaler = runtime.grad_scaler()
         self.out, self.tokenizer, self.rt, self.run_state = Path(out), tokenizer, runtime, run_state
         self.cb = callback or (lambda event, info: None)
         self.step, self.epoch, self.epoch_step, self.elapsed, self.tokens = 0, 0, 0, 0.0, 0
@@ -287,6 +302,10 @@ class Trainer:
         self.guard = StepGuard(loop["lr_scale"], loop["bad_steps"])
 
     def save_resume(self) -> None:
+        """Every rank calls this (the task's carried tensors are gathered from all); rank 0 writes."""
+        tensors = self.task.state()
+        if not self.rt.is_main:
+            return
         loop = {
             "step": self.step,
             "epoch": self.epoch,
@@ -306,7 +325,7 @@ class Trainer:
             self.out / RESUME_FILE,
             self.model,
             self.opt,
-            tensors=self.task.state(),
+            tensors=tensors,
             state={**self.run_state, "loop": loop},
             tokenizer=self.tokenizer,
         )
@@ -331,12 +350,25 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr * g.get("base_scale", 1.0)
         self.task.before_step(self.model, progress)
-        loss = self.task.loss(self.model, batch)
-        ok = self.guard.step(self.model, self.opt, loss, self.cfg.grad_clip)
+        with self.rt.autocast():
+            loss = self.task.loss(self.model, batch)
+        bad = self.guard.bad_steps
+        ok, loss = self.guard.step(self.opt, loss, self.cfg.grad_clip, self.rt, self.scaler)
         self.task.stepped(ok)
-        if not ok:  # skipped: no NaN reaches the weights or the optimiser
+        if self.guard.bad_steps > bad:  # skipped: no NaN reaches the weights or the optimiser
             self.cb("warning", self.guard.warning(self.step + 1))
         return loss
+
+    def _sync(self, signals: StopSignals) -> None:
+        """Ranks agree after each step: a stop signal on any of them, and rank 0's clock (so that a time budget,
+        the validation schedule and the saves decide alike everywhere)."""
+        if not self.rt.distributed:
+            return
+        main = self.rt.is_main
+        sig, wall, reserve = self.rt.agree(
+            [signals.received, self.wall if main else 0.0, self.reserve if main else 0.0]
+        )
+        signals.received, self.wall, self.reserve = int(sig), wall, reserve
 
     # -- the loop ---------------------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -363,6 +395,8 @@ class Trainer:
         """Validate, keep the model if it is the best so far, log the record and save the resume state."""
         t = time.perf_counter()
         metrics = self.task.validate(self.model)
+        if metrics is None:  # a stop signal cut it short: the loop saves and stops
+            return
         self.val_step = self.step
         self._tick()
         v = metrics[self.task.select]
@@ -376,15 +410,15 @@ class Trainer:
             **metrics,
             "lr": self.opt.param_groups[0]["lr"],
         }
-        if self.rt.is_main:
-            if self._better(v):
-                self.best, self.best_step, self.stale = v, self.step, 0
+        if self._better(v):  # every rank ran the same validation: they agree on the best and on patience
+            self.best, self.best_step, self.stale = v, self.step, 0
+            if self.rt.is_main:
                 save_model(self.out / MODEL_FILE, self.model, self.tokenizer, self.summary())
-            else:
-                self.stale += 1
-            append_jsonl(self.out / "metrics.jsonl", rec)
+        else:
+            self.stale += 1
         if self.rt.is_main:
-            self.save_resume()
+            append_jsonl(self.out / "metrics.jsonl", rec)
+        self.save_resume()
         self.reserve = (time.perf_counter() - t) * self.task.final_passes
         self._tick()
         self.cb("eval", rec)
@@ -422,12 +456,19 @@ class Trainer:
             },
         )
         self.model.train()
+        self.rt.broadcast_params(self.model)
+        if self.rt.rank:  # each rank its own dropout masks, reproducibly
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.rt.rank + self.step)
         self._t0, self._wall0 = time.perf_counter(), self.wall
-        with StopSignals() as signals:
+        with contextlib.nullcontext(self.signals) if self.signals else StopSignals() as signals:
             loss_ema = self._loop(total, signals)
-        stop = "patience" if self.patience_out() else "limit"
-        if self.val_step != self.step:  # after patience ran out, the model is the one just validated
-            self.validate(loss_ema)
+            stop = "patience" if self.patience_out() else "limit"
+            if self.val_step != self.step:  # after patience ran out, the model is the one just validated
+                self.validate(loss_ema)
+                self._sync(signals)
+                if signals.received:  # during the final validation: what was trained is saved, resumable
+                    self.save_resume()
+                    raise Interrupted(signals.received, self.step, self.out, self.task.command)
         if self.rt.is_main:  # the selected model gets the task's final touches and the whole run's summary
             from ..checkpoint import load_model
 
@@ -443,7 +484,7 @@ class Trainer:
 
     def _loop(self, total: int | None, signals: StopSignals) -> float:
         spe, task = self.task.steps_per_epoch, self.task
-        next_eval, last_save = self._next_eval(), self.elapsed
+        next_eval, last_save = self._next_eval(), self.wall
         loss_ema, t_last, tok_s = math.nan, time.perf_counter(), 0.0
         while self.progress() < 1.0 and not self.patience_out():
             if self.epoch_step >= spe:
@@ -465,6 +506,7 @@ class Trainer:
             self.tokens += n
             rate = n / max(dt, 1e-9)
             tok_s = rate if tok_s == 0 else 0.9 * tok_s + 0.1 * rate
+            self._sync(signals)
             self.cb(
                 "step",
                 {
@@ -476,15 +518,15 @@ class Trainer:
                     "total_steps": total,
                 },
             )
-            if signals.received:
-                if self.rt.is_main:
-                    self.save_resume()
-                raise Interrupted(signals.received, self.step, self.out, task.command)
-            if self._eval_due(next_eval):
+            if self._eval_due(next_eval) and not signals.received:
                 self.validate(loss_ema)
-                next_eval, last_save = self._next_eval(), self.elapsed
+                self._sync(signals)
+                next_eval, last_save = self._next_eval(), self.wall
                 t_last = time.perf_counter()  # validation is not training time
-            elif self.elapsed - last_save >= SAVE_EVERY_S and self.rt.is_main:
+            elif self.wall - last_save >= SAVE_EVERY_S:
                 self.save_resume()
-                last_save, t_last = self.elapsed, time.perf_counter()
+                last_save, t_last = self.wall, time.perf_counter()
+            if signals.received:
+                self.save_resume()
+                raise Interrupted(signals.received, self.step, self.out, task.command)
         return loss_ema

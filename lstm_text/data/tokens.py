@@ -1,0 +1,567 @@
+"""Token files: a corpus tokenized once, streaming, in chunks, on all cores, into flat id files (uint16 when
+the vocabulary fits, else uint32: nanoGPT's ``train.bin``/``val.bin``), cached under a key of the corpus
+content and the tokenizer, so a second run on the same corpus starts training within seconds.
+
+Cache layout (``cache_root()``: ``$LSTM_TEXT_CACHE``, else ``$XDG_CACHE_HOME/lstm-text``, else
+``~/.cache/lstm-text``)::
+
+    files.json                     path -> (size, mtime, inode, content digest): a file is hashed once
+    tokenizers/<key>.json          a tokenizer trained on a corpus (key: corpus content, tokenizer options)
+    tokens/<key>/train.bin         training ids   (key: corpus content, tokenizer, val_fraction)
+    tokens/<key>/val.bin           validation ids
+    tokens/<key>/meta.json         counts, dtype, CRC-32 per 64 MiB block: a damaged file is rebuilt, never trusted
+
+Nothing holds the text: workers read newline-aligned chunks (``corpus.chunks``) and return their ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LstmTextError
+from .corpus import Chunk, Source, chunks, expand, sources
+
+FORMAT = 1  # bump when the layout of a token file or its meta changes
+SMALL = 8 << 20  # a corpus this small is tokenized in-process (no worker start-up)
+CRC_BLOCK = 64 << 20
+SAMPLE_BLOCK = 64 << 10  # SentencePiece's sample is drawn as blocks of this many bytes, whole lines kept
+SAMPLE_LINE = 8192  # longer sample lines are cut (SentencePiece skips sentences over 64 KiB)
+UNICODE = 0x110000
+
+
+class Cancelled(LstmTextError):
+    """A stop signal arrived while tokenizing: nothing was trained or written."""
+
+    def __init__(self, signum: int):
+        self.exit_code = 128 + signum
+        super().__init__("interrupted while tokenizing the corpus; nothing was trained (the token cache is unchanged)")
+
+
+def cache_root() -> Path:
+    env = os.environ.get("LSTM_TEXT_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lstm-text"
+
+
+def workers() -> int:
+    """Cores this process may use (its CPU affinity, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _write_json(path: Path, obj) -> None:
+    from ..checkpoint import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(obj).encode())
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+class TokenFile:
+    """A flat file of token ids. Windows are read with ``os.pread`` (nanoGPT reads its memmap per batch for
+    the same reason): pages of a multi-GB file mapped for a whole run would count as resident memory."""
+
+    def __init__(self, path: str | Path, dtype: str, n: int):
+        self.path, self.dtype, self.n = Path(path), np.dtype(dtype), n
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """ids[start : start + n] as int64."""
+        n = max(0, min(n, self.n - start))
+        raw = os.pread(self._fd, n * self.dtype.itemsize, start * self.dtype.itemsize)
+        return np.frombuffer(raw, dtype=self.dtype).astype(np.int64)
+
+    def memmap(self) -> np.ndarray:
+        """The whole file as a read-only memory map (for small files and tests)."""
+        if self.n == 0:
+            return np.zeros(0, dtype=self.dtype)
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.n,))
+
+    def __del__(self):
+        try:
+            os.close(self._fd)
+        except (OSError, AttributeError):
+            pass
+
+
+@dataclass
+class TokenSet:
+    """What training reads: the two id files, the tokenizer, and how they were made."""
+
+    train: TokenFile
+    val: TokenFile
+    tokenizer: object
+    val_chars: int  # characters of the validation part (bits per character divide by this)
+    fingerprint: str  # the corpus content's digest: --resume checks it
+    info: dict = field(default_factory=dict)  # sizes, cache hits, seconds, sample size: reported at start
+
+
+# -- workers ---------------------------------------------------------------------------------------------
+_W: dict = {}  # a worker's state: the corpus paths and the tokenizer (set by _init)
+
+
+def _worker_init(paths: list[str], tok: dict | None) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent alone decides
+    _init(paths, tok)
+
+
+def _init(paths: list[str], tok: dict | None) -> None:
+    _W.clear()
+    _W["paths"] = paths
+    if tok is not None:
+        from ..tokenizer import tokenizer_from_dict
+
+        t = tokenizer_from_dict(tok)
+        _W["tok"] = t
+        if t.kind == "char":
+            table = np.full(UNICODE, 1, dtype=np.uint32)  # UNK
+            for c, i in t.index.items():
+                table[ord(c)] = i
+            _W["table"] = table
+
+
+def _text(c: Chunk) -> str:
+    path = _W["paths"][c.file]
+    data = c.read(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        where = f"byte 0x{data[e.start]:02x} at offset {c.offset + e.start}"
+        raise LstmTextError(f"{path} is not valid UTF-8 ({where}); convert it to UTF-8 first") from None
+    nul = text.find("\x00")
+    if nul >= 0:  # valid UTF-8, but a training corpus with NULs is almost always a binary file given by mistake
+        raise LstmTextError(f"{path} contains NUL bytes (the first near byte {c.offset + nul}): is it a binary file? Give a text file")
+    return text
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _w_digest(c: Chunk) -> tuple[int, bytes]:
+    return c.file, hashlib.sha256(c.read(_W["paths"][c.file])).digest()
+
+
+def _w_count(c: Chunk) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.bincount(_codepoints(_text(c)), minlength=UNICODE)
+    cps = np.flatnonzero(counts)
+    return cps, counts[cps]
+
+
+def _w_encode(task: tuple[Chunk, bool, str]) -> tuple[int, np.ndarray, int]:
+    """(part, ids, characters) of one chunk; ``newline``: end it with a line break (a file boundary)."""
+    c, newline, dtype = task
+    text = _text(c)
+    if newline and not text.endswith("\n"):
+        text += "\n"
+    if "table" in _W:
+        ids = _W["table"][_codepoints(text)].astype(dtype)
+    else:
+        ids = np.asarray(_W["tok"].encode(text), dtype=dtype)
+    return c.part, ids, len(text)
+
+
+def _w_train_sp(lines: list[str], vocab_size: int, kind: str) -> dict:
+    from ..tokenizer import SentencePieceTokenizer
+
+    return SentencePieceTokenizer.train_lines(lines, vocab_size, kind).to_dict()
+
+
+class _Inline:
+    """The pool's interface, run in this process (small corpora: no worker start-up)."""
+
+    def __init__(self, paths, tok):
+        _init(paths, tok)
+
+    def apply_async(self, fn, args):
+        try:
+            value, err = fn(*args), None
+        except Exception as e:  # raised when collected, as a pool does
+            value, err = None, e
+        return _Done(value, err)
+
+    def terminate(self):
+        pass
+
+
+class _Done:
+    def __init__(self, value, err):
+        self.value, self.err = value, err
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self, timeout=None):
+        if self.err is not None:
+            raise self.err
+        return self.value
+
+
+def _pool(paths: list[str], tok: dict | None, total_bytes: int):
+    if total_bytes <= SMALL or workers() == 1:
+        return _Inline(paths, tok)
+    import multiprocessing as mp
+
+    # fork where there is one, as torch's DataLoader does: workers run NumPy and SentencePiece only (never
+    # torch's threads), and spawn would re-run a user's script that calls lstm_text.train() unguarded
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    return ctx.Pool(workers(), initializer=_worker_init, initargs=(paths, tok))
+
+
+def _ordered(pool, fn, tasks: Iterable, cancelled: Callable[[], int], window: int = 0) -> Iterator:
+    """fn(task) for each task, in order, with at most ``window`` in flight (memory stays bounded); a stop
+    signal (``cancelled()`` non-zero) is noticed within a fraction of a second."""
+    window = window or 2 * workers() + 1
+    todo, it = deque(), iter(tasks)
+    while True:
+        while len(todo) < window:
+            t = next(it, None)
+            if t is None:
+                break
+            todo.append(pool.apply_async(fn, (t,)))
+        if not todo:
+            return
+        head = todo.popleft()
+        while not head.ready():
+            if sig := cancelled():
+                raise Cancelled(sig)
+            head.wait(0.1)
+        yield head.get()
+
+
+# -- the corpus's identity -------------------------------------------------------------------------------
+def _stat(path: str) -> list:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def fingerprint(srcs: list[Source], paths: list[str], pool_for, cancelled) -> tuple[str, int]:
+    """The corpus content's digest and how many bytes had to be read for it (files unchanged since an
+    earlier run, by size, mtime and inode, keep their digest)."""
+    memo_path = cache_root() / "files.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    stats = [_stat(p) for p in paths]
+    todo = [i for i, p in enumerate(paths) if memo.get(p, [None])[:3] != stats[i]]
+    read = 0
+    if todo:
+        sub = [srcs[i] for i in todo]
+        read = sum(s.size for s in sub)
+        parts: dict[int, list[bytes]] = {i: [] for i in todo}
+        pool = pool_for(None, read)
+        try:
+            for j, d in _ordered(pool, _w_digest, chunks(sub, parts=(0, 1)), cancelled):
+                parts[todo[j]].append(d)
+        finally:
+            pool.terminate()
+        for i in todo:
+            memo[paths[i]] = stats[i] + [hashlib.sha256(b"".join(parts[i])).hexdigest()]
+        try:
+            _write_json(memo_path, memo)
+        except OSError:
+            pass  # a read-only cache costs a re-hash next time, nothing else
+    digests = [memo[p][3] for p in paths]
+    return _key(digests, [(s.start, s.cut, s.size) for s in srcs]), read
+
+
+# -- tokenizers ------------------------------------------------------------------------------------------
+def _char_counts(srcs, paths, pool_for, cancelled) -> dict[str, int]:
+    total = np.zeros(UNICODE, dtype=np.int64)
+    pool = pool_for(None, sum(s.cut - s.start for s in srcs))
+    try:
+        for cps, n in _ordered(pool, _w_count, chunks(srcs, parts=(0,)), cancelled):
+            total[cps] += n
+    finally:
+        pool.terminate()
+    cps = np.flatnonzero(total)
+    return {chr(int(c)): int(total[c]) for c in cps}
+
+
+def sample_lines(srcs: list[Source], budget: int, seed: int) -> tuple[list[str], int]:
+    """Lines of the training parts for SentencePiece: all of them when they fit ``budget`` bytes, else
+    blocks of ``SAMPLE_BLOCK`` bytes drawn with probability budget/size (seeded), their whole lines kept.
+    Returns (lines, bytes sampled)."""
+    total = sum(s.cut - s.start for s in srcs)
+    p = min(1.0, budget / max(total, 1))
+    rng = random.Random(seed)
+    lines, got = [], 0
+    for s in srcs:
+        for c in chunks([s], parts=(0,)):
+            if p >= 1.0:
+                blocks = [c.read(s.path)]
+            else:
+                picked = [o for o in range(0, c.length, SAMPLE_BLOCK) if rng.random() < p]
+                if not picked:
+                    continue
+                data = c.read(s.path) if c.data is not None or len(picked) > 4 else None
+                blocks = []
+                for o in picked:
+                    n = min(SAMPLE_BLOCK, c.length - o)
+                    b = data[o : o + n] if data is not None else Chunk(0, 0, c.offset + o, n, False).read(s.path)
+                    blocks.append(_whole_lines(b, at_start=o == 0, at_end=o + n >= c.length))
+            for b in blocks:
+                got += len(b)
+                text = b.decode("utf-8", "ignore")
+                lines += [ln[i : i + SAMPLE_LINE] for ln in text.split("\n") if ln for i in range(0, len(ln), SAMPLE_LINE)]
+    return lines, got
+
+
+def _whole_lines(b: bytes, at_start: bool, at_end: bool) -> bytes:
+    """The complete lines of a block cut out of a chunk (the block itself when it holds no line break)."""
+    first = 0 if at_start else b.find(b"\n") + 1
+    last = len(b) if at_end else b.rfind(b"\n") + 1
+    return b[first:last] if 0 < last - first else b
+
+
+def train_tokenizer_streaming(srcs, paths, kind, vocab_size, seed, sample_bytes, pool_for, cancelled):
+    """(tokenizer, info): char vocabulary from a streaming count of the training parts; SentencePiece
+    trained in a worker process on ``sample_lines``."""
+    from ..tokenizer import CharTokenizer, tokenizer_from_dict
+
+    if kind == "char":
+        counts = _char_counts(srcs, paths, pool_for, cancelled)
+        if not any(not c.isspace() for c in counts):
+            raise LstmTextError(f"the corpus {' '.join(paths[:3])} is empty (only white space in its training part)")
+        return CharTokenizer.from_counts(counts, vocab_size), {}
+    lines, got = sample_lines(srcs, sample_bytes, seed)
+    if not lines:
+        raise LstmTextError(f"the corpus {' '.join(paths[:3])} is empty")
+    total = sum(s.cut - s.start for s in srcs)
+    info = {"sample_bytes": got, "sample_share": got / max(total, 1)}
+    pool = _pool([], None, got if got > (1 << 20) else 0)  # a big sample trains where a signal can stop it
+    try:
+        (d,) = _ordered(pool, _sp_task, [(lines, vocab_size or 2048, kind)], cancelled, window=1)
+    finally:
+        pool.terminate()
+    return tokenizer_from_dict(d), info
+
+
+def _sp_task(args):
+    return _w_train_sp(*args)
+
+
+# -- token files -----------------------------------------------------------------------------------------
+class _Writer:
+    """Appends id arrays to a file, keeping a CRC-32 per ``CRC_BLOCK`` bytes."""
+
+    def __init__(self, path: Path):
+        self.f, self.n, self.crcs, self.fill, self.crc = open(path, "wb"), 0, [], 0, 0
+
+    def write(self, ids: np.ndarray) -> None:
+        b = memoryview(ids.tobytes())
+        self.f.write(b)
+        self.n += len(ids)
+        while len(b):
+            k = min(CRC_BLOCK - self.fill, len(b))
+            self.crc, self.fill, b = zlib.crc32(b[:k], self.crc), self.fill + k, b[k:]
+            if self.fill == CRC_BLOCK:
+                self.crcs.append(self.crc)
+                self.crc, self.fill = 0, 0
+
+    def close(self) -> list[int]:
+        if self.fill:
+            self.crcs.append(self.crc)
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        return self.crcs
+
+
+def _crcs(path: Path) -> list[int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = path.stat().st_size
+
+    def one(i: int) -> int:
+        with open(path, "rb") as f:
+            f.seek(i * CRC_BLOCK)
+            return zlib.crc32(f.read(CRC_BLOCK))  # zlib releases the GIL: blocks check in parallel
+
+    with ThreadPoolExecutor(workers()) as ex:
+        return list(ex.map(one, range(-(-size // CRC_BLOCK))))
+
+
+def _load(d: Path) -> tuple[TokenFile, TokenFile, dict] | None:
+    """The token files in ``d`` if they are complete and undamaged, else None (they are then rebuilt)."""
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        if meta.get("format") != FORMAT:
+            return None
+        files = []
+        for part in ("train", "val"):
+            m, p = meta[part], d / f"{part}.bin"
+            if p.stat().st_size != m["tokens"] * np.dtype(meta["dtype"]).itemsize or _crcs(p) != m["crc32"]:
+                return None
+            files.append(TokenFile(p, meta["dtype"], m["tokens"]))
+        return files[0], files[1], meta
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def encode_files(srcs, paths, tokenizer, out: Path, pool_for, cancelled) -> dict:
+    """Tokenize every chunk of the corpus into ``out``/train.bin and val.bin; returns their meta."""
+    dtype = "uint16" if tokenizer.vocab_size <= 1 << 16 else "uint32"
+    nonempty = [[s.part(p)[1] > s.part(p)[0] for p in (0, 1)] for s in srcs]
+    later = [[any(nonempty[j][p] for j in range(i + 1, len(srcs))) for p in (0, 1)] for i in range(len(srcs))]
+    tasks = ((c, c.last and later[c.file][c.part], dtype) for c in chunks(srcs))
+    writers = [_Writer(out / "train.bin"), _Writer(out / "val.bin")]
+    chars = [0, 0]
+    pool = pool_for(tokenizer.to_dict(), sum(s.size for s in srcs))
+    try:
+        for part, ids, n in _ordered(pool, _w_encode, tasks, cancelled):
+            writers[part].write(ids)
+            chars[part] += n
+    finally:
+        pool.terminate()
+    meta = {"format": FORMAT, "dtype": dtype, "vocab_size": tokenizer.vocab_size}
+    for i, part in enumerate(("train", "val")):
+        n = writers[i].n
+        meta[part] = {"tokens": n, "characters": chars[i], "crc32": writers[i].close()}
+    return meta
+
+
+def prepare(
+    corpus: list[str],
+    *,
+    kind: str,
+    vocab_size: int,
+    val_fraction: float,
+    seed: int = 0,
+    sample_bytes: int = 16 << 20,
+    tokenizer=None,
+    cancelled: Callable[[], int] = lambda: 0,
+    build: bool = True,
+) -> TokenSet:
+    """The corpus's token files, from the cache or built now.
+
+    Args:
+        corpus: paths, dataset names, directories or globs (``corpus.expand``).
+        kind, vocab_size: the tokenizer to train when ``tokenizer`` is None (also cached).
+        val_fraction: the last fraction of each file's bytes validates.
+        seed: draws SentencePiece's sample.
+        sample_bytes: SentencePiece trains on at most about this many bytes of the training parts.
+        tokenizer: an existing tokenizer (``--resume``): only the ids are made.
+        cancelled: returns a signal number once one arrives; long passes stop within a fraction of a second.
+        build: False on processes that wait for another to build (torchrun's other ranks): a miss is an error.
+    """
+    t0 = time.perf_counter()
+    files = expand(corpus)
+    paths = [str(Path(f).resolve()) for f in files]
+    srcs = sources(files, val_fraction)
+    info: dict = {"files": len(paths), "bytes": sum(s.size for s in srcs)}
+
+    def pool_for(tok, nbytes):
+        return _pool(paths, tok, nbytes)
+
+    fp, info["hashed_bytes"] = fingerprint(srcs, paths, pool_for, cancelled)
+    root = cache_root()
+    if tokenizer is None:
+        tkey = _key(FORMAT, fp, kind, vocab_size, None if kind == "char" else (seed, sample_bytes))
+        tpath = root / "tokenizers" / f"{tkey}.json"
+        tokenizer = _cached_tokenizer(tpath)
+        info["tokenizer_cached"] = tokenizer is not None
+        if tokenizer is None:
+            if not build:
+                raise LstmTextError(f"the tokenizer cache {tpath} is missing: the building process failed")
+            tokenizer, more = train_tokenizer_streaming(
+                srcs, paths, kind, vocab_size, seed, sample_bytes, pool_for, cancelled
+            )
+            info |= more
+            try:
+                _write_json(tpath, tokenizer.to_dict())
+            except OSError:
+                pass
+    tok_json = json.dumps(tokenizer.to_dict(), sort_keys=True)
+    d = root / "tokens" / _key(FORMAT, fp, hashlib.sha256(tok_json.encode()).hexdigest())
+    loaded = _load(d)
+    info["cache_hit"] = loaded is not None
+    if loaded is None:
+        if not build:
+            raise LstmTextError(f"the token cache {d} is missing: the building process failed")
+        info["rebuilt_damaged"] = (d / "meta.json").exists()
+        t1 = time.perf_counter()
+        loaded = _build(d, srcs, paths, tokenizer, pool_for, cancelled)
+        info["encode_seconds"] = time.perf_counter() - t1
+    train, val, meta = loaded
+    info |= {"dir": str(d), "seconds": time.perf_counter() - t0, "dtype": meta["dtype"]}
+    info |= {"train_tokens": len(train), "val_tokens": len(val), "train_chars": meta["train"]["characters"]}
+    return TokenSet(train, val, tokenizer, meta["val"]["characters"], fp, info)
+
+
+def _cached_tokenizer(path: Path):
+    from ..tokenizer import tokenizer_from_dict
+
+    try:
+        return tokenizer_from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, LstmTextError):
+        return None
+
+
+def _build(d: Path, srcs, paths, tokenizer, pool_for, cancelled):
+    """Write the token files into a temporary folder beside ``d`` and move it into place in one rename."""
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = d.parent / f".{d.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        meta = encode_files(srcs, paths, tokenizer, tmp, pool_for, cancelled)
+        _write_json(tmp / "meta.json", meta)
+        if d.exists():  # a damaged copy (or another process's): replace it
+            shutil.rmtree(d, ignore_errors=True)
+        try:
+            os.rename(tmp, d)
+        except OSError:  # another process moved an identical copy in first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    loaded = _load(d)
+    if loaded is None:
+        raise LstmTextError(f"could not write the token cache in {d.parent}; set LSTM_TEXT_CACHE to a writable folder")
+    return loaded
+
+
+# -- validation sample -----------------------------------------------------------------------------------
+def char_lengths(tokenizer) -> np.ndarray:
+    """Characters each token id stands for (bytes that start a UTF-8 character): sums to a text's length."""
+    n = tokenizer.vocab_size
+    return np.array([sum(1 for b in tokenizer.piece_bytes(i) if not 0x80 <= b < 0xC0) for i in range(n)])
+
+
+def val_sample(val: TokenFile, n_tokens: int, span: int, seed: int) -> np.ndarray | None:
+    """A fixed, seeded sample of the validation ids as rows (k, span) of contiguous text, one row per stratum
+    of the file (nanoGPT's eval_iters, but fixed so that every validation reads the same text); None when
+    the whole split is no bigger than ``n_tokens``."""
+    if len(val) <= n_tokens:
+        return None
+    k = max(1, n_tokens // span)
+    stride = len(val) // k
+    rng = random.Random(seed)
+    rows = [val.read(i * stride + rng.randint(0, max(0, stride - span)), span) for i in range(k)]
+    return np.stack(rows)
