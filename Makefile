@@ -13,7 +13,7 @@ endif
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,serve]'
 	touch $@
 
 install: $(BIN)/.installed

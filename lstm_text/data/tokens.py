@@ -127,6 +127,7 @@ def _worker_init(paths: list[str], tok: dict | None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent alone decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's save-and-stop handler: terminate() must kill
     _init(paths, tok)
 
 
@@ -155,7 +156,9 @@ def _text(c: Chunk) -> str:
         raise LstmTextError(f"{path} is not valid UTF-8 ({where}); convert it to UTF-8 first") from None
     nul = text.find("\x00")
     if nul >= 0:  # valid UTF-8, but a training corpus with NULs is almost always a binary file given by mistake
-        raise LstmTextError(f"{path} contains NUL bytes (the first near byte {c.offset + nul}): is it a binary file? Give a text file")
+        raise LstmTextError(
+            f"{path} contains NUL bytes (the first near byte {c.offset + nul}): is it a binary file? Give a text file"
+        )
     return text
 
 
@@ -304,7 +307,7 @@ def _char_counts(srcs, paths, pool_for, cancelled) -> dict[str, int]:
     return {chr(int(c)): int(total[c]) for c in cps}
 
 
-def sample_lines(srcs: list[Source], budget: int, seed: int) -> tuple[list[str], int]:
+def sample_lines(srcs: list[Source], budget: int, seed: int, cancelled=lambda: 0) -> tuple[list[str], int]:
     """Lines of the training parts for SentencePiece: all of them when they fit ``budget`` bytes, else
     blocks of ``SAMPLE_BLOCK`` bytes drawn with probability budget/size (seeded), their whole lines kept.
     Returns (lines, bytes sampled)."""
@@ -314,6 +317,8 @@ def sample_lines(srcs: list[Source], budget: int, seed: int) -> tuple[list[str],
     lines, got = [], 0
     for s in srcs:
         for c in chunks([s], parts=(0,)):
+            if sig := cancelled():
+                raise Cancelled(sig)
             if p >= 1.0:
                 blocks = [c.read(s.path)]
             else:
@@ -329,7 +334,8 @@ def sample_lines(srcs: list[Source], budget: int, seed: int) -> tuple[list[str],
             for b in blocks:
                 got += len(b)
                 text = b.decode("utf-8", "ignore")
-                lines += [ln[i : i + SAMPLE_LINE] for ln in text.split("\n") if ln for i in range(0, len(ln), SAMPLE_LINE)]
+                for ln in text.split("\n"):
+                    lines += [ln[i : i + SAMPLE_LINE] for i in range(0, len(ln), SAMPLE_LINE)]
     return lines, got
 
 
@@ -350,7 +356,7 @@ def train_tokenizer_streaming(srcs, paths, kind, vocab_size, seed, sample_bytes,
         if not any(not c.isspace() for c in counts):
             raise LstmTextError(f"the corpus {' '.join(paths[:3])} is empty (only white space in its training part)")
         return CharTokenizer.from_counts(counts, vocab_size), {}
-    lines, got = sample_lines(srcs, sample_bytes, seed)
+    lines, got = sample_lines(srcs, sample_bytes, seed, cancelled)
     if not lines:
         raise LstmTextError(f"the corpus {' '.join(paths[:3])} is empty")
     total = sum(s.cut - s.start for s in srcs)

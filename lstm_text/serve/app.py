@@ -1,0 +1,302 @@
+"""The FastAPI app: the routes and their exception handlers, over one ``ClassifyBatcher`` per classifier and a
+``GenerationPool`` (``web`` holds the HTTP plumbing: error bodies, the auth/body-limit/metrics gate, SSE).
+
+CPU work never runs on the event loop: classify requests go to a batcher's thread, generations to the pool's
+threads (torch and NumPy release the GIL inside their operations). Models are chosen by name among those loaded
+at start (``server.load_models``): no request names a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections import Counter
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from .. import __version__
+from ..config import GenerateConfig
+from ..errors import LstmTextError
+from .batcher import ClassifyBatcher
+from .generation import GenerationPool
+from .limits import ApiError, Busy, Limits
+from .metrics import Metrics
+from .schemas import ClassifyRequest, CompletionRequest, GenerateRequest
+from .web import EventStream, Gate, api_message, collect, error_response, over, sse, usage
+
+log = logging.getLogger("uvicorn.error")
+
+
+def create_app(models: dict, limits: Limits | None = None, api_key: str | None = None) -> FastAPI:
+    """The app serving ``models`` ({name: ``api.Model``}, loaded and warmed by ``server.load_models``)."""
+    limits = limits or Limits()
+    metrics = Metrics()
+    open_requests: Counter = Counter()
+
+    def arriving() -> int:  # classify requests received and not yet queued (read by the batchers' threads)
+        return open_requests["/v1/classify"] - sum(b.unanswered for b in batchers.values())
+
+    batchers = {
+        name: ClassifyBatcher(
+            name,
+            m,
+            max_queue=limits.max_queue,
+            max_batch=limits.max_batch,
+            wait_s=limits.batch_wait_ms / 1000,
+            metrics=metrics,
+            arriving=arriving,
+        )
+        for name, m in models.items()
+        if m.labels
+    }
+    pool = GenerationPool(limits, metrics)
+    started = int(time.time())
+
+    def close() -> None:
+        pool.close()
+        for b in batchers.values():
+            b.close()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        # on SIGTERM uvicorn has stopped accepting and waited for the requests in flight; finish the queued work
+        await asyncio.to_thread(close)
+
+    app = FastAPI(
+        title="lstm-text",
+        version=__version__,
+        description="LSTM language models and classifiers: classify, generate, OpenAI-compatible completions.",
+        lifespan=lifespan,
+        # with a key, /docs gets an Authorize button (the Gate checks the token; this only declares it)
+        dependencies=[Depends(HTTPBearer(auto_error=False))] if api_key else None,
+    )
+    app.add_middleware(Gate, metrics=metrics, api_key=api_key, max_body=limits.max_body, open_requests=open_requests)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request, e: ApiError):
+        return error_response(e.status, e.message, e.param, e.code)
+
+    @app.exception_handler(LstmTextError)
+    async def _library_error(request, e: LstmTextError):
+        flag = re.search(r"--([a-z][a-z0-9-]*)", str(e))  # the option it names is the field at fault
+        return error_response(422, api_message(str(e)), flag.group(1).replace("-", "_") if flag else None)
+
+    @app.exception_handler(Busy)
+    async def _busy(request, e: Busy):
+        return error_response(
+            503, f"the server is busy: {e}; retry later", code="queue_full", headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, e: RequestValidationError):
+        errors = e.errors()
+        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
+        if first["type"] == "json_invalid":
+            why = (first.get("ctx") or {}).get("error", "")
+            return error_response(400, f"the request body is not valid JSON ({why})".replace(" ()", ""))
+        param = ".".join(str(x) for x in first["loc"][1:]) or None
+        msg = first["msg"]
+        if param is None:  # the body itself: none, or not read as JSON
+            msg = "the request body must be a JSON object, sent with the header 'Content-Type: application/json'"
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        return error_response(422, f"{param}: {msg}{more}" if param else msg + more, param, first["type"] or None)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request, e: HTTPException):
+        return error_response(e.status_code, str(e.detail), headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def _bug(request, e: Exception):
+        log.exception("internal error answering %s", request.url.path)
+        return error_response(500, f"internal error: {type(e).__name__}: {e}")
+
+    def not_served(name: str) -> ApiError:
+        return ApiError(
+            404, f"model {name!r} is not served here (served: {', '.join(models)})", "model", "model_not_found"
+        )
+
+    def pick(name: str | None, task: str):
+        can = (lambda m: bool(m.labels)) if task == "classify" else (lambda m: m.has_lm)
+        if name is None:
+            found = next(((n, m) for n, m in models.items() if can(m)), None)
+            if found is None:
+                raise ApiError(422, f"no model served here can {task} (served: {', '.join(models)})", "model")
+            return found
+        if name not in models:
+            raise not_served(name)
+        if not can(models[name]):
+            why = "it has no classification head" if task == "classify" else "it has no language-model head"
+            raise ApiError(422, f"model {name!r} cannot {task}: {why}", "model")
+        return name, models[name]
+
+    def sampling(prompts: list[str], max_tokens: int, **options) -> GenerateConfig:
+        if max_tokens > limits.max_tokens:
+            raise over("max_tokens", max_tokens, "tokens", limits.max_tokens, "--max-tokens")
+        for i, p in enumerate(prompts):
+            if len(p) > limits.max_chars:
+                param = "prompt" if len(prompts) == 1 else f"prompt.{i}"
+                raise over(param, len(p), "characters", limits.max_chars, "--max-chars")
+        stop = options.pop("stop")
+        stop = [stop] if isinstance(stop, str) else list(stop or [])
+        return GenerateConfig(max_tokens=max_tokens, stop=stop, **options)
+
+    @app.post(
+        "/v1/classify", summary="Label, score and probabilities of each text (the classify --format jsonl records)"
+    )
+    async def classify(req: ClassifyRequest):
+        name, _ = pick(req.model, "classify")
+        if len(req.texts) > limits.max_texts:
+            raise over("texts", len(req.texts), "texts", limits.max_texts, "--max-texts")
+        for i, t in enumerate(req.texts):
+            if len(t) > limits.max_chars:
+                raise over(f"texts.{i}", len(t), "characters", limits.max_chars, "--max-chars")
+        if not req.texts:
+            return JSONResponse({"model": name, "results": []})
+        results = await asyncio.wrap_future(batchers[name].submit(req.texts, req.threshold, req.abstain_label))
+        return JSONResponse({"model": name, "results": results})
+
+    @app.post("/v1/generate", summary="Continue a prompt; stream=true sends the text as server-sent events")
+    async def generate(req: GenerateRequest, request: Request):
+        name, m = pick(req.model, "generate")
+        options = req.model_dump(exclude={"model", "prompt", "max_tokens", "stream"})
+        cfg = sampling([req.prompt], req.max_tokens, **options)
+        job = pool.submit(name, m, [req.prompt], cfg, 1)
+        if not req.stream:
+            text = (await collect(job, request, 1))[0]
+            return {"model": name, "text": text, "finish_reason": job.outcome.finish[0], "usage": usage(job)}
+
+        async def events():
+            async for items in job.batches():
+                yield sse({"text": "".join(piece for _, piece in items)}, "text")
+            o = job.outcome
+            if o.error is not None:
+                log.error("generation failed: %s: %s", type(o.error).__name__, o.error)
+                yield sse({"error": {"message": f"internal error: {o.error}", "type": "server_error"}}, "error")
+            else:
+                yield sse({"model": name, "finish_reason": o.finish[0], "usage": usage(job)}, "done")
+
+        return EventStream(events(), job)
+
+    @app.post("/v1/completions", summary="OpenAI-compatible text completions (the legacy completions API)")
+    async def completions(req: CompletionRequest, request: Request):
+        name, m = pick(req.model, "generate")
+        prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise ApiError(
+                422, "prompt must be a string or a non-empty list of strings (token ids are not read)", "prompt"
+            )
+        unsupported = {
+            "logprobs": req.logprobs is not None,
+            "presence_penalty": bool(req.presence_penalty),
+            "frequency_penalty": bool(req.frequency_penalty),
+            "logit_bias": bool(req.logit_bias),
+            "suffix": req.suffix is not None,
+            "best_of": req.best_of not in (None, req.n or 1),
+        }
+        for field, given in unsupported.items():
+            if given:
+                raise ApiError(422, f"{field} is not supported by lstm-text models", field, "unsupported")
+        n = 1 if req.n is None else req.n
+        if n < 1:
+            raise ApiError(422, "n must be at least 1", "n")
+        if len(prompts) * n > limits.max_n:
+            raise over("n", len(prompts) * n, "samples (prompts x n)", limits.max_n, "--max-n")
+        temperature = 1.0 if req.temperature is None else req.temperature
+        top_p = 1.0 if req.top_p is None else req.top_p
+        if temperature < 0 or top_p < 0:
+            raise ApiError(422, "temperature and top_p must be >= 0", "temperature" if temperature < 0 else "top_p")
+        cfg = sampling(
+            prompts,
+            16 if req.max_tokens is None else req.max_tokens,
+            temperature=temperature or 1.0,
+            top_p=top_p or 1.0,
+            greedy=temperature == 0 or top_p == 0,  # as OpenAI reads 0: always the most likely token
+            top_k=req.top_k,
+            min_p=req.min_p,
+            repetition_penalty=req.repetition_penalty,
+            stop=req.stop,
+            seed=req.seed,
+        )
+        job = pool.submit(name, m, prompts, cfg, n)
+        head = {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": name,
+        }
+
+        def choice(i: int, text: str, finish: str | None) -> dict:
+            return {"text": text, "index": i, "logprobs": None, "finish_reason": finish}
+
+        if not req.stream:
+            texts = await collect(job, request, len(prompts) * n)
+            echo = [prompts[i // n] if req.echo else "" for i in range(len(texts))]
+            choices = [choice(i, e + t, f) for i, (e, t, f) in enumerate(zip(echo, texts, job.outcome.finish))]
+            return {**head, "choices": choices, "usage": usage(job)}
+
+        async def chunks():
+            if req.echo:
+                for i in range(len(prompts) * n):
+                    yield sse({**head, "choices": [choice(i, prompts[i // n], None)]})
+            async for items in job.batches():
+                texts: dict[int, str] = {}
+                for i, piece in items:
+                    texts[i] = texts.get(i, "") + piece
+                for i, text in texts.items():
+                    yield sse({**head, "choices": [choice(i, text, None)]})
+            o = job.outcome
+            if o.error is not None:
+                log.error("generation failed: %s: %s", type(o.error).__name__, o.error)
+                yield sse({"error": {"message": f"internal error: {o.error}", "type": "server_error"}})
+                return
+            for i, finish in enumerate(o.finish):
+                yield sse({**head, "choices": [choice(i, "", finish)]})
+            if req.stream_options and req.stream_options.include_usage:
+                yield sse({**head, "choices": [], "usage": usage(job)})
+            yield sse("[DONE]")
+
+        return EventStream(chunks(), job)
+
+    def card(name: str) -> dict:
+        m = models[name]
+        info = m.info()
+        return {
+            "id": name,
+            "object": "model",
+            "created": started,
+            "owned_by": "lstm-text",
+            "capabilities": {"generate": m.has_lm, "classify": bool(m.labels)},
+            "labels": m.labels,
+            "parameters": info["parameters"],
+            "tokenizer": info["tokenizer"],
+            "vocab_size": info["vocab_size"],
+        }
+
+    @app.get("/v1/models", summary="The models served here, by name (OpenAI's model list, with lstm-text fields)")
+    async def list_models():
+        return {"object": "list", "data": [card(name) for name in models]}
+
+    @app.get("/v1/models/{name}", summary="One served model")
+    async def get_model(name: str):
+        if name not in models:
+            raise not_served(name)
+        return card(name)
+
+    @app.get("/healthz", summary="Liveness: 200 while the server answers")
+    async def healthz():
+        return {"status": "ok", "models": list(models)}
+
+    @app.get("/metrics", summary="Prometheus metrics: requests, latency, tokens, batches, queues, memory")
+    async def prometheus():
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app

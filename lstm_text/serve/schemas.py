@@ -1,0 +1,71 @@
+"""Request bodies of the HTTP API (pydantic models: FastAPI validates them and documents them at /docs).
+
+Ranges of the sampling options are checked by ``GenerateConfig`` (one set of rules for the CLI, the Python API
+and the server); the server's own bounds (``limits.Limits``) are checked by the handlers, naming the limit.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SEED = Field(None, ge=-(2**63), le=2**64 - 1, description="Same seed, same text.")
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    texts: list[str] = Field(description="Texts to classify; the results come back in this order.")
+    model: str | None = Field(None, description="A served model's name (default: the first classifier).")
+    threshold: float = Field(0.0, ge=0.0, lt=1.0, description="Below this top probability, answer abstain_label.")
+    abstain_label: str = "neutral"
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    prompt: str = Field("", description="Text to continue; the response holds the continuation only.")
+    model: str | None = Field(None, description="A served model's name (default: the first language model).")
+    max_tokens: int = 500
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    stop: list[str] | str | None = Field(None, description="End the text at the first of these strings.")
+    seed: int | None = SEED
+    greedy: bool = False
+    stream: bool = Field(False, description="Send the text as server-sent events as it is produced.")
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionRequest(BaseModel):
+    """OpenAI's legacy completions request. Unknown fields are ignored, as OpenAI-compatible servers do; the
+    fields lstm-text cannot honour (logprobs, penalties, logit_bias, suffix, best_of != n) are refused."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    model: str | None = None
+    prompt: str | list[str] | list[int] | list[list[int]] = ""
+    max_tokens: int | None = 16
+    temperature: float | None = 1.0  # 0: greedy, as OpenAI's API reads it
+    top_p: float | None = 1.0
+    n: int | None = 1
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = SEED
+    echo: bool | None = False
+    logprobs: int | None = None
+    best_of: int | None = None
+    presence_penalty: float | None = 0.0
+    frequency_penalty: float | None = 0.0
+    logit_bias: dict[str, float] | None = None
+    suffix: str | None = None
+    user: str | None = None
+    # extensions (the openai client sends them with extra_body=...), as in lstm-text generate
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0

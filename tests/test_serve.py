@@ -1,0 +1,355 @@
+"""`lstm-text serve`: a real server process on a free loopback port, spoken to with httpx and the openai client."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+openai = pytest.importorskip("openai")
+pytest.importorskip("fastapi")
+
+import lstm_text  # noqa: E402
+from lstm_text.cli import main  # noqa: E402
+
+KEY = "test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+TEXTS = ["a gorgeous, witty, seductive movie .", "the plot is nothing but boilerplate clichés .", "", "it is fine"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m lstm_text serve ...` on a free port; its log goes to a file (read when something fails)."""
+
+    def __init__(self, tmp_path, *args: str, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / f"server-{self.port}.log"
+        cmd = [sys.executable, "-m", "lstm_text", "serve", *args, "--port", str(self.port), "--log-level", "warning"]
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, f"the server exited: {self.log.read_text()}"
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"the server did not start: {self.log.read_text()}"
+            time.sleep(0.1)
+
+    def metric(self, name: str, headers: dict | None = None, **labels: str) -> float:
+        text = httpx.get(self.url + "/metrics", headers=headers).text
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        line = f"{name}{{{want}}} " if labels else f"{name} "
+        values = [float(x[len(line) :]) for x in text.splitlines() if x.startswith(line)]
+        return values[0] if values else 0.0
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_run):
+    """The built-in sentiment classifier and the tiny LM (named ``lm`` with NAME=PATH), with an API key from the
+    environment and small limits; a 20 ms batch wait so concurrent classify requests surely share batches."""
+    tmp = tmp_path_factory.mktemp("serve")
+    limits = ["--max-texts", "64", "--max-chars", "2000", "--max-body", "65536", "--max-tokens", "100000"]
+    s = Server(tmp, "sentiment", f"lm={tiny_run}", *limits, "--batch-wait-ms", "20", env={"LSTM_TEXT_API_KEY": KEY})
+    yield s
+    assert s.stop() == 0, s.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    return lstm_text.load("sentiment")
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_run):
+    return lstm_text.load(tiny_run)
+
+
+def sse_events(lines) -> list[tuple[str | None, str]]:
+    """(event, data) of a server-sent event stream's lines."""
+    events, event = [], None
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            events.append((event, line[6:]))
+            event = None
+    return events
+
+
+def assert_same_records(got: list[dict], texts: list[str], want: list[dict]) -> None:
+    assert [r["text"] for r in got] == texts
+    for g, w in zip(got, want):
+        assert g["label"] == w["label"]
+        assert g["probs"].keys() == w["probs"].keys()
+        assert all(abs(g["probs"][k] - w["probs"][k]) < 1e-5 for k in w["probs"])
+
+
+def test_health_models_and_api_key(server, client):
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok", "models": ["sentiment", "lm"]}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+        r = httpx.post(server.url + "/v1/classify", json={"texts": ["x"]}, headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert r.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(server.url + "/metrics").status_code == 401
+    schema = httpx.get(server.url + "/openapi.json").json()  # the docs need no key; the routes do
+    assert {"/v1/classify", "/v1/generate", "/v1/completions"} <= set(schema["paths"])
+    cards = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert cards["sentiment"]["capabilities"] == {"generate": False, "classify": True}
+    assert cards["sentiment"]["labels"] == ["negative", "positive"]
+    assert cards["lm"]["capabilities"] == {"generate": True, "classify": False}
+    assert "path" not in cards["lm"] and "training" not in cards["lm"]  # nothing about the server's files
+
+
+def test_classify_returns_the_classify_jsonl_records(client, sentiment):
+    r = client.post("/v1/classify", json={"texts": TEXTS})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model"] == "sentiment"
+    assert_same_records(body["results"], TEXTS, sentiment.classify(TEXTS))
+    assert body["results"][2] == {"text": "", "label": None, "score": None, "probs": {}}
+    r = client.post("/v1/classify", json={"texts": ["it is fine"], "model": "sentiment", "threshold": 0.99999})
+    rec = r.json()["results"][0]
+    assert rec["label"] == "neutral" and rec["abstained_from"]["threshold"] == 0.99999
+
+
+def test_concurrent_classify_requests_are_batched_and_answered_in_order(server, client, sentiment):
+    words = "good bad awful great dull witty boring moving ugly fun".split()
+    requests = [[f"{words[(i + j) % 10]} film number {i} line {j}" for j in range(1 + i % 7)] for i in range(32)]
+    batches = server.metric("lstm_text_classify_batch_texts_count", AUTH, model="sentiment")
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda texts: client.post("/v1/classify", json={"texts": texts}), requests))
+    batches = server.metric("lstm_text_classify_batch_texts_count", AUTH, model="sentiment") - batches
+    for texts, r in zip(requests, answers):
+        assert r.status_code == 200
+        assert_same_records(r.json()["results"], texts, sentiment.classify(texts))
+    assert 1 <= batches < len(requests)  # requests shared batches
+
+
+def test_generate_same_seed_same_text_as_the_library_streamed_or_not(client, lm):
+    want = lm.generate("the king", max_tokens=60, seed=5, temperature=0.8)
+    body = {"prompt": "the king", "model": "lm", "max_tokens": 60, "seed": 5, "temperature": 0.8}
+    r = client.post("/v1/generate", json=body)
+    assert r.status_code == 200
+    d = r.json()
+    assert d["text"] == want and d["finish_reason"] == "length"
+    assert d["usage"] == {"prompt_tokens": 8, "completion_tokens": 60, "total_tokens": 68}
+    with client.stream("POST", "/v1/generate", json={**body, "stream": True}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(r.iter_lines())
+    assert all(e == "text" for e, _ in events[:-1]) and events[-1][0] == "done"
+    assert "".join(json.loads(d)["text"] for _, d in events[:-1]) == want
+    assert json.loads(events[-1][1])["usage"]["completion_tokens"] == 60
+    stop = want[10:12]  # a stop string the seeded text holds
+    r = client.post("/v1/generate", json={**body, "stop": [stop]}).json()
+    assert r["finish_reason"] == "stop" and r["text"] == want[: want.index(stop)]
+
+
+def test_openai_client_completions_streaming_and_errors(server, lm):
+    c = openai.OpenAI(api_key=KEY, base_url=server.url + "/v1", max_retries=0)
+    want = lm.generate("the", max_tokens=30, seed=7)
+    r = c.completions.create(model="lm", prompt="the", max_tokens=30, seed=7)
+    assert r.object == "text_completion" and r.model == "lm"
+    assert r.choices[0].text == want and r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 30 and r.usage.prompt_tokens == 3
+    r = c.completions.create(model="lm", prompt=["the", "a"], max_tokens=10, n=2, seed=1, echo=True)
+    assert [ch.index for ch in r.choices] == [0, 1, 2, 3]
+    assert [ch.text[: len(p)] for ch, p in zip(r.choices, ["the", "the", "a", "a"])] == ["the", "the", "a", "a"]
+    assert r.usage.completion_tokens == 40
+    greedy = c.completions.create(model="lm", prompt="the", max_tokens=20, temperature=0).choices[0].text
+    assert greedy == lm.generate("the", max_tokens=20, greedy=True)
+    stream = c.completions.create(
+        model="lm", prompt="the", max_tokens=30, seed=7, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == want
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices][-1] == "length"
+    assert chunks[-1].usage.completion_tokens == 30
+    with pytest.raises(openai.NotFoundError, match="not served here"):
+        c.completions.create(model="/etc/passwd", prompt="x")
+    with pytest.raises(openai.UnprocessableEntityError, match="max-tokens"):
+        c.completions.create(model="lm", prompt="x", max_tokens=100_001)
+    with pytest.raises(openai.UnprocessableEntityError, match="logprobs"):
+        c.completions.create(model="lm", prompt="x", logprobs=2)
+    assert c.models.retrieve("lm").id == "lm" and [m.id for m in c.models.list()] == ["sentiment", "lm"]
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(api_key="wrong", base_url=server.url + "/v1", max_retries=0).models.list()
+
+
+BAD = [  # path, JSON body (or raw bytes), status, what the message says, param
+    ("/v1/classify", {"texts": ["x"] * 65}, 422, "limit of 64 (lstm-text serve --max-texts)", "texts"),
+    ("/v1/classify", {"texts": ["ok", "x" * 2001]}, 422, "2,001 characters, over this server's limit", "texts.1"),
+    ("/v1/classify", {"texts": ["x" * 70_000]}, 413, "limit of 65,536 bytes (lstm-text serve --max-body)", None),
+    ("/v1/classify", {"texts": "one string"}, 422, "valid list", "texts"),
+    ("/v1/classify", {"texts": ["x"], "modle": "sentiment"}, 422, "Extra inputs", "modle"),
+    ("/v1/classify", {"texts": ["x"], "model": "lm"}, 422, "no classification head", "model"),
+    ("/v1/classify", {"texts": ["x"], "model": "../../etc/passwd"}, 404, "not served here", "model"),
+    ("/v1/classify", {"texts": ["x"], "threshold": 1.5}, 422, "less than 1", "threshold"),
+    ("/v1/classify", b'{"texts": [', 400, "not valid JSON", None),
+    ("/v1/classify", b"", 422, "must be a JSON object", None),
+    (
+        "/v1/generate",
+        {"prompt": "x", "max_tokens": 100_001},
+        422,
+        "limit of 100,000 (lstm-text serve --max-tokens)",
+        "max_tokens",
+    ),
+    ("/v1/generate", {"prompt": "x" * 2001}, 422, "limit of 2,000 (lstm-text serve --max-chars)", "prompt"),
+    ("/v1/generate", {"prompt": "x", "temperature": 0}, 422, "temperature must be > 0", "temperature"),
+    ("/v1/generate", {"prompt": "x", "top_p": 2}, 422, "top_p must be in (0, 1]", "top_p"),
+    ("/v1/generate", {"prompt": "x", "stop": [""]}, 422, "stop strings must not be empty", "stop"),
+    ("/v1/generate", {"prompt": "x", "model": "sentiment"}, 422, "no language-model head", "model"),
+    ("/v1/completions", {"model": "lm", "prompt": "x", "n": 9}, 422, "limit of 8 (lstm-text serve --max-n)", "n"),
+    ("/v1/completions", {"model": "lm", "prompt": [1, 2]}, 422, "token ids are not read", "prompt"),
+    ("/v1/completions", {"model": "lm", "prompt": "x", "temperature": -1}, 422, ">= 0", "temperature"),
+    ("/v1/completions", {"model": "lm", "prompt": "x", "suffix": "y"}, 422, "not supported", "suffix"),
+    ("/v1/nothing", {}, 404, "Not Found", None),
+]
+
+
+@pytest.mark.parametrize("path, body, status, says, param", BAD)
+def test_bad_requests_get_a_json_error_naming_the_problem(client, path, body, status, says, param):
+    if isinstance(body, bytes):
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    else:
+        r = client.post(path, json=body)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert says in err["message"] and err["param"] == param
+    assert err["type"] == ("not_found_error" if status == 404 else "invalid_request_error")
+
+
+def test_body_limit_holds_without_content_length_and_methods_are_checked(client):
+    def chunks():  # chunked transfer encoding: no Content-Length to check first
+        yield b'{"texts": ["'
+        for _ in range(20):
+            yield b"x" * 4096
+        yield b'"]}'
+
+    r = client.post("/v1/classify", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "--max-body" in r.json()["error"]["message"]
+    r = client.get("/v1/classify")
+    assert r.status_code == 405 and r.json()["error"]["message"] == "Method Not Allowed"
+
+
+def test_client_disconnect_stops_generation(server, client):
+    def wait_stopped(cancelled: float) -> None:
+        deadline = time.monotonic() + 10
+        while server.metric("lstm_text_generations_cancelled_total", AUTH, model="lm") <= cancelled:
+            assert time.monotonic() < deadline, "the generation went on after its client left"
+            time.sleep(0.05)
+        assert server.metric("lstm_text_active_generations", AUTH) == 0
+
+    body = {"prompt": "the", "model": "lm", "max_tokens": 100_000, "stream": True}
+    tokens = server.metric("lstm_text_generated_tokens_total", AUTH, model="lm")
+    cancelled = server.metric("lstm_text_generations_cancelled_total", AUTH, model="lm")
+    with client.stream("POST", "/v1/generate", json=body) as r:  # leaving the block closes the connection
+        for i, _ in enumerate(r.iter_lines()):
+            if i == 20:
+                break
+    wait_stopped(cancelled)
+    with pytest.raises(httpx.ReadTimeout):  # not streamed: the server notices the closed connection too
+        client.post("/v1/generate", json={**body, "stream": False}, timeout=0.5)
+    wait_stopped(cancelled + 1)
+    made = server.metric("lstm_text_generated_tokens_total", AUTH, model="lm") - tokens
+    assert made < 100_000  # both stopped long before max_tokens
+
+
+def test_metrics_are_prometheus_text(server, client):
+    client.post("/v1/classify", json={"texts": ["fine"]})
+    text = client.get("/metrics").text
+    sample = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)+\})? -?[0-9.e+]+$')
+    for line in text.splitlines():
+        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
+    assert server.metric("lstm_text_requests_total", AUTH, endpoint="/v1/classify", status="200") >= 1
+    assert server.metric("process_resident_memory_bytes", AUTH) > 10_000_000
+    assert 'lstm_text_request_seconds_bucket{endpoint="/v1/classify",le="+Inf"}' in text
+
+
+def test_full_queue_answers_503_with_retry_after(tmp_path, tiny_run):
+    s = Server(tmp_path, str(tiny_run), "--workers", "1", "--max-queue", "1", "--max-tokens", "100000")
+    body = {"prompt": "the", "max_tokens": 100_000, "stream": True}
+    try:
+        with httpx.Client(base_url=s.url, timeout=30) as c:
+            with c.stream("POST", "/v1/generate", json=body) as running, c.stream("POST", "/v1/generate", json=body):
+                lines = running.iter_lines()  # kept: dropping a half-read iterator closes the connection
+                next(lines)  # one runs, one waits: the queue is full
+                assert s.metric("lstm_text_queue_depth", kind="generate") == 1
+                r = c.post("/v1/generate", json=body)
+                assert r.status_code == 503 and r.headers["retry-after"] == "1"
+                assert "--max-queue 1" in r.json()["error"]["message"] and r.json()["error"]["code"] == "queue_full"
+            deadline = time.monotonic() + 10  # both left: the queue empties and the server answers again
+            while s.metric("lstm_text_queue_depth", kind="generate") or s.metric("lstm_text_active_generations"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert c.post("/v1/generate", json={"prompt": "the", "max_tokens": 5}).status_code == 200
+    finally:
+        assert s.stop() == 0
+
+
+def test_sigterm_drains_requests_in_flight_and_exits_0(tmp_path, tiny_run):
+    s = Server(tmp_path, str(tiny_run), "--max-tokens", "100000")
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(httpx.post, s.url + "/v1/generate", json={"prompt": "the", "max_tokens": 4000}, timeout=60)
+        deadline = time.monotonic() + 10
+        while not s.metric("lstm_text_active_generations"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        s.proc.send_signal(signal.SIGTERM)
+        r = slow.result()
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4000  # finished, not cut
+    assert s.proc.wait(timeout=30) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(s.url + "/healthz")
+
+
+def test_serve_errors_are_one_line(monkeypatch, capsys, tiny_run):
+    assert main(["serve", "no/such/run"]) == 1
+    assert capsys.readouterr().err.startswith("error: model not found: no/such/run")
+    assert main(["serve", str(tiny_run), f"tiny={tiny_run}"]) == 1
+    assert capsys.readouterr().err == "error: two models are named 'tiny': name one with NAME=PATH\n"
+    assert main(["serve", "--max-texts", "0"]) == 1
+    assert capsys.readouterr().err == "error: --max-texts must be at least 1\n"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", str(tiny_run), "--port", str(taken.getsockname()[1])]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as without the serve extra
+    assert main(["serve"]) == 1
+    assert capsys.readouterr().err == "error: serve needs the serve extra: pip install 'lstm-text[serve]'\n"
