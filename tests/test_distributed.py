@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import labelled, make_corpus
 
@@ -91,3 +92,42 @@ def test_one_process_run_resumes_on_two_and_the_classifier_trains_on_two(tmp_pat
             procs, cache)  # fmt: skip
         acc[procs] = json.loads(run(["info", str(clf), "--json"], 1, cache).stdout)["training"]["dev_accuracy"]
     assert acc[2] > 0.75 and abs(acc[2] - acc[1]) < 0.1, acc  # dropout masks differ by rank: close, not equal
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_through_the_same_code(tmp_path, corpus, precision, monkeypatch):
+    """The GPU path (autocast, fp16's gradient scaler) exercised on the CPU: the run trains, its loss falls and
+    the saved weights are float32."""
+    from conftest import TINY_MODEL, tiny_train_config
+
+    from lstm_text.checkpoint import load_model
+    from lstm_text.training.lm import train_lm
+
+    import lstm_text.training.runtime as runtime
+
+    monkeypatch.setenv("LSTM_TEXT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime, "resolve_precision", lambda name, device: name)  # as on a GPU
+    cfg = tiny_train_config(max_steps=30, eval_interval=10, precision=precision)
+    with torch.backends.mkldnn.flags(enabled=False):  # oneDNN has no reduced-precision LSTM on this CPU
+        s = train_lm([str(corpus)], tmp_path / "r", model=TINY_MODEL, train=cfg)
+    recs = curve(tmp_path / "r")
+    assert recs[-1]["val_bpc"] < recs[0]["val_bpc"] and s["steps"] == 30
+    model, _, _ = load_model(tmp_path / "r" / "model.safetensors")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_runtime_reads_torchrun_environment(monkeypatch):
+    from lstm_text.errors import LstmTextError
+    from lstm_text.training.runtime import Runtime, resolve_precision
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    rt = Runtime.from_env("cpu", "auto")
+    assert (rt.rank, rt.world_size, rt.device, rt.precision, rt.is_main) == (0, 1, "cpu", "fp32", True)
+    assert resolve_precision("bf16", "cuda:0") == "bf16"
+    with pytest.raises(LstmTextError, match="--precision bf16 is for CUDA GPUs"):
+        resolve_precision("bf16", "cpu")
+    with pytest.raises(LstmTextError, match="--precision"):
+        resolve_precision("fp8", "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(LstmTextError, match="no CUDA GPU"):
+            Runtime.from_env("cuda")

@@ -255,3 +255,19 @@ def test_validation_reads_a_fixed_sample_of_a_big_split(tmp_path, cache):
     assert s["val_sample_tokens"] <= 20_000 and s["val_tokens"] > 80_000
     recs = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["val_bpc"]) for r in recs)
+
+
+def test_evaluate_without_a_file_measures_the_whole_validation_split(tmp_path, cache):
+    """Training validated on a sample; `evaluate RUN` streams the whole split from the token cache."""
+    import lstm_text
+    from lstm_text.evaluate import lm_metrics
+    from lstm_text.training.lm import train_lm
+
+    p = tmp_path / "c.txt"
+    p.write_text(make_corpus(200_000, seed=8), encoding="utf-8")
+    train_lm([str(p)], tmp_path / "r", model=TINY_MODEL, train=tiny_train_config(max_steps=5, val_tokens=5_000))
+    m = lstm_text.load(tmp_path / "r")
+    whole = m.evaluate_validation()
+    direct = lm_metrics(m.net, m.tokenizer, split_text(p.read_text(encoding="utf-8"), 0.1)[1])
+    assert abs(whole["bpc"] - direct["bpc"]) < 1e-6 and whole["characters"] == direct["characters"]
+    assert m.info()["training"]["val_sample_tokens"] <= 5_000

@@ -70,24 +70,29 @@ def eval_windows(ids, batch_size: int, seq_len: int):
     """Every token of ``ids`` after the first, as (x, y, mask) windows of B contiguous rows.
 
     Rows are the stream cut into B near-equal contiguous pieces; the last window of each row may be short,
-    so a mask marks real targets. State carries across windows exactly as in training.
+    so a mask marks real targets. State carries across windows exactly as in training. ``ids`` may be a
+    list, an array or a token file (``read``): windows are read as they are needed, so a split of any size
+    is measured in bounded memory.
     """
+    import numpy as np
     import torch
 
-    ids = torch.as_tensor(ids, dtype=torch.long)
+    ids = ids if hasattr(ids, "read") else Ids(ids)
     n = len(ids) - 1  # predicted tokens
     B = max(1, min(batch_size, n // max(seq_len, 1)))
     per = -(-n // B)  # ceil
-    x = torch.zeros(B, per, dtype=torch.long)
-    y = torch.zeros(B, per, dtype=torch.long)
-    m = torch.zeros(B, per, dtype=torch.bool)
-    for b in range(B):
-        s, e = b * per, min((b + 1) * per, n)
-        x[b, : e - s] = ids[s:e]
-        y[b, : e - s] = ids[s + 1 : e + 1]
-        m[b, : e - s] = True
     for s in range(0, per, seq_len):
-        yield x[:, s : s + seq_len], y[:, s : s + seq_len], m[:, s : s + seq_len]
+        x = np.zeros((B, seq_len), dtype=np.int64)
+        y = np.zeros((B, seq_len), dtype=np.int64)
+        m = np.zeros((B, seq_len), dtype=bool)
+        for b in range(B):
+            lo, hi = b * per + s, min(b * per + min(s + seq_len, per), n)  # predicted positions [lo, hi)
+            if hi <= lo:
+                continue
+            w = ids.read(lo, hi - lo + 1)
+            x[b, : hi - lo], y[b, : hi - lo], m[b, : hi - lo] = w[:-1], w[1:], True
+        t = min(seq_len, per - s)
+        yield torch.from_numpy(x[:, :t]), torch.from_numpy(y[:, :t]), torch.from_numpy(m[:, :t])
 
 
 def pad_batch(seqs: list[list[int]], device="cpu"):

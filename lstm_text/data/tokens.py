@@ -478,6 +478,7 @@ def prepare(
         build: False on processes that wait for another to build (torchrun's other ranks): a miss is an error.
     """
     t0 = time.perf_counter()
+    vocab_size = vocab_size or (0 if kind == "char" else 2048)  # SentencePiece's default size, keyed as such
     files = expand(corpus)
     paths = [str(Path(f).resolve()) for f in files]
     srcs = sources(files, val_fraction)

@@ -35,7 +35,7 @@ class LMTask(Task):
         # validation: the whole split when it is small, else a fixed seeded sample of it (bounded time)
         self.sample = val_sample(tokens.val, cfg.val_tokens, VAL_SPAN, cfg.seed)
         if self.sample is None:
-            self.val_ids, self.val_chars = tokens.val.read(0, len(tokens.val)), tokens.val_chars
+            self.val_ids, self.val_chars = tokens.val, tokens.val_chars
         else:
             self.val_chars = int(char_lengths(tokens.tokenizer)[self.sample[:, 1:]].sum())
 

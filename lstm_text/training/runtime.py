@@ -179,6 +179,8 @@ def resolve_precision(name: str, device: str) -> str:
 
     if name not in PRECISIONS:
         raise LstmTextError(f"--precision must be one of {', '.join(PRECISIONS)}")
+    if name in ("bf16", "fp16") and not device.startswith("cuda"):
+        raise LstmTextError(f"--precision {name} is for CUDA GPUs; on {device} training runs in fp32")
     if name != "auto":
         return name
     if device.startswith("cuda"):
