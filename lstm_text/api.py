@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .config import GenerateConfig
@@ -19,6 +20,8 @@ class Model:
         self.ckpt, self.device, self.quantize = ckpt, device, quantize
         self.cfg, self.tokenizer, self.meta = ckpt.cfg, ckpt.tokenizer, ckpt.meta
         self._net = self._classifier = None
+        self._guides: dict[str, Model] = {}  # steering classifiers by name, loaded once
+        self._fits: dict[str, bool] = {}  # the classifiers whose tokenizer was found to read this model's text
 
     @property
     def net(self):
@@ -58,30 +61,105 @@ class Model:
         """Characters of ``text`` the tokenizer never saw in training (they become the unknown token)."""
         return self.tokenizer.unknown(text)
 
-    def stream(self, prompt: str = "", **options):
-        """Yield text pieces of one continuation of ``prompt`` as they are produced.
+    def stream(
+        self,
+        prompt: str = "",
+        *,
+        sentiment: str | None = None,
+        classifier: str = "sentiment",
+        strength: float | None = None,
+        **options,
+    ):
+        """An iterator of the text pieces of one continuation of ``prompt``, as they are produced (options
+        and steering are checked at the call, before the first piece).
 
         Options are those of ``GenerateConfig``: max_tokens, temperature, top_k, top_p, min_p,
-        repetition_penalty, stop, seed, greedy.
+        repetition_penalty, stop, seed, greedy. ``sentiment``: steer towards this label of ``classifier``
+        (FUDGE, ``steer``).
         """
         from .infer.generate import stream
 
         self._need_lm()
-        yield from stream(self.net, self.tokenizer, prompt, GenerateConfig(**options), self.quantize)
+        cfg = GenerateConfig(**options)
+        steer = self.steer(sentiment, classifier=classifier, strength=strength, prompt=prompt) if sentiment else None
+        return stream(self.net, self.tokenizer, prompt, cfg, self.quantize, steer)
 
-    def generate(self, prompt: str = "", *, num_samples: int = 1, **options) -> str | list[str]:
+    def generate(
+        self,
+        prompt: str = "",
+        *,
+        num_samples: int = 1,
+        sentiment: str | None = None,
+        classifier: str = "sentiment",
+        strength: float | None = None,
+        **options,
+    ) -> str | list[str]:
         """One continuation of ``prompt`` (a list of ``num_samples`` when more than one is asked for).
 
         The continuation only, without the prompt, as ``stream`` yields it (and as completion APIs return
         it); ``prompt + m.generate(prompt)`` is the whole text, which is what ``lstm-text generate`` prints.
+        ``sentiment``, ``classifier``, ``strength``: as for ``stream``.
         """
         from .infer.generate import generate
 
         self._need_lm()
         if num_samples < 1:
             raise LstmTextError("--num-samples must be at least 1")
-        out = generate(self.net, self.tokenizer, prompt, GenerateConfig(**options), num_samples, self.quantize)
+        cfg = GenerateConfig(**options)
+        steer = self.steer(sentiment, classifier=classifier, strength=strength, prompt=prompt) if sentiment else None
+        out = generate(self.net, self.tokenizer, prompt, cfg, num_samples, self.quantize, steer)
         return out[0] if num_samples == 1 else out
+
+    def steer(
+        self, label: str, *, classifier: str | Model = "sentiment", strength: float | None = None, prompt: str = ""
+    ):
+        """An ``infer.steer.Steer`` that reweights this model's next tokens towards ``label`` of ``classifier``
+        (a built-in name, a run directory, a model file or a loaded ``Model``) with ``strength`` (FUDGE).
+
+        Checked here, each with one clear error: the label is the classifier's, the strength is in range, and
+        the classifier's tokenizer reads this model's text (a 200-token sample of it) without mostly unknowns.
+        """
+        from .infer.steer import STRENGTH, Steer, check_fit, check_label, check_strength
+
+        self._need_lm()
+        strength = STRENGTH if strength is None else strength
+        check_strength(strength)
+        name = classifier if isinstance(classifier, str) else str(classifier.meta.get("path"))
+        clf = classifier if isinstance(classifier, Model) else self._guides.get(name)
+        if clf is None:
+            clf = self._guides[name] = load(classifier)
+        check_label(clf, label, name)
+        if not self._fits.get(name):
+            check_fit(clf, prompt + self.generate(prompt, max_tokens=200, seed=0), name)
+            self._fits[name] = True
+        return Steer(self.tokenizer, clf, label, strength, text=prompt, name=name)
+
+    def session(
+        self, *, sentiment: str | None = None, classifier: str = "sentiment", strength: float | None = None, **options
+    ):
+        """An interactive ``infer.session.Session``: turns of text whose LSTM state carries over; ``options`` as
+        for ``stream`` (``max_tokens`` per turn), ``sentiment`` steers from the start (``/sentiment`` later)."""
+        from .infer.session import Session
+
+        self._need_lm()
+        cfg = GenerateConfig(**options)
+
+        def make(label: str):
+            return self.steer(label, classifier=classifier, strength=strength)
+
+        s = Session(self.net, self.tokenizer, cfg, self.quantize, make)
+        if sentiment:
+            s.command(f"/sentiment {sentiment}")
+        return s
+
+    def inspect(self, text: str, *, max_tokens: int | None = None, untrained: bool = False, seed: int = 0):
+        """The gates, cell and hidden states of every layer and the surprisal of each token of ``text``
+        (``inspect.Trace``). ``untrained``: the same configuration at its seeded initialisation instead."""
+        from . import inspect
+
+        weights = inspect.untrained_weights(self.cfg, seed) if untrained else self.ckpt.weights
+        limit = inspect.MAX_TOKENS if max_tokens is None else max_tokens
+        return inspect.run(self.cfg, weights, self.tokenizer, text, limit)
 
     def evaluate(self, text: str) -> dict:
         """Bits per character, perplexity and counts for ``text`` (always text: a string is never read as a
@@ -98,6 +176,30 @@ class Model:
         from .data import read_text
 
         return self.evaluate(read_text(path))
+
+    def evaluate_validation(self) -> dict:
+        """bpc on the whole validation split of the corpus the model was trained on (training validates on a
+        sample of a big split): the last ``val_fraction`` of each file, read from the token cache (made again
+        if it is gone), streamed in bounded memory."""
+        from .data.tokens import prepare
+        from .evaluate import lm_nll
+
+        self._need_lm()
+        t = self.meta.get("training", {})
+        if not t.get("corpus"):
+            raise LstmTextError("this model does not record its training corpus; give a text file to evaluate")
+        vf = t.get("config", {}).get("val_fraction", 0.1)
+        tokens = prepare(t["corpus"], kind=self.tokenizer.kind, vocab_size=0, val_fraction=vf, tokenizer=self.tokenizer)
+        nll, n = lm_nll(self.net, tokens.val, self.quantize)
+        chars = tokens.val_chars
+        return {
+            "bpc": nll / math.log(2) / chars,
+            "loss": nll / n,
+            "perplexity": math.exp(nll / n),
+            "tokens": n + 1,
+            "characters": chars,
+            "split": f"the last {vf:g} of each file of {' '.join(t['corpus'])}",
+        }
 
     def _need_classifier(self) -> None:
         if not self.labels:

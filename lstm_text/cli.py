@@ -47,11 +47,28 @@ def _q(q: Quantize) -> str:
     return "" if q == Quantize.none else q.value
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise)."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
     mps = "mps"
+
+
+class Sentiment(str, Enum):
+    positive = "positive"
+    negative = "negative"
 
 
 def _version(value: bool) -> None:
@@ -86,7 +103,12 @@ def _given(**kw) -> dict:
 @app.command()
 def train(
     corpus: Annotated[
-        list[str], typer.Argument(help="Text files, or a dataset name such as tinyshakespeare.", show_default=False)
+        list[str],
+        typer.Argument(
+            help="Text files (.gz read as text), folders, quoted globs such as 'data/*.txt', or a dataset name "
+            "such as tinyshakespeare.",
+            show_default=False,
+        ),
     ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")
@@ -94,6 +116,13 @@ def train(
     tokenizer: Annotated[
         TokenizerKind | None,
         typer.Option(help="char, or SentencePiece bpe/unigram." + _default(TrainConfig, "tokenizer")),
+    ] = None,
+    tokenizer_sample: Annotated[
+        int | None,
+        typer.Option(
+            help="Bytes of a bigger corpus that SentencePiece trains on (a seeded sample)."
+            + _default(TrainConfig, "tokenizer_sample")
+        ),
     ] = None,
     vocab_size: Annotated[
         int | None,
@@ -119,10 +148,18 @@ def train(
     ] = None,
     val_fraction: Annotated[
         float | None,
-        typer.Option(help="Last fraction of the text used to validate." + _default(TrainConfig, "val_fraction")),
+        typer.Option(help="Last fraction of each file used to validate." + _default(TrainConfig, "val_fraction")),
+    ] = None,
+    val_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="Validate on a fixed sample this big of a larger validation split ('lstm-text evaluate' gives the "
+            "whole split)." + _default(TrainConfig, "val_tokens")
+        ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Parallel streams per step." + _default(TrainConfig, "batch_size"))
+        int | None,
+        typer.Option(help="Parallel streams per step, per process." + _default(TrainConfig, "batch_size")),
     ] = None,
     seq_len: Annotated[
         int | None, typer.Option(help="Truncated BPTT length in tokens." + _default(TrainConfig, "seq_len"))
@@ -156,10 +193,22 @@ def train(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed." + _default(TrainConfig, "seed"))] = None,
     device: Annotated[Device | None, typer.Option(help="Where to train." + _default(TrainConfig, "device"))] = None,
+    precision: Annotated[
+        Precision | None,
+        typer.Option(
+            help="auto: bf16 autocast on CUDA (fp16 with loss scaling where bf16 is missing), fp32 on CPU."
+            + _default(TrainConfig, "precision")
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
-    """Train a language model on a text file; writes a self-contained run directory."""
+    """Train a language model on a text corpus; writes a self-contained run directory.
+
+    The corpus is tokenized once into cached token files (LSTM_TEXT_CACHE, default ~/.cache/lstm-text), so
+    corpora larger than memory train and a second run starts at once. Under torchrun
+    (torchrun --nproc-per-node N -m lstm_text train ...) the processes train one model together.
+    """
     from .config import lm_train
     from .training.lm import train_lm
     from .ui import TrainProgress, train_summary
@@ -168,8 +217,10 @@ def train(
         raise typer.BadParameter("give a text file or a dataset name (e.g. tinyshakespeare)", param_hint="CORPUS")
     tcfg = _given(
         tokenizer=tokenizer,
+        tokenizer_sample=tokenizer_sample,
         vocab_size=vocab_size,
         val_fraction=val_fraction,
+        val_tokens=val_tokens,
         batch_size=batch_size,
         seq_len=seq_len,
         lr=lr,
@@ -183,10 +234,12 @@ def train(
         eval_interval=eval_interval,
         seed=seed,
         device=device,
+        precision=precision,
     )
     mcfg = _given(
         layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout, tie_weights=tie_weights
     )
+    quiet = quiet or _rank() != 0  # under torchrun, rank 0 alone reports
     ModelConfig(vocab_size=2, **mcfg)  # validate the model flags before reading any data
     summary = train_lm(
         corpus or [],
@@ -233,6 +286,22 @@ def generate(
         Quantize, typer.Option(help="int8: int8 weights for the per-token steps (CPU only; faster on larger models).")
     ] = Quantize.none,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
+    sentiment: Annotated[
+        Sentiment | None,
+        typer.Option(
+            help="Steer towards this class of --classifier (FUDGE: the top candidates reweighted).", show_default=False
+        ),
+    ] = None,
+    classifier: Annotated[
+        str | None, typer.Option(help="Classifier that steers --sentiment \\[default: sentiment]", show_default=False)
+    ] = None,
+    strength: Annotated[
+        float | None,
+        typer.Option(help="Weight of the classifier's log-probability (0-100) \\[default: 4]", show_default=False),
+    ] = None,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", "-i", help="A prompt loop keeping the LSTM state across turns (/help).")
+    ] = False,
 ):
     """Generate text from a prompt; streams to stdout as it is produced."""
     import lstm_text
@@ -255,7 +324,21 @@ def generate(
     GenerateConfig(**opts)  # validate options before loading the model
     if num_samples < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--num-samples")
+    if sentiment is None and not interactive and (classifier is not None or strength is not None):
+        raise typer.BadParameter("--classifier and --strength steer --sentiment; give --sentiment too")
+    if interactive and num_samples != 1:
+        raise typer.BadParameter("an interactive session draws one sample per turn", param_hint="--num-samples")
+    if interactive and "-" in (prompt, str(prompt_file)):
+        raise typer.BadParameter("an interactive session reads its turns from stdin; give the prompt as text")
+    steering = dict(sentiment=sentiment and sentiment.value, classifier=classifier or "sentiment", strength=strength)
+    if strength is not None:
+        from .infer.steer import check_strength
+
+        check_strength(strength)
     m = lstm_text.load(model, device.value, _q(quantize))
+    if interactive:
+        _repl(m.session(**steering, **opts), text)
+        return
     from .infer.generate import MAX_PROMPT_CHARS
 
     if len(text) > MAX_PROMPT_CHARS:
@@ -268,14 +351,15 @@ def generate(
         )
     w = sys.stdout
     if num_samples == 1:
+        pieces = m.stream(text, **steering, **opts)  # checks the steering before the prompt is written
         w.write(text)
         w.flush()
-        for piece in m.stream(text, **opts):
+        for piece in pieces:
             w.write(piece)
             w.flush()
         w.write("\n")
     else:
-        for i, sample in enumerate(m.generate(text, num_samples=num_samples, **opts)):
+        for i, sample in enumerate(m.generate(text, num_samples=num_samples, **steering, **opts)):
             if i:
                 w.write("\n" + "-" * 40 + "\n")
             w.write(text + sample + "\n")
@@ -285,7 +369,13 @@ def generate(
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Argument(help="Run directory or model file.")],
-    file: Annotated[Path, typer.Argument(help="Text file to measure.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Text file to measure [default: a language model's whole validation split, from the token cache]",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     quantize: Annotated[Quantize, typer.Option(help="int8: measure the int8 inference path instead.")] = Quantize.none,
     device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
@@ -305,6 +395,15 @@ def evaluate(
     from .ui import classification_report, lm_report, out
 
     m = lstm_text.load(model, device.value, _q(quantize))
+    if file is None:
+        if not m.has_lm:
+            raise typer.BadParameter("a classifier needs a labelled file to measure", param_hint="FILE")
+        r = m.evaluate_validation()
+        if as_json:
+            print(json.dumps(r))
+        else:
+            lm_report(out(), r, r["split"])
+        return
     labelled = m.labels and (not m.has_lm or is_labelled_name(file))
     cols = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
     r = m.evaluate_labelled(file, **cols) if labelled else m.evaluate_file(file)
@@ -328,7 +427,29 @@ def info(
     if as_json:
         print(json.dumps(d))
     else:
-        out().print(info_table(f"lstm-text model {model}", d))
+        table = info_table(f"lstm-text model {model}", d)
+        curve = _validation_curve(d["path"])
+        if curve:
+            table.add_row(*curve)
+        out().print(table)
+
+
+def _validation_curve(model_file: str | None) -> tuple[str, str] | None:
+    """(name, sparkline and first -> last value) of the validations of the run a model file lies in, if any."""
+    from .errors import LstmTextError
+    from .plot import metrics_path, read_metrics, validation_key
+    from .ui import sparkline
+
+    if not model_file or metrics_path(model_file) is None:
+        return None
+    try:
+        records = read_metrics(model_file)
+        key = validation_key(records)
+    except LstmTextError:
+        return None
+    vals = [r[key] for r in records if isinstance(r.get(key), (int, float))]
+    name = {"val_bpc": "val bpc"}.get(key, key.replace("_", " "))
+    return f"training: {name} curve", f"{sparkline(vals)}  {vals[0]:.4f} -> {vals[-1]:.4f} ({len(vals)} validations)"
 
 
 class OutFormat(str, Enum):
@@ -446,6 +567,8 @@ def train_classifier(
     from .data.labelled import parse_label_map
     from .training.classifier import train_classifier as run
     from .ui import TrainProgress, train_summary
+
+    quiet = quiet or _rank() != 0  # under torchrun, rank 0 alone reports
 
     if not data and not resume:
         raise typer.BadParameter("give one or more labelled files", param_hint="DATA")
@@ -609,6 +732,278 @@ def bench(
         bench_report(out(), r)
 
 
+from .serve.limits import Limits as _ServeLimits  # noqa: E402  (stdlib only: the defaults of serve's options)
+
+
+class LogLevel(str, Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.command()
+def serve(
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Models to serve: run directories, model files or built-in names \\[default: sentiment]. A request"
+            " names one by its built-in name, its run directory's basename, or a model file's directory name"
+            " (model.safetensors) or stem; NAME=PATH gives it a name of your own.",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface; use --api-key).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LSTM_TEXT_API_KEY",
+            help="Require 'Authorization: Bearer KEY' on every request but /healthz.",
+            show_default=False,
+        ),
+    ] = None,
+    max_body: Annotated[int, typer.Option(help="Bytes per request body (413 above).")] = _ServeLimits.max_body,
+    max_texts: Annotated[int, typer.Option(help="Texts per classify request (422 above).")] = _ServeLimits.max_texts,
+    max_chars: Annotated[int, typer.Option(help="Characters per text or prompt (422 above).")] = _ServeLimits.max_chars,
+    max_tokens: Annotated[
+        int, typer.Option(help="max_tokens a request may ask for (422 above).")
+    ] = _ServeLimits.max_tokens,
+    max_n: Annotated[int, typer.Option(help="Samples per completions request, prompts x n.")] = _ServeLimits.max_n,
+    workers: Annotated[int, typer.Option(help="Generations running at once.")] = _ServeLimits.workers,
+    max_queue: Annotated[
+        int, typer.Option(help="Requests waiting per kind (classify, generate); more: 503 with Retry-After.")
+    ] = _ServeLimits.max_queue,
+    batch_wait_ms: Annotated[
+        float, typer.Option(help="How long a classify batch waits for more requests after its first.")
+    ] = _ServeLimits.batch_wait_ms,
+    drain_timeout: Annotated[
+        float, typer.Option(help="Seconds SIGTERM waits for requests in flight before cancelling them.")
+    ] = _ServeLimits.drain_timeout,
+    quantize: Annotated[Quantize, typer.Option(help="int8: int8 weights (CPU; see generate and classify).")] = (
+        Quantize.none
+    ),
+    log_level: Annotated[LogLevel, typer.Option(help="uvicorn's log level (info logs each request).")] = LogLevel.info,
+):
+    """Serve models over a local HTTP API: POST /v1/classify, /v1/generate (server-sent events with stream),
+    OpenAI-compatible /v1/completions; GET /v1/models, /healthz, /metrics (Prometheus), /docs.
+
+    Needs the serve extra (pip install 'lstm-text\\[serve]'). SIGTERM finishes the requests in flight, then exits 0."""
+    from .errors import LstmTextError
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise LstmTextError("serve needs the serve extra: pip install 'lstm-text[serve]'") from None
+    from .serve.server import load_models, run
+
+    limits = _ServeLimits(
+        max_body=max_body,
+        max_texts=max_texts,
+        max_chars=max_chars,
+        max_tokens=max_tokens,
+        max_n=max_n,
+        workers=workers,
+        max_queue=max_queue,
+        batch_wait_ms=batch_wait_ms,
+        drain_timeout=drain_timeout,
+    )
+    served = load_models(models, _q(quantize))
+    run(served, host=host, port=port, limits=limits, api_key=api_key, log_level=log_level.value)
+
+
+def _repl(session, first: str) -> None:
+    """``generate --interactive``: read turns from stdin until /quit or end of input; each reply streams to
+    stdout, command replies and errors go to stderr."""
+    from .errors import LstmTextError
+    from .ui import error
+
+    tty = sys.stdin.isatty()
+    if tty:
+        sys.stderr.write("type text and the model continues it; /help lists the commands, /quit ends\n")
+    w = sys.stdout
+
+    def reply(text: str) -> None:
+        try:
+            for piece in session.turn(text):
+                w.write(piece)
+                w.flush()
+        except KeyboardInterrupt:  # Ctrl-C ends this reply, not the session
+            pass
+        w.write("\n")  # display only: the model's text runs on where the reply stopped
+        w.flush()
+
+    if first:
+        w.write(first)
+        reply(first)
+    while True:
+        try:
+            line = input("> " if tty else "")
+        except EOFError:
+            break
+        if not line.startswith("/"):
+            reply(line)
+            continue
+        try:
+            msg = session.command(line)
+        except LstmTextError as e:
+            error(str(e))
+            continue
+        if msg is None:
+            break
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+class Gate(str, Enum):
+    cell = "cell"
+    hidden = "hidden"
+    input = "input"
+    forget = "forget"
+    output = "output"
+
+
+def _writable(path: Path | None, hint: str) -> None:
+    if path is not None and not path.parent.is_dir():
+        raise typer.BadParameter(f"no such directory: {path.parent}", param_hint=hint)
+
+
+@app.command("inspect")
+def inspect_cmd(
+    model: Annotated[str, typer.Argument(help="Run directory or model file (a left-to-right LSTM).")],
+    text: Annotated[str | None, typer.Argument(help="Text to read ('-': stdin).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Read the text from this file ('-': stdin).")] = None,
+    cell: Annotated[
+        int | None, typer.Option(help="Colour the text by this cell (0-based) instead of by surprisal.")
+    ] = None,
+    layer: Annotated[
+        int | None,
+        typer.Option(help="Layer (0-based) of --cell (default: the top one); with --find, rank this layer only."),
+    ] = None,
+    gate: Annotated[
+        Gate, typer.Option(help="What a cell shows: its cell state, hidden state, or input/forget/output gate.")
+    ] = Gate.cell,
+    find: Annotated[
+        str | None,
+        typer.Option(
+            help="Rank cells by |correlation| with a signal of the text: quote, line-position, bracket-depth, "
+            "word-start, or a REGEX (1 inside its matches, multiline).",
+            show_default=False,
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option(help="Cells --find lists.")] = 10,
+    memory: Annotated[
+        bool, typer.Option("--memory", help="Histogram of the cells' memory, tau = -1 / ln(mean forget gate).")
+    ] = False,
+    memory_png: Annotated[
+        Path | None, typer.Option(help="Write the memory histogram to this PNG (needs the plot extra).")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write one self-contained HTML page: selectable cell/gate/layer, values on hover."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every array as JSON (for notebooks).")] = False,
+    untrained: Annotated[
+        bool, typer.Option("--untrained", help="Inspect MODEL's configuration at its seeded initialisation instead.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the --untrained initialisation.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Read at most this many tokens of the text.")] = 20_000,
+):
+    """Show what the LSTM does on a text: every layer's gates, cell and hidden state and the surprisal of each token.
+
+    The text is coloured by surprisal, by one --cell, or by the cell that tracks a --find signal best."""
+    import numpy as np
+
+    import lstm_text
+
+    from . import inspect as ins
+    from .ui import err, find_table, inspect_text, memory_table, out, warn
+
+    if top < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--top")
+    if max_tokens < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--max-tokens")
+    _writable(html, "--html")
+    _writable(memory_png, "--memory-png")
+    source = _read_prompt(text, file)
+    m = lstm_text.load(model)
+    trace = m.inspect(source, max_tokens=max_tokens, untrained=untrained, seed=seed)
+    L, T, H = trace.shape
+    if T == max_tokens and len(m.tokenizer.encode(source)) > max_tokens:
+        warn(f"the text is longer than --max-tokens {max_tokens:,}: its first {max_tokens:,} tokens are inspected")
+    if layer is not None:
+        ins.check_cell(trace, layer, 0)
+    found = ins.find(trace, find, gate.value, top, layer) if find else None
+    chosen = cell is not None
+    if chosen:
+        layer = L - 1 if layer is None else layer
+        ins.check_cell(trace, layer, cell)
+    elif found:
+        layer, cell = found["top"][0]["layer"], found["top"][0]["cell"]
+    layer = L - 1 if layer is None else layer
+    if cell is None and trace.surprisal is None and not (as_json or memory or html or memory_png):
+        raise typer.BadParameter("this model has no language-model head, so no surprisal: choose a --cell")
+    tau = ins.time_constants(trace)
+    if html is not None:
+        from .inspect_page import MAX_TOKENS as PAGE_TOKENS
+        from .inspect_page import page
+
+        start = gate.value if cell is not None or trace.surprisal is None else "surprisal"
+        title = f"lstm-text inspect {model}" + (" (untrained)" if untrained else "")
+        html.write_text(page(trace, title=title, found=found, layer=layer, cell=cell or 0, quantity=start), "utf-8")
+        note = f" (its first {PAGE_TOKENS:,} tokens)" if T > PAGE_TOKENS else ""
+        err.print(f"wrote {html}{note}", markup=False)
+    if memory_png is not None:
+        from .plot import memory_png as write_png
+
+        what = "untrained " if untrained else ""
+        write_png(tau, memory_png, ins.MEMORY_EDGES, f"memory of {what}{model} over {T:,} tokens")
+        err.print(f"wrote {memory_png}", markup=False)
+    if as_json:
+        print(json.dumps(ins.to_json(trace, found)))
+        return
+    console = out()
+    if found:
+        console.print(find_table(found, f"cells whose {gate.value} tracks {find!r} (Pearson r over {T:,} tokens)"))
+    if memory:
+        median = float(np.median(tau))  # inf sorts last: a median over all cells
+        title = f"memory of {L * H:,} cells over {T:,} tokens (median tau {median:.1f})"
+        console.print(memory_table(ins.memory_histogram(tau), ins.MEMORY_EDGES, title))
+    if not chosen and (memory or html or memory_png):
+        return  # the text view comes with --cell, or when nothing else was asked for
+    if cell is None:
+        s = trace.surprisal
+        console.print(inspect_text(trace.tokens, s, signed=False, scale=8.0))
+        mean = float(s[1:].mean()) if T > 1 else float("nan")
+        err.print(f"surprisal: white 0 bits, red 8+ bits; mean {mean:.3f} bits per token", markup=False)
+        return
+    v = trace.values[gate.value][layer, :, cell]
+    signed = gate.value in ("cell", "hidden")
+    scale = max(float(abs(v).max()), 1e-6) if signed else 1.0
+    console.print(inspect_text(trace.tokens, v, signed=signed, scale=scale))
+    how = f"blue -{scale:.2f}, white 0, red +{scale:.2f}" if signed else "white 0, red 1"
+    err.print(f"layer {layer} cell {cell} {gate.value}: {how}", markup=False)
+
+
+@app.command()
+def plot(
+    runs: Annotated[list[str], typer.Argument(help="Run directories (their metrics.jsonl).", show_default=False)],
+    out_png: Annotated[Path, typer.Option("--out", "-o", help="Image to write (PNG).")] = ...,
+):
+    """Plot training curves: train loss and validation bpc against steps and wall time, runs overlaid."""
+    from .plot import curves_png, read_metrics
+    from .ui import err
+
+    _writable(out_png, "--out")
+    names = [Path(r).resolve().name for r in runs]
+    labels = [n if names.count(n) == 1 else str(r) for n, r in zip(names, runs)]
+    curves_png({label: read_metrics(r) for label, r in zip(labels, runs)}, out_png)
+    err.print(f"wrote {out_png}", markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     try:  # typer >= 0.22 vendors click; older releases depend on it
@@ -635,7 +1030,8 @@ def main(argv: list[str] | None = None) -> int:
         error("interrupted")
         return 130
     except LstmTextError as e:
-        error(str(e))
+        if _rank() == 0 or e.exit_code < 128:  # under torchrun, one line per stop signal, from rank 0
+            error(str(e) if _rank() == 0 else f"rank {_rank()}: {e}")
         return e.exit_code
     except KeyboardInterrupt:
         error("interrupted")

@@ -17,6 +17,19 @@ def out() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
+def tokens_line(t: dict) -> str:
+    """Where the token files came from: the cache, or built now (how long, how much text was sampled)."""
+    size = f"{t['bytes'] / 1e6:,.1f} MB in {t['files']:,} file{'s' if t['files'] != 1 else ''}"
+    if t.get("cache_hit"):
+        return f"tokens: {size}, from the cache ({t['seconds']:.1f} s)"
+    line = f"tokens: {size} tokenized in {t['seconds']:.1f} s"
+    if "sample_bytes" in t:
+        line += f"; the tokenizer trained on a sample of {t['sample_bytes'] / 1e6:,.1f} MB ({t['sample_share']:.0%})"
+    if t.get("rebuilt_damaged"):
+        line += "; a damaged cache copy was rebuilt"
+    return line
+
+
 def error(msg: str) -> None:
     """One line on stderr, never wrapped."""
     line = " ".join(str(msg).split())
@@ -52,10 +65,16 @@ class TrainProgress:
         if event == "start":
             if info["start_step"]:
                 err.print(f"resuming at step {info['start_step']:,} of {info['total_steps'] or 'an open-ended run'}")
+            if "tokens" in info:
+                err.print(tokens_line(info["tokens"]), soft_wrap=True)
+            sample = info.get("val_sample_tokens")
+            procs = info.get("world_size", 1)
             err.print(
-                f"[bold]training[/] {info['params']:,} parameters on {info['device']}, "
-                f"vocab {info['vocab_size']}, {info['train_tokens']:,} train / {info['val_tokens']:,} "
-                f"val tokens, batch {info['batch_size']}, {info['steps_per_epoch']:,} steps per epoch"
+                f"[bold]training[/] {info['params']:,} parameters on {info['device']}"
+                + (f" x {procs} processes" if procs > 1 else "")
+                + f", vocab {info['vocab_size']}, {info['train_tokens']:,} train / {info['val_tokens']:,} val tokens"
+                + (f" (validating on a fixed sample of {sample:,})" if sample else "")
+                + f", batch {info['batch_size']}, {info['steps_per_epoch']:,} steps per epoch"
             )
             self.progress = Progress(
                 TextColumn("step {task.fields[step]}"),
@@ -278,3 +297,64 @@ def bench_report(console: Console, r: dict) -> None:
             f"{c['cli_one_line_s']:.2f}",
         )
         console.print(t)
+
+
+# -- inspect: the text coloured by a cell or by surprisal, ranked cells, memory ------------------------------
+def _shade(v: float, signed: bool) -> str:
+    """A background colour: white to red for v in [0, 1]; signed: blue (-1) to white to red (+1)."""
+    a = min(abs(v), 1.0)
+    c = round(255 * (1 - a))
+    return f"rgb({c},{c},255)" if signed and v < 0 else f"rgb(255,{c},{c})"
+
+
+def inspect_text(tokens: list[str], values, signed: bool, scale: float):
+    """The tokens with backgrounds by ``values`` (T,) / ``scale``; NaN (no value) stays uncoloured."""
+    from rich.text import Text
+
+    t = Text()
+    for tok, v in zip(tokens, values):
+        if math.isnan(v):
+            t.append(tok)
+        else:
+            t.append(tok, style=f"black on {_shade(v / scale, signed)}")
+    return t
+
+
+def find_table(found: dict, title: str) -> Table:
+    """``lstm-text inspect --find``: the cells that track the signal best."""
+    t = Table(title=title, title_justify="left")
+    for c in ("rank", "layer", "cell", "r"):
+        t.add_column(c, justify="right")
+    for i, row in enumerate(found["top"], 1):
+        t.add_row(str(i), str(row["layer"]), str(row["cell"]), f"{row['r']:+.3f}")
+    return t
+
+
+def memory_table(counts, edges, title: str) -> Table:
+    """The cells per memory bin (tokens), one bar column per layer: ``inspect.memory_histogram``'s counts."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("tau (tokens)", justify="right")
+    top = max(int(counts.max()), 1)
+    for k in range(counts.shape[0]):
+        t.add_column(f"layer {k} cells", justify="left")
+    last = int(counts.sum(0).nonzero()[0].max())  # bins past the longest memory are left out
+    for b, (lo, hi) in enumerate(zip(edges[: last + 2], edges[1 : last + 2])):
+        name = f"{lo:g}-{hi:g}" if math.isfinite(hi) else f"{lo:g}+"
+        cells = [f"{'█' * math.ceil(30 * n / top) if n else ''} {n}" for n in counts[:, b].tolist()]
+        t.add_row(name, *cells)
+    return t
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    """One line of block characters, low to high; more values than ``width`` are sampled evenly."""
+    vals = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not vals:
+        return ""
+    if len(vals) > width:
+        vals = [vals[round(i * (len(vals) - 1) / (width - 1))] for i in range(width)]
+    lo, hi = min(vals), max(vals)
+    span = hi - lo or 1.0
+    return "".join(SPARKS[min(int((v - lo) / span * len(SPARKS)), len(SPARKS) - 1)] for v in vals)

@@ -98,12 +98,11 @@ def test_one_process_run_resumes_on_two_and_the_classifier_trains_on_two(tmp_pat
 def test_mixed_precision_trains_through_the_same_code(tmp_path, corpus, precision, monkeypatch):
     """The GPU path (autocast, fp16's gradient scaler) exercised on the CPU: the run trains, its loss falls and
     the saved weights are float32."""
-    from conftest import TINY_MODEL, tiny_train_config
-
+    import lstm_text.training.runtime as runtime
     from lstm_text.checkpoint import load_model
     from lstm_text.training.lm import train_lm
 
-    import lstm_text.training.runtime as runtime
+    from conftest import TINY_MODEL, tiny_train_config
 
     monkeypatch.setenv("LSTM_TEXT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(runtime, "resolve_precision", lambda name, device: name)  # as on a GPU

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import TrainConfig
 from ..errors import LstmTextError
 from .corpus import Chunk, Source, chunks, expand, sources
 
@@ -460,7 +461,7 @@ def prepare(
     vocab_size: int,
     val_fraction: float,
     seed: int = 0,
-    sample_bytes: int = 16 << 20,
+    sample_bytes: int = TrainConfig.tokenizer_sample,
     tokenizer=None,
     cancelled: Callable[[], int] = lambda: 0,
     build: bool = True,

@@ -92,11 +92,12 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
 
 
 def sample_tokens(
-    model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1, quantize: str = ""
+    model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1, quantize: str = "", steer=None
 ) -> Iterator[torch.Tensor]:
     """Yields the next token ids (N,) for N samples drawn as one batch, ``cfg.max_tokens`` times.
 
-    ``quantize="int8"``: the per-token steps use int8 weights (the prompt is read in float32)."""
+    ``quantize="int8"``: the per-token steps use int8 weights (the prompt is read in float32). ``steer``: an
+    ``infer.steer.Steer`` picks each token instead of plain sampling (FUDGE); the LM's steps are the same."""
     seed = cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(4), "little")
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
@@ -115,17 +116,17 @@ def sample_tokens(
         state = stepper.state_from(state)
         rows = torch.arange(num_samples)
         for _ in range(cfg.max_tokens):
-            tok = sample_next(logits.cpu(), cfg, gen, seen)  # (N,)
+            tok = (steer.pick if steer is not None else sample_next)(logits.cpu(), cfg, gen, seen)  # (N,)
             if seen is not None:
                 seen[rows, tok] = True
             yield tok
             logits, state = stepper.step(tok.to(device), state)  # one token per sample: (N, V)
 
 
-def stream(model, tokenizer, prompt: str, cfg: GenerateConfig, quantize: str = "") -> Iterator[str]:
+def stream(model, tokenizer, prompt: str, cfg: GenerateConfig, quantize: str = "", steer=None) -> Iterator[str]:
     """Text pieces of one sample as they are produced."""
     text = StopText(tokenizer, cfg.stop)
-    for tok in sample_tokens(model, tokenizer, prompt, cfg, quantize=quantize):
+    for tok in sample_tokens(model, tokenizer, prompt, cfg, quantize=quantize, steer=steer):
         piece = text.push(int(tok[0]))
         if piece:
             yield piece
@@ -136,11 +137,13 @@ def stream(model, tokenizer, prompt: str, cfg: GenerateConfig, quantize: str = "
         yield tail
 
 
-def generate(model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1, quantize: str = "") -> list[str]:
+def generate(
+    model, tokenizer, prompt: str, cfg: GenerateConfig, num_samples: int = 1, quantize: str = "", steer=None
+) -> list[str]:
     """``num_samples`` continuations of ``prompt``, drawn as one batch."""
     texts = [StopText(tokenizer, cfg.stop) for _ in range(num_samples)]
     outs = [[] for _ in range(num_samples)]
-    for toks in sample_tokens(model, tokenizer, prompt, cfg, num_samples, quantize):
+    for toks in sample_tokens(model, tokenizer, prompt, cfg, num_samples, quantize, steer):
         for i, t in enumerate(toks.tolist()):
             outs[i].append(texts[i].push(t))
         if all(t.done for t in texts):
