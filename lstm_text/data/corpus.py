@@ -110,13 +110,16 @@ def _read_at(path: str, offset: int, n: int) -> bytes:
         return f.read(n)
 
 
+def char_start(b: bytes, pos: int) -> int:
+    """``pos`` moved forward past UTF-8 continuation bytes of ``b``: the start of a character (or the end)."""
+    while pos < len(b) and 0x80 <= b[pos] < 0xC0:
+        pos += 1
+    return pos
+
+
 def _char_start(path: str, pos: int, size: int) -> int:
-    """``pos`` moved forward to the start of a UTF-8 character (never inside a multi-byte one)."""
-    head = _read_at(path, pos, 4)
-    k = 0
-    while k < len(head) and 0x80 <= head[k] < 0xC0:
-        k += 1
-    return min(pos + k, size)
+    """``char_start`` at byte ``pos`` of a file (a character is at most 4 bytes)."""
+    return min(pos + char_start(_read_at(path, pos, 4), 0), size)
 
 
 def source(path: Path, val_fraction: float) -> Source:

@@ -63,29 +63,13 @@ def resolve_corpus(arg: str) -> Path:
     return p
 
 
-def read_corpus(args: list[str]) -> str:
-    if not args:
-        raise LstmTextError("no corpus given: pass a text file or a dataset name such as tinyshakespeare")
-    parts = [read_text(resolve_corpus(a)) for a in args]
-    for a, t in zip(args, parts):
-        nul = t.find("\x00")
-        if nul >= 0:  # valid UTF-8, but a training corpus with NULs is almost always a binary file given by mistake
-            raise LstmTextError(
-                f"{a} contains NUL bytes (first at character {nul}): is it a binary file? Give a text file"
-            )
-    text = "\n".join(t if t.endswith("\n") or i == len(parts) - 1 else t for i, t in enumerate(parts))
-    if not text.strip():
-        raise LstmTextError(f"the corpus {' '.join(args)} is empty")
-    return text
-
-
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     """The first (1 - f) of a file's UTF-8 bytes train, the last f validate (nanoGPT's shakespeare_char split;
     bytes, so the cut is found without reading the file), cut at a character's start: as ``corpus.source``."""
+    from .corpus import char_start
+
     b = text.encode("utf-8", "surrogatepass")
-    n = int(len(b) * (1.0 - val_fraction))
-    while 0 < n < len(b) and 0x80 <= b[n] < 0xC0:
-        n += 1
+    n = char_start(b, int(len(b) * (1.0 - val_fraction)))
     return b[:n].decode("utf-8", "surrogatepass"), b[n:].decode("utf-8", "surrogatepass")
 
 

@@ -190,9 +190,10 @@ def _w_encode(task: tuple[Chunk, bool, str]) -> tuple[int, np.ndarray, int]:
     return c.part, ids, len(text)
 
 
-def _w_train_sp(lines: list[str], vocab_size: int, kind: str) -> dict:
+def _w_train_sp(task: tuple[list[str], int, str]) -> dict:
     from ..tokenizer import SentencePieceTokenizer
 
+    lines, vocab_size, kind = task
     return SentencePieceTokenizer.train_lines(lines, vocab_size, kind).to_dict()
 
 
@@ -364,14 +365,10 @@ def train_tokenizer_streaming(srcs, paths, kind, vocab_size, seed, sample_bytes,
     info = {"sample_bytes": got, "sample_share": got / max(total, 1)}
     pool = _pool([], None, got if got > (1 << 20) else 0)  # a big sample trains where a signal can stop it
     try:
-        (d,) = _ordered(pool, _sp_task, [(lines, vocab_size or 2048, kind)], cancelled, window=1)
+        (d,) = _ordered(pool, _w_train_sp, [(lines, vocab_size or 2048, kind)], cancelled, window=1)
     finally:
         pool.terminate()
     return tokenizer_from_dict(d), info
-
-
-def _sp_task(args):
-    return _w_train_sp(*args)
 
 
 # -- token files -----------------------------------------------------------------------------------------

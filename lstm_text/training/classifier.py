@@ -212,6 +212,7 @@ def train_classifier(
     if vectors and cfg.tokenizer != "word":
         raise LstmTextError("--vectors needs word tokens: use --tokenizer word (the default with --vectors)")
     rt = Runtime.from_env(cfg.device, cfg.precision)
+    cb = rt.main_only(callback)
     read = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
     pairs = map_labels(read_labelled(data, **read), label_map or {}, check=True)
     labels = check_labels(pairs)
@@ -260,13 +261,13 @@ def train_classifier(
             tokenizer, trained_rows = WordTokenizer(words, _norm_version(cfg)), 2 + trained
         else:
             tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
-            if (notice := vocab_cut(tokenizer, cfg, "data")) and callback:
-                callback("notice", notice)
+            if notice := vocab_cut(tokenizer, cfg, "data"):
+                cb("notice", notice)
         fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
         mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)
     net = net.to(rt.device)
-    rows = saved.get("rows", saved["train"]["batch_size"]) if saved else cfg.batch_size * rt.world_size
+    rows = rt.global_rows(cfg.batch_size, saved)
     inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
     inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors} | read
     lab_id = {lab: i for i, lab in enumerate(labels)}
@@ -315,7 +316,7 @@ def train_classifier(
         tokenizer=tokenizer,
         runtime=rt,
         run_state=run_state,
-        callback=callback if rt.is_main else None,
+        callback=cb,
     )
     if saved is not None:
         trainer.restore(tensors, saved)

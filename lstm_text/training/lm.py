@@ -131,7 +131,6 @@ def train_lm(
     from ..model import LSTMModel
 
     out = Path(out)
-    cb = callback or (lambda event, info: None)
     saved = tokenizer = None
     if resume:
         check_out_dir(out, resume=True)
@@ -149,9 +148,10 @@ def train_lm(
         )
     expand(corpus)  # a missing or unreadable file fails before anything is created
     rt = Runtime.from_env(cfg.device, cfg.precision)
+    cb = rt.main_only(callback)
     if not resume and rt.is_main:
         check_out_dir(out, resume=False)
-    rows = saved.get("rows", saved["train"]["batch_size"]) if saved else cfg.batch_size * rt.world_size
+    rows = rt.global_rows(cfg.batch_size, saved)
     torch.manual_seed(cfg.seed)
     with StopSignals() as signals:
         tokens = _tokens(corpus, cfg, tokenizer, rt, lambda: signals.received)
@@ -198,7 +198,7 @@ def train_lm(
             tokenizer=tokens.tokenizer,
             runtime=rt,
             run_state=run_state,
-            callback=cb if rt.is_main else None,
+            callback=cb,
             signals=signals,
         )
         if resume:

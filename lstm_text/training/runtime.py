@@ -39,6 +39,15 @@ class Runtime:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    def main_only(self, callback):
+        """``callback`` on rank 0, a no-op elsewhere: one process reports for the group."""
+        return callback if self.is_main and callback else (lambda event, info: None)
+
+    def global_rows(self, batch_size: int, saved: dict | None) -> int:
+        """A run's rows per step over all processes: on resume its saved global batch (so any number of processes
+        that divides it continues the same run), else ``batch_size`` rows per process."""
+        return saved.get("rows", saved["train"]["batch_size"]) if saved else batch_size * self.world_size
+
     @classmethod
     def from_env(cls, device: str = "auto", precision: str = "auto") -> Runtime:
         """This process's place, from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR...)."""
