@@ -168,8 +168,10 @@ def main() -> None:
         print(f"{kind:6} {row}")
     sample = res["bpe"]["info"].get("sample_bytes", 0) / 1e6
     sp, ours = res["sp_encode_mb_s"], res["bpe"]["mb_s"]
-    print(f"SentencePiece's own encode (a batch of lines, one thread): {sp:,.1f} MB/s; lstm-text bpe on all cores, "
-          f"every pass included: {ours:,.1f} MB/s ({ours / sp:.2f}x); tokenizer trained on a {sample:,.1f} MB sample")
+    print(
+        f"SentencePiece's own encode (a batch of lines, one thread): {sp:,.1f} MB/s; lstm-text bpe on all cores, "
+        f"every pass included: {ours:,.1f} MB/s ({ours / sp:.2f}x); tokenizer trained on a {sample:,.1f} MB sample"
+    )
     d = res["ddp"]
     one, two = d[1]["tokens_per_s"], d[2]["tokens_per_s"]
     print(f"torchrun, tiny-shakespeare, 60 steps, global batch 64: 1 process {one:,.0f} tok/s (2 threads), "

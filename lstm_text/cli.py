@@ -476,7 +476,13 @@ def train_classifier(
             help="Labelled dev file(s) for selection and calibration (default: a seeded --val-fraction of DATA)."
         ),
     ] = None,
-    init: Annotated[str | None, typer.Option(help="Start from this language model's encoder and tokenizer.")] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from this language model's or classifier's encoder and tokenizer (a run, a model file or "
+            "a built-in name such as sentiment)."
+        ),
+    ] = None,
     vectors: Annotated[
         Path | None,
         typer.Option(
@@ -574,7 +580,8 @@ def train_classifier(
         raise typer.BadParameter("give one or more labelled files", param_hint="DATA")
     if init and bidirectional:
         raise typer.BadParameter(
-            "a language model reads left to right; drop --bidirectional with --init", param_hint="--bidirectional"
+            "the encoder comes from --init, its reading direction too; drop --bidirectional",
+            param_hint="--bidirectional",
         )
     kind = tokenizer.value if tokenizer else ("word" if vectors else CLASSIFIER.tokenizer)
     tcfg = classifier_train(

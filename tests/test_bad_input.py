@@ -149,7 +149,7 @@ CASES = [
     ("train-classifier {jsonl_no_key} --out {out}", 1, "label"),
     ("train-classifier {good_tsv} --dev {unknown_dev} --out {out}", 1, "labels the training data lacks"),
     ("train-classifier {good_tsv} --out {out} --label-map oops", 1, "--label-map"),
-    ("train-classifier {good_tsv} --out {out} --init {clf}", 1, "not a language model"),
+    ("train-classifier {good_tsv} --out {out} --init {garbage}", 1, "damaged"),
     ("train-classifier {good_tsv} --out {out} --init {run} --bidirectional", 2, "--bidirectional"),
     ("train-classifier {missing} --out {out}", 1, "file not found"),
     ("nonsense", 2, "nonsense"),

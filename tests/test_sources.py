@@ -150,3 +150,29 @@ def test_tune_vectors_trains_the_most_frequent_rows_and_keeps_the_rest(tmp_path)
     assert set(tuned) <= set(FILL)  # the filler words are the data's most frequent
     assert all(not np.allclose(stored[index[w]], rows[w], atol=1e-4) for w in tuned)
     assert fixed and all(np.allclose(stored[index[w]], rows[w], atol=1e-5) for w in fixed)
+
+
+def test_init_from_a_classifier_keeps_its_encoder_and_vectors_for_new_labels(tmp_path):
+    """--init with a classifier (the way sentiment3 starts from sentiment): its tokenizer, encoder and word
+    vectors, a new head for other labels; the vectors stay fixed and the polarity it knew carries over."""
+    vec, data = _vectors_and_sources(tmp_path, n_docs=10, doc_words=20)
+    cfg = TrainConfig(tokenizer="word", normalize=True, batch_size=16, lr=1e-2, warmup=3, epochs=3, seed=0)
+    train_classifier(data, tmp_path / "base", model={"hidden": 8}, train=cfg, vectors=vec)
+    r = random.Random(1)
+    labs = [r.choice(["up", "down"]) for _ in range(200)]  # the new data shows two polar words of four each
+    rows = [
+        (lab, " ".join([r.choice(FILL) for _ in range(3)] + [r.choice((POS if lab == "up" else NEG)[:2])]))
+        for lab in labs
+    ]
+    rows += [("flat", " ".join(r.choice(FILL) for _ in range(4))) for _ in range(100)]
+    (tmp_path / "three.tsv").write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in rows))
+    ft = TrainConfig(tokenizer="word", normalize=True, batch_size=16, lr=1e-2, warmup=3, epochs=4, seed=0)
+    s = train_classifier([str(tmp_path / "three.tsv")], tmp_path / "ft", init=str(tmp_path / "base"), train=ft)
+    base, m = lstm_text.load(tmp_path / "base"), lstm_text.load(tmp_path / "ft")
+    assert m.labels == ["down", "flat", "up"] and m.tokenizer.words == base.tokenizer.words
+    assert m.cfg.bidirectional == base.cfg.bidirectional and m.cfg.hidden == 8
+    assert np.array_equal(m.ckpt.weights["embed.weight"], base.ckpt.weights["embed.weight"])
+    assert not np.array_equal(m.ckpt.weights["lstms.0.weight_hh_l0"], base.ckpt.weights["lstms.0.weight_hh_l0"])
+    assert s["dev_accuracy"] >= 0.9
+    # words the new data never shows still read as polar: what the base model knew carries over
+    assert [x["label"] for x in m.classify(["the story was nice", "the story was nasty"])] == ["up", "down"]

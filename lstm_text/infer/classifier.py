@@ -21,6 +21,7 @@ from .packed import pack_lstm, pool_features, quantize_rows
 
 MAX_TOKENS = 1024  # a line longer than this is classified on its head and tail (``cut``): bounded memory and time
 BATCH = 512  # lines per batch: large enough to amortise the per-step overhead, small enough for the cache
+PIPELINE_CHUNK = 4096  # lines encoded while the workers classify the chunk before (with 2+ threads)
 BATCH_TOKENS = 65_536  # padded tokens per batch at most (~125 MB of work arrays): long lines come in smaller batches
 
 
@@ -57,6 +58,14 @@ def _pool(threads: int):
     return ThreadPoolExecutor(threads, thread_name_prefix="lstm-text")
 
 
+@functools.cache
+def _pipeline():
+    """One thread that hands chunks of encoded lines to ``Classifier.probs`` (whose batches go to ``_pool``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(1, thread_name_prefix="lstm-text-pipeline")
+
+
 class Classifier:
     """The inference path of a classification head: ``logits`` and ``probs`` for token id lists.
 
@@ -83,7 +92,7 @@ class Classifier:
         # one-line classify starts without computing 60,000 rows, and untouched rows never become resident.
         lazy = not quantize
         self.have: np.ndarray | None = None  # (V,) bool: table rows computed so far (lazy table)
-        for layer in pack_lstm(cfg, w, halve_sigmoid=True, table=not lazy):  # one tanh covers all four gates
+        for layer in pack_lstm(cfg, w, exp_form=True, table=not lazy):  # one exp covers all four gates
             if layer.table is not None:  # (D, V, 4H), int8 rows and their scales when quantized
                 self.layers.append((quantize_rows(layer.table) if quantize else layer.table, None, layer.w_hh))
             elif lazy and not self.layers:
@@ -93,6 +102,8 @@ class Classifier:
                 self.layers.append((table, None, layer.w_hh))
             else:
                 self.layers.append((layer.bias[:, None], layer.w_in, layer.w_hh))
+        # numerators over the gates' 1 + exp: sigmoid for i, f, o; -4 sigmoid(2x) = -2 tanh(x) - 2 for the cell input
+        self.numer = np.repeat(np.array([1, 1, 1, -4], np.float32), self.H)
         self.head_w = np.ascontiguousarray(w["cls_head.1.weight"].T)  # (3*D*H, C)
         self.head_b = w["cls_head.1.bias"]
 
@@ -114,6 +125,10 @@ class Classifier:
 
     def _batch(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Class logits (B, C) for right-padded ids (B, T) of lengths (B,), each at least 1."""
+        with np.errstate(over="ignore"):  # exp overflows to inf on saturated gates, which is exact (see below)
+            return self._forward(ids, lengths)
+
+    def _forward(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         self._fill(ids)
         B, T = ids.shape
         H, D = self.H, self.D
@@ -139,19 +154,26 @@ class Classifier:
             c = np.zeros((D, B, H), np.float32)
             g = np.empty((D, B, 4 * H), np.float32)
             ig = np.empty((D, B, H), np.float32)
+            tc = np.empty((D, B, H), np.float32)
+            i_, f_, o_, s_ = (g[..., j * H : (j + 1) * H] for j in range(4))
             for t in range(T):
+                # The weights are in ``exp_form`` (see ``ifog``): g = -x for i, f, o and -2x for the cell input.
+                # c holds -2 times the cell state, so that exp(c) is the exp that tanh(cell) needs.
                 np.matmul(h, w_hh, out=g)
                 g += pre[:, t]
-                np.tanh(g, out=g)  # i, f, o: tanh of the halved pre-activation; g: tanh
-                sig = g[..., : 3 * H]
-                sig *= 0.5
-                sig += 0.5  # i, f, o = sigmoid
-                np.multiply(g[..., :H], g[..., 3 * H :], out=ig)
-                c *= g[..., H : 2 * H]
-                c += ig  # c = f * c + i * g
+                np.exp(g, out=g)  # inf where x is very negative, and 1 / (1 + inf) = 0 is the right sigmoid
+                g += 1.0
+                np.divide(self.numer, g, out=g)  # i, f, o = sigmoid(x); s = -4 sigmoid(2x) = -2 tanh(x) - 2
+                s_ += 2.0
+                np.multiply(i_, s_, out=ig)
+                c *= f_
+                c += ig  # c = f * c - 2 i tanh(x): -2 times the cell state
+                np.exp(c, out=tc)  # tanh(cell) = 2 / (1 + exp(-2 cell)) - 1
+                tc += 1.0
+                np.divide(2.0, tc, out=tc)
+                tc -= 1.0
                 h = x[t]
-                np.tanh(c, out=h)
-                h *= g[..., 2 * H : 3 * H]  # h = o * tanh(c)
+                np.multiply(o_, tc, out=h)  # h = o * tanh(cell)
         feats = pool_features(x, lengths)  # (B, 3*D*H)
         return feats @ self.head_w + self.head_b  # (B, C)
 
@@ -233,7 +255,15 @@ def classify_stream(
         keep = [i for i, t in enumerate(buf) if t.strip()]
         res = [empty] * len(buf)
         if keep:
-            probs = clf.probs(encode_lines(tokenizer, [buf[i] for i in keep]), batch_size)
+            # With worker threads, tokenizing (Python, holding the GIL) overlaps the LSTM (NumPy, releasing
+            # it): the main thread encodes the next chunk while the workers run the last one.
+            step = PIPELINE_CHUNK if clf.threads > 1 else len(keep)
+            chunks = [[buf[i] for i in keep[a : a + step]] for a in range(0, len(keep), step)]
+            if len(chunks) == 1:
+                probs = clf.probs(encode_lines(tokenizer, chunks[0]), batch_size)
+            else:
+                runs = [_pipeline().submit(clf.probs, encode_lines(tokenizer, c), batch_size) for c in chunks]
+                probs = np.concatenate([r.result() for r in runs])
             for j, i in enumerate(keep):
                 res[i] = result(labels, probs[j], threshold, abstain)
         return zip(buf, res)

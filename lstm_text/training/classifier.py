@@ -46,12 +46,13 @@ class ClassifierTask(Task):
         cfg: TrainConfig,
         *,
         balance: bool,
-        finetune: bool,
+        unfreeze: list,
         inputs: dict,
         rows: int = 0,
         rt: Runtime | None = None,
     ):
-        """``rows``: the global batch (lines per step over all ranks; default ``cfg.batch_size``)."""
+        """``rows``: the global batch (lines per step over all ranks; default ``cfg.batch_size``). ``unfreeze``:
+        the encoder parameters that gradual unfreezing holds back at first (fine-tuning from ``--init``)."""
         from ..data.batches import LineBatches
 
         self.seqs, self.gold, self.dev_seqs, self.dev_gold, self.labels = seqs, gold, dev_seqs, dev_gold, labels
@@ -62,7 +63,7 @@ class ClassifierTask(Task):
         self.minimize = False
         counts = torch.bincount(gold, minlength=len(labels)).float()
         self.class_weight = len(gold) / (len(labels) * counts) if balance else None
-        self.finetune, self.inputs, self.device = finetune, inputs, "cpu"
+        self.unfreeze, self.inputs, self.device = unfreeze, inputs, "cpu"
 
     def batch(self, epoch: int, i: int):
         """(this rank's lines, the whole batch's lines): rank r of W takes every W-th line of the batch."""
@@ -73,11 +74,8 @@ class ClassifierTask(Task):
         return sum(len(self.seqs[i]) for i in batch[1])
 
     def before_step(self, model, progress: float) -> None:
-        if self.finetune:  # gradual unfreezing (ULMFiT)
-            frozen = progress < UNFREEZE_AT
-            for n, p in model.named_parameters():
-                if not n.startswith("cls_head"):
-                    p.requires_grad_(not frozen)
+        for p in self.unfreeze:  # gradual unfreezing (ULMFiT): the head alone first
+            p.requires_grad_(progress >= UNFREEZE_AT)
 
     def loss(self, model, batch) -> torch.Tensor:
         from ..data.batches import pad_batch
@@ -170,8 +168,10 @@ def train_classifier(
         data: labelled files (TSV/CSV with label and text columns, or JSON Lines).
         out: run directory to create (or to continue with ``resume``).
         dev: labelled files for selection and calibration; default: a seeded ``val_fraction`` of ``data``.
-        init: a language-model run to start from (its tokenizer and encoder; ULMFiT-style discriminative
-            learning rates and gradual unfreezing). The LM head is kept, so the result still generates.
+        init: a language model or a classifier to start from (a run, a model file or a built-in name): its
+            tokenizer and encoder, with ULMFiT-style discriminative learning rates and gradual unfreezing. An
+            LM head is kept, so the result still generates; a classifier's head is kept when its labels are the
+            same, in the same order. Word vectors from a classifier stay fixed.
         model: ModelConfig fields for a model trained from scratch, over ``config.classifier_model()``.
         train: the training configuration; default ``config.classifier_train()`` (the CLI's defaults).
         callback: receives ("start" | "step" | "eval" | "warning" | "end", info) events.
@@ -236,13 +236,16 @@ def train_classifier(
         mcfg = ModelConfig.from_dict(saved["model"])
         net = LSTMModel(mcfg)
     elif init:
-        lm, tokenizer, _ = load_model(init)
-        if not lm.cfg.lm_head:
-            raise LstmTextError(f"--init {init} is not a language model")
-        dropout = (model or {}).get("dropout", lm.cfg.dropout)
-        mcfg = ModelConfig.from_dict({**lm.cfg.to_dict(), "labels": labels, "dropout": dropout})
+        base, tokenizer, _ = load_model(init)
+        if not (base.cfg.lm_head or base.cfg.labels):
+            raise LstmTextError(f"--init {init} has neither a language-model nor a classification head")
+        dropout = (model or {}).get("dropout", base.cfg.dropout)
+        mcfg = ModelConfig.from_dict({**base.cfg.to_dict(), "labels": labels, "dropout": dropout})
         net = LSTMModel(mcfg)
-        net.load_state_dict(lm.state_dict(), strict=False)
+        state = base.state_dict()
+        if base.cfg.labels != labels:  # a classifier of other labels lends its encoder; the head starts anew
+            state = {k: v for k, v in state.items() if not k.startswith("cls_head.")}
+        net.load_state_dict(state, strict=False)
     else:
         text, wv = "\n".join(t for t, _ in pairs), None
         if vectors:
@@ -267,6 +270,10 @@ def train_classifier(
         mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
         net = LSTMModel(mcfg)
     net = net.to(rt.device)
+    if init and tokenizer.kind == "word":
+        # word vectors from --init stay as they are: a word the new data never shows keeps its meaning, and
+        # a step's gradient skips the (V, E) table
+        net.embed.weight.requires_grad_(False)
     rows = rt.global_rows(cfg.batch_size, saved)
     inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
     inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors} | read
@@ -279,7 +286,9 @@ def train_classifier(
         labels,
         cfg,
         balance=balance,
-        finetune=init is not None,
+        unfreeze=[p for n, p in net.named_parameters() if not n.startswith("cls_head.") and p.requires_grad]
+        if init
+        else [],
         inputs=inputs,
         rows=rows,
         rt=rt,
