@@ -31,7 +31,10 @@ if _SHARED.is_dir():
     os.environ.setdefault(splits.DATA_ENV, str(_SHARED))
 
 SOURCES = {"sst2": "sst2-phrases", "imdb": "imdb", "pros_cons": "pros_cons"}  # dev set -> its train part
-RECIPE = "--hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0 --vocab-size 6000 --epochs 4"
+RECIPE = (  # make pretrained's sentiment
+    "--tune-vectors 20000 --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0 --vocab-size 6000 "
+    "--epochs 4"
+)
 
 
 def accuracy(pred: list[str], gold: list[str]) -> float:

@@ -261,6 +261,15 @@ def test_classifying_never_imports_torch():
     assert r.stdout.strip() == "False"
 
 
+def test_both_built_in_models_classify_everyday_lines_offline():
+    """The shipped models load from the package (no network) and get plain lines right, capitals and all."""
+    pos, neg = "I love this phone, the battery lasts forever.", "Worst customer service ever"
+    s = lstm_text.load("sentiment").classify([pos, neg, neg.upper(), "Not bad at all, actually quite good."])
+    assert [r["label"] for r in s] == ["positive", "negative", "negative", "positive"]
+    s3 = lstm_text.load("sentiment3").classify([pos, neg, "The meeting is at 3pm in room 4."])
+    assert [r["label"] for r in s3] == ["positive", "negative", "neutral"]
+
+
 def test_int8_classification_is_close_to_float32():
     import numpy as np
 
