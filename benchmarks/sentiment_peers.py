@@ -259,8 +259,9 @@ def main() -> None:
     p.add_argument(
         "--train3",
         type=names_arg(splits.SENTIMENT_TRAIN),
-        default=["sst5-3", "objective", "pros_cons", "sst2-phrases"],
-        help="train parts for the three-class TF-IDF + LR: the built-in sentiment3's data (default: %(default)s)",
+        default=["sst5-3", "objective"],
+        help="train parts for the three-class TF-IDF + LR: the built-in sentiment3's fine-tuning data (default: "
+        "%(default)s; its encoder comes from sentiment: add sst2-phrases,imdb,pros_cons to give the peer all of it)",
     )
     p.add_argument("--model", default="sentiment", help="lstm-text model for binary sets (a path or built-in name)")
     p.add_argument("--model3", default="sentiment3", help="lstm-text model for three-class sets")

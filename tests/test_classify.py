@@ -88,20 +88,6 @@ def test_batching_does_not_change_results(clf_run):
         assert m.classify(t)["probs"] == pytest.approx(p, abs=1e-5)
 
 
-def test_pipelined_chunks_give_the_serial_results_in_order(clf_run, monkeypatch):
-    """With worker threads, tokenizing the next chunk overlaps classifying the last: same answers, same order."""
-    from lstm_text.infer import classifier as c
-
-    m = lstm_text.load(clf_run)
-    texts = [f"{w} film number {i}" for i, w in enumerate(["wonderful", "boring", "", "great fun", "ugly"] * 40)]
-    serial = list(c.classify_stream(c.Classifier(m.cfg, m.ckpt.weights, threads=1), m.tokenizer, texts))
-    monkeypatch.setattr(c, "PIPELINE_CHUNK", 7)
-    piped = list(c.classify_stream(c.Classifier(m.cfg, m.ckpt.weights, threads=2), m.tokenizer, texts, batch_size=4))
-    assert [t for t, _ in piped] == texts
-    assert [r["label"] for _, r in piped] == [r["label"] for _, r in serial]
-    assert all(r["probs"] == pytest.approx(q["probs"], abs=1e-5) for (_, r), (_, q) in zip(piped, serial))
-
-
 def test_threshold_abstains_and_explain_points_at_the_sentiment_word(clf_run):
     m = lstm_text.load(clf_run)
     assert m.classify("the film", threshold=0.999)["label"] in ("neutral", "positive", "negative")

@@ -21,7 +21,6 @@ from .packed import pack_lstm, pool_features, quantize_rows
 
 MAX_TOKENS = 1024  # a line longer than this is classified on its head and tail (``cut``): bounded memory and time
 BATCH = 512  # lines per batch: large enough to amortise the per-step overhead, small enough for the cache
-PIPELINE_CHUNK = 4096  # lines encoded while the workers classify the chunk before (with 2+ threads)
 BATCH_TOKENS = 65_536  # padded tokens per batch at most (~125 MB of work arrays): long lines come in smaller batches
 
 
@@ -56,14 +55,6 @@ def _pool(threads: int):
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(threads, thread_name_prefix="lstm-text")
-
-
-@functools.cache
-def _pipeline():
-    """One thread that hands chunks of encoded lines to ``Classifier.probs`` (whose batches go to ``_pool``)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(1, thread_name_prefix="lstm-text-pipeline")
 
 
 class Classifier:
@@ -255,15 +246,7 @@ def classify_stream(
         keep = [i for i, t in enumerate(buf) if t.strip()]
         res = [empty] * len(buf)
         if keep:
-            # With worker threads, tokenizing (Python, holding the GIL) overlaps the LSTM (NumPy, releasing
-            # it): the main thread encodes the next chunk while the workers run the last one.
-            step = PIPELINE_CHUNK if clf.threads > 1 else len(keep)
-            chunks = [[buf[i] for i in keep[a : a + step]] for a in range(0, len(keep), step)]
-            if len(chunks) == 1:
-                probs = clf.probs(encode_lines(tokenizer, chunks[0]), batch_size)
-            else:
-                runs = [_pipeline().submit(clf.probs, encode_lines(tokenizer, c), batch_size) for c in chunks]
-                probs = np.concatenate([r.result() for r in runs])
+            probs = clf.probs(encode_lines(tokenizer, [buf[i] for i in keep]), batch_size)
             for j, i in enumerate(keep):
                 res[i] = result(labels, probs[j], threshold, abstain)
         return zip(buf, res)
