@@ -11,7 +11,7 @@ endif
 
 .PHONY: install demo test test-all lint bench checks pretrained clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt
+$(BIN)/.installed: pyproject.toml setup.py lstm_text/infer/_cell.c constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) -e '.[dev,serve]'
 	touch $@
@@ -31,7 +31,7 @@ test-all: install
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check lstm_text tests benchmarks
+	$(BIN)/ruff check lstm_text tests benchmarks setup.py
 
 bench: install  ## speed figures for the README (not a test)
 	$(BIN)/python benchmarks/speed.py

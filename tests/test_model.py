@@ -96,9 +96,14 @@ def test_fused_step_equals_the_training_forward():
         assert torch.allclose(full[:, 4:], torch.stack(outs, 1), atol=1e-5)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["compiled-cell", "numpy-cell"])
 @pytest.mark.parametrize("kw", [{"bidirectional": True}, {"bidirectional": True, "layers": 2}, {"layers": 2}, {}])
-def test_numpy_classifier_equals_the_training_forward(kw):
+def test_numpy_classifier_equals_the_training_forward(kw, native):
+    from lstm_text.infer import classifier
     from lstm_text.infer.classifier import Classifier
+
+    if native and classifier._cell is None:
+        pytest.skip("the compiled cell was not built (no C compiler at install)")
 
     m = tiny(labels=["a", "b", "c"], lm_head=False, **kw).eval()
     with torch.no_grad():  # larger weights than the init, so the gates saturate and mistakes would show
@@ -109,11 +114,16 @@ def test_numpy_classifier_equals_the_training_forward(kw):
     x[torch.arange(9)[None, :] >= lengths[:, None]] = 0
     with torch.no_grad():
         ref = m.classify(x, lengths).numpy()
-    clf = Classifier(m.cfg, {k: v.numpy() for k, v in m.state_dict().items()}, threads=2)
+    weights = {k: v.numpy() for k, v in m.state_dict().items()}
+    clf = Classifier(m.cfg, weights, threads=2, native=native)
+    assert clf.native == native
     seqs = [row[:n].tolist() for row, n in zip(x, lengths.tolist())]
     assert ref.std() > 0.3
     for batch_size in (1, 4, 64):  # one batch, several (in parallel threads, out of length order), one per line
         assert np.allclose(clf.logits(seqs, batch_size), ref, atol=1e-4), (kw, batch_size)
+    # int8 rows: the same answers as the float table within the quantisation error, on both paths
+    int8 = Classifier(m.cfg, weights, threads=1, quantize="int8", native=native).logits(seqs)
+    assert np.abs(int8 - ref).max() < 0.05 * np.abs(ref).max(), kw
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,12 @@ import numpy as np
 from ..config import ModelConfig
 from ..errors import LstmTextError
 from ..tokenizer import PAD
-from .packed import pack_lstm, pool_features, quantize_rows
+from .packed import pack_lstm, pool_features, pooled_features, quantize_rows
+
+try:  # the fused cell, compiled at install when a C compiler is there (setup.py); else the same steps in NumPy
+    from . import _cell
+except ImportError:
+    _cell = None
 
 MAX_TOKENS = 1024  # a line longer than this is classified on its head and tail (``cut``): bounded memory and time
 BATCH = 512  # lines per batch: large enough to amortise the per-step overhead, small enough for the cache
@@ -66,10 +71,18 @@ class Classifier:
     precomputed (V, 4H) table per direction.
     """
 
-    def __init__(self, cfg: ModelConfig, weights: dict[str, np.ndarray], threads: int = 0, quantize: str = ""):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        weights: dict[str, np.ndarray],
+        threads: int = 0,
+        quantize: str = "",
+        native: bool = True,
+    ):
         """``threads``: batches run in parallel (0: one per CPU core, at most 4). ``quantize="int8"``: the
         (V, 4H) lookup table, by far the largest array, is held in int8 with one scale per row (4x less
-        memory; the recurrent products stay in float32)."""
+        memory; the recurrent products stay in float32). ``native``: the compiled cell (_cell.c) when the install
+        built it; False runs the NumPy steps."""
         if not cfg.labels:
             raise LstmTextError("this model has no classification head; train one with 'lstm-text train-classifier'")
         if quantize not in ("", "int8"):
@@ -77,6 +90,7 @@ class Classifier:
         self.cfg, self.H, self.D = cfg, cfg.hidden, 2 if cfg.bidirectional else 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         self.threads = threads or min(4, cores)
+        self.native = native and _cell is not None
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.layers = []
         # Without int8, the first layer's (D, V, 4H) table fills in row by row as tokens first appear: a
@@ -128,45 +142,79 @@ class Classifier:
         cols = np.arange(B)[None, :]
         x = None  # (T, D, B, H): the layer's outputs, each direction in its own reading order
         for k, (a, w_in, w_hh) in enumerate(self.layers):
+            # Each step adds row ``index[t, d, b]`` of ``rows`` (R, 4H) to the gates: for the first layer a table
+            # row per token, for later layers the input projection of the layer below.
             if k == 0:
-                reading = [ids.T, ids[cols.T, rev].T][:D]  # per direction (T, B): backward reads reversed
-                pre = np.empty((D, T, B, 4 * H), np.float32)
-                for d in range(D):
-                    if isinstance(a, tuple):  # int8 rows times their scales
-                        np.multiply(a[0][d][reading[d]], a[1][d][reading[d]], out=pre[d])
-                    else:
-                        np.take(a[d], reading[d], axis=0, out=pre[d])
+                reading = np.stack([ids.T, ids[cols.T, rev].T][:D], 1)  # (T, D, B): backward reads reversed
+                q, scales = a if isinstance(a, tuple) else (a, None)  # int8 rows and their scales, or float32
+                V = q.shape[1]
+                index = reading + (np.arange(D) * V)[None, :, None]  # (T, D, B) into (D*V, 4H)
+                rows, scales = q.reshape(D * V, 4 * H), None if scales is None else scales.reshape(D * V)
             else:
                 seq = x[:, 0] if D == 1 else np.concatenate([x[:, 0], x[rev.T, 1, cols]], -1)  # (T, B, in)
                 views = [seq, seq[rev.T, cols]][:D]  # per direction, in its reading order
                 pre = np.stack([views[d] @ w_in[d] + a[d] for d in range(D)])  # (D, T, B, 4H)
+                rows, scales = pre.reshape(D * T * B, 4 * H), None
+                index = np.arange(D * T * B).reshape(D, T, B).transpose(1, 0, 2)  # (T, D, B)
             x = np.empty((T, D, B, H), np.float32)
-            h = np.zeros((D, B, H), np.float32)  # then a view of x[t - 1]
-            c = np.zeros((D, B, H), np.float32)
-            g = np.empty((D, B, 4 * H), np.float32)
-            ig = np.empty((D, B, H), np.float32)
-            tc = np.empty((D, B, H), np.float32)
-            i_, f_, o_, s_ = (g[..., j * H : (j + 1) * H] for j in range(4))
-            for t in range(T):
-                # The weights are in ``exp_form`` (see ``ifog``): g = -x for i, f, o and -2x for the cell input.
-                # c holds -2 times the cell state, so that exp(c) is the exp that tanh(cell) needs.
-                np.matmul(h, w_hh, out=g)
-                g += pre[:, t]
-                np.exp(g, out=g)  # inf where x is very negative, and 1 / (1 + inf) = 0 is the right sigmoid
-                g += 1.0
-                np.divide(self.numer, g, out=g)  # i, f, o = sigmoid(x); s = -4 sigmoid(2x) = -2 tanh(x) - 2
-                s_ += 2.0
-                np.multiply(i_, s_, out=ig)
-                c *= f_
-                c += ig  # c = f * c - 2 i tanh(x): -2 times the cell state
-                np.exp(c, out=tc)  # tanh(cell) = 2 / (1 + exp(-2 cell)) - 1
-                tc += 1.0
-                np.divide(2.0, tc, out=tc)
-                tc -= 1.0
-                h = x[t]
-                np.multiply(o_, tc, out=h)  # h = o * tanh(cell)
+            if not self.native:
+                self._steps_numpy(rows, scales, index, w_hh, x)
+            elif k < len(self.layers) - 1:
+                self._steps_native(rows, scales, np.ascontiguousarray(index), w_hh, x)
+            else:  # the top layer pools as it goes
+                return self._steps_native(rows, scales, np.ascontiguousarray(index), w_hh, x, lengths)
         feats = pool_features(x, lengths)  # (B, 3*D*H)
         return feats @ self.head_w + self.head_b  # (B, C)
+
+    def _steps_native(self, rows, scales, index, w_hh, x, lengths=None) -> np.ndarray | None:
+        """The time steps of one layer with the compiled cell (_cell.c): x[t] (D, B, H) for t < T. With
+        ``lengths``, the top layer: x is scratch, pooled step by step, and the class logits (B, C) returned."""
+        T, D, B, H = x.shape
+        h = np.zeros((D, B, H), np.float32)  # then a view of x[t - 1]
+        c = np.zeros((D, B, H), np.float32)
+        g = np.empty((D, B, 4 * H), np.float32)
+        if lengths is not None:
+            lengths = np.ascontiguousarray(lengths, np.int64)
+            last, mx, total = np.empty_like(h), np.full_like(h, -np.inf), np.zeros_like(h)
+        for t in range(T):
+            np.matmul(h, w_hh, out=g)
+            h = x[t]
+            _cell.step(g, rows, scales, index[t], c, h)  # g += rows[index[t]]; the gates; c and h updated
+            if lengths is not None:
+                _cell.pool(h, H, t, lengths, last, mx, total)
+        if lengths is None:
+            return None
+        feats = pooled_features(last, mx, total / lengths[None, :, None])  # (B, 3*D*H)
+        return feats @ self.head_w + self.head_b  # (B, C)
+
+    def _steps_numpy(self, rows, scales, index, w_hh, x) -> None:
+        """The same as ``_steps_native`` in NumPy, for installs without the compiled cell."""
+        T, D, B, H = x.shape
+        pre = rows[index] if scales is None else rows[index] * scales[index][..., None]  # (T, D, B, 4H)
+        h = np.zeros((D, B, H), np.float32)
+        c = np.zeros((D, B, H), np.float32)
+        g = np.empty((D, B, 4 * H), np.float32)
+        ig = np.empty((D, B, H), np.float32)
+        tc = np.empty((D, B, H), np.float32)
+        i_, f_, o_, s_ = (g[..., j * H : (j + 1) * H] for j in range(4))
+        for t in range(T):
+            # The weights are in ``exp_form`` (see ``ifog``): g = -x for i, f, o and -2x for the cell input.
+            # c holds -2 times the cell state, so that exp(c) is the exp that tanh(cell) needs.
+            np.matmul(h, w_hh, out=g)
+            g += pre[t]
+            np.exp(g, out=g)  # inf where x is very negative, and 1 / (1 + inf) = 0 is the right sigmoid
+            g += 1.0
+            np.divide(self.numer, g, out=g)  # i, f, o = sigmoid(x); s = -4 sigmoid(2x) = -2 tanh(x) - 2
+            s_ += 2.0
+            np.multiply(i_, s_, out=ig)
+            c *= f_
+            c += ig  # c = f * c - 2 i tanh(x): -2 times the cell state
+            np.exp(c, out=tc)  # tanh(cell) = 2 / (1 + exp(-2 cell)) - 1
+            tc += 1.0
+            np.divide(2.0, tc, out=tc)
+            tc -= 1.0
+            h = x[t]
+            np.multiply(o_, tc, out=h)  # h = o * tanh(cell)
 
     def logits(self, seqs: list[list[int]], batch_size: int = BATCH) -> np.ndarray:
         """Uncalibrated class logits (N, C) for token id lists, batched after sorting by length."""

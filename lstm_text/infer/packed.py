@@ -117,12 +117,14 @@ def pool_features(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     reading order, of lines with ``lengths`` (B,) >= 1: [last, max, mean] as in ``POOLING``."""
     T, D, B, H = x.shape
     valid = (np.arange(T)[:, None] < lengths[None, :])[:, None, :, None]  # (T, 1, B, 1)
-    last = x[lengths - 1, :, np.arange(B)]  # (B, D, H): each direction's state after the whole line
+    last = x[lengths - 1, :, np.arange(B)].transpose(1, 0, 2)  # (D, B, H): each direction's state after the line
     mx = np.where(valid, x, -np.inf).max(0)  # (D, B, H)
     mean = (x * valid).sum(0) / lengths[None, :, None]  # (D, B, H)
-    pooled = {
-        "last": last.reshape(B, D * H),
-        "max": np.concatenate(list(mx), -1),
-        "mean": np.concatenate(list(mean), -1),
-    }
-    return np.concatenate([pooled[k] for k in POOLING], -1)
+    return pooled_features(last, mx, mean)
+
+
+def pooled_features(last: np.ndarray, mx: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Classifier features (B, 3*D*H) from the pooled top-layer outputs, each (D, B, H), in ``POOLING`` order
+    and directions side by side."""
+    pooled = {"last": last, "max": mx, "mean": mean}
+    return np.concatenate([np.concatenate(list(pooled[k]), -1) for k in POOLING], -1)
