@@ -268,6 +268,19 @@ def _split_clitics(token: str) -> str:
     return token if split == token else _split_clitics(" ".join(_TOKEN.findall(split)))
 
 
+def _tokens(text: str) -> list[str]:
+    """``_TOKEN.findall(text)``, twice as fast: no token spans whitespace, so each whitespace-separated chunk is
+    tokenized alone, and a chunk of letters and digits only (``isalnum``: exactly ``\\w+`` without "_") is one
+    word as it stands."""
+    tokens: list[str] = []
+    for chunk in text.split():
+        if chunk.isalnum():
+            tokens.append(chunk)
+        else:
+            tokens += _TOKEN.findall(chunk)
+    return tokens
+
+
 def _unicode(text: str) -> str:
     """NFKC (full-width forms, ligatures, "…"), then typographic punctuation to ASCII, then emoji to words."""
     text = unicodedata.normalize("NFKC", text.replace("\u00b4", "'"))  # NFKC would make "´" a space + accent
@@ -306,9 +319,9 @@ def normalize(text: str) -> str:
     if ":" in text or ";" in text or "<" in text or "=" in text or "_" in text or "^" in text:
         text = _EMOTICON.sub(lambda m: f" {m.lastgroup} ", text)
     text = (_REPEATS_ASCII if text.isascii() else _REPEATS).sub(_two, text)
-    tokens = _TOKEN.findall(text)
-    if "'" in text:
-        tokens = " ".join([_split_clitics(t) if "'" in t else t for t in tokens]).split()
+    tokens = _tokens(text)
+    if "'" in text and any("'" in t[1:] for t in tokens):  # a clitic needs a word character before its "'"
+        tokens = " ".join([_split_clitics(t) if "'" in t[1:] else t for t in tokens]).split()
     if not _NO_APOSTROPHE.keys().isdisjoint(tokens):
         tokens = [_NO_APOSTROPHE.get(t, t) for t in tokens]  # dont -> do n't, im -> i 'm
     text = " ".join(tokens)

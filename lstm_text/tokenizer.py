@@ -195,8 +195,8 @@ class WordTokenizer:
     def __init__(self, words: list[str], normalize: str = ""):
         self.words, self.normalize = list(words), normalize
         self._norm = normalizer(normalize)
-        self.index = {w: i + 2 for i, w in enumerate(self.words)}
-        self._pieces = [b"", b" \xef\xbf\xbd"] + [(" " + w).encode("utf-8", "surrogatepass") for w in self.words]
+        self.index = dict(zip(self.words, range(2, len(self.words) + 2)))
+        self._pieces: list[bytes] | None = None  # built on first decode: classification never needs it
 
     @classmethod
     def train(cls, text: str, vocab_size: int = 0, normalize: str = "") -> WordTokenizer:
@@ -218,6 +218,8 @@ class WordTokenizer:
         return [get(w, UNK) for w in (self._norm(text) if self._norm else text).split()]
 
     def piece_bytes(self, i: int) -> bytes:
+        if self._pieces is None:
+            self._pieces = [b"", b" \xef\xbf\xbd"] + [(" " + w).encode("utf-8", "surrogatepass") for w in self.words]
         return self._pieces[i] if 0 <= i < len(self._pieces) else b""
 
     def pieces(self) -> list[str]:

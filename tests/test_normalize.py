@@ -160,6 +160,15 @@ def test_idempotent(text):
     assert normalize(once) == once
 
 
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_chunked_tokens_equal_the_whole_text_regex(text):
+    from lstm_text.normalize import _TOKEN, _tokens
+
+    text = text.lower()
+    assert _tokens(text) == _TOKEN.findall(text)
+
+
 def test_detokenize():
     assert detokenize("it 's") == "it's"
     assert detokenize("does n't") == "doesn't"
