@@ -52,7 +52,7 @@ pretrained: install
 		--dev $(SPLITS)/dev/pros_cons.tsv $(CLF) --vocab-size 6000 --epochs 4 --out runs/sentiment
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst5-3.tsv $(SPLITS)/train/objective.tsv \
 		--dev $(SPLITS)/dev/sst5-3.tsv --dev $(SPLITS)/dev/objective.tsv --init runs/sentiment --balance \
-		--dropout 0.5 --batch-size 32 --epochs 6 --seed 0 --out runs/sentiment3
+		--dropout 0.5 --batch-size 64 --epochs 6 --seed 0 --out runs/sentiment3
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3
 	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors
 	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
