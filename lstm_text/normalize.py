@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from itertools import chain
 
 __all__ = ["NORMALIZER", "normalize", "detokenize", "capitalise"]
 
@@ -268,16 +269,30 @@ def _split_clitics(token: str) -> str:
     return token if split == token else _split_clitics(" ".join(_TOKEN.findall(split)))
 
 
-def _tokens(text: str) -> list[str]:
-    """``_TOKEN.findall(text)``, twice as fast: no token spans whitespace, so each whitespace-separated chunk is
-    tokenized alone, and a chunk of letters and digits only (``isalnum``: exactly ``\\w+`` without "_") is one
-    word as it stands."""
-    tokens: list[str] = []
-    for chunk in text.split():
-        if chunk.isalnum():
-            tokens.append(chunk)
-        else:
-            tokens += _TOKEN.findall(chunk)
+def _chunk_tokens(chunk: str) -> tuple[str, ...]:
+    """The tokens of one whitespace-free chunk of lower-cased text: runs of a letter shortened, PTB tokens,
+    clitics split off, apostrophe-less contractions expanded. Each of these steps is local to a chunk (no token
+    and no match spans whitespace), so ``normalize`` runs them once per distinct chunk (``_CHUNKS``)."""
+    chunk = (_REPEATS_ASCII if chunk.isascii() else _REPEATS).sub(_two, chunk)
+    tokens = [chunk] if chunk.isalnum() else _TOKEN.findall(chunk)  # isalnum: exactly \\w+ without "_"
+    if any("'" in t[1:] for t in tokens):  # a clitic needs a word character before its "'"
+        tokens = " ".join([_split_clitics(t) if "'" in t[1:] else t for t in tokens]).split()
+    if not _NO_APOSTROPHE.keys().isdisjoint(tokens):
+        tokens = " ".join([_NO_APOSTROPHE.get(t, t) for t in tokens]).split()  # dont -> do n't, im -> i 'm
+    return tuple(tokens)
+
+
+# Chunks seen so far and their tokens: words recur (Zipf), so most chunks of a line are one dict lookup. Cleared
+# when full, which bounds its memory (~10 MB); dict operations are atomic, so threads may share it.
+_CHUNKS: dict[str, tuple[str, ...]] = {}
+_CHUNKS_MAX = 50_000
+
+
+def _chunk(chunk: str) -> tuple[str, ...]:
+    tokens = _chunk_tokens(chunk)
+    if len(_CHUNKS) >= _CHUNKS_MAX:
+        _CHUNKS.clear()
+    _CHUNKS[chunk] = tokens
     return tokens
 
 
@@ -318,13 +333,8 @@ def normalize(text: str) -> str:
         text = _HASHTAG.sub("", text)
     if ":" in text or ";" in text or "<" in text or "=" in text or "_" in text or "^" in text:
         text = _EMOTICON.sub(lambda m: f" {m.lastgroup} ", text)
-    text = (_REPEATS_ASCII if text.isascii() else _REPEATS).sub(_two, text)
-    tokens = _tokens(text)
-    if "'" in text and any("'" in t[1:] for t in tokens):  # a clitic needs a word character before its "'"
-        tokens = " ".join([_split_clitics(t) if "'" in t[1:] else t for t in tokens]).split()
-    if not _NO_APOSTROPHE.keys().isdisjoint(tokens):
-        tokens = [_NO_APOSTROPHE.get(t, t) for t in tokens]  # dont -> do n't, im -> i 'm
-    text = " ".join(tokens)
+    get = _CHUNKS.get
+    text = " ".join(chain.from_iterable([get(c) or _chunk(c) for c in text.split()]))
     if ".." in text:
         text = _DOTS.sub("...", text)
     if "---" in text:
