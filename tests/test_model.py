@@ -160,3 +160,26 @@ def test_int8_steps_stay_close_to_float32_and_run_equals_step():
         p, pq = full.softmax(-1), q.softmax(-1)
         assert (p - pq).abs().max() < 0.02, kw  # a quantization error, not a different function
         assert not torch.equal(fp32, q)  # and the int8 path did run
+
+
+def test_compiled_cell_rejects_bad_buffers():
+    """The C cell checks sizes and indices before touching memory: a clear ValueError, never a crash."""
+    from lstm_text.infer import classifier
+
+    if classifier._cell is None:
+        assert not os.environ.get("CI"), "CI has a C compiler: the install should have built lstm_text/infer/_cell.c"
+        pytest.skip("the compiled cell was not built (no C compiler at install)")
+    cell, H = classifier._cell, 4
+    g, rows = np.zeros((2, 4 * H), np.float32), np.zeros((3, 4 * H), np.float32)
+    c, h = np.zeros((2, H), np.float32), np.zeros((2, H), np.float32)
+    cell.step(g, rows, None, np.array([0, 2]), c, h)  # well-formed: runs
+    with pytest.raises(ValueError, match="index out of range"):
+        cell.step(g, rows, None, np.array([0, 3]), c, h)
+    with pytest.raises(ValueError, match="index must be int64"):
+        cell.step(g, rows, None, np.array([0, 1], np.int32)[:1], c, h)
+    with pytest.raises(ValueError, match="g must be"):
+        cell.step(np.zeros((2, H), np.float32), rows, None, np.array([0, 1]), c, h)
+    with pytest.raises(ValueError, match="scales"):
+        cell.step(g, rows.astype(np.int8), np.ones(2, np.float32), np.array([0, 1]), c, h)
+    with pytest.raises((TypeError, BufferError, ValueError)):  # a strided view is not a contiguous buffer
+        cell.step(g, rows, None, np.array([0, 1]), np.zeros((2, 2 * H), np.float32)[:, ::2], h)

@@ -262,3 +262,13 @@ def test_version_and_light_import():
     code = "import sys, lstm_text.normalize; print(sorted({'torch', 'numpy', 'typer', 'rich'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_chunk_cache_is_bounded(monkeypatch):
+    import lstm_text.normalize as n
+
+    monkeypatch.setattr(n, "_CHUNKS_MAX", 8)
+    monkeypatch.setattr(n, "_CHUNKS", {})
+    text = " ".join(f"Word{i}'s" for i in range(50))
+    assert normalize(text) == " ".join(f"word{i} 's" for i in range(50))
+    assert 0 < len(n._CHUNKS) <= 8
