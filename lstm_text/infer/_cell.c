@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <string.h>
 
-
 /* exp(x) for |x| <= 40 (callers clamp), vectorisable: Cody-Waite range reduction and Cephes' expf polynomial
  * (relative error ~2e-7), then 2^n built in the exponent bits. */
 static inline float exp_clamped(float x) {
@@ -72,7 +71,7 @@ DEFINE_CELLS(_avx2, __attribute__((target("avx2,fma"))))
 #endif
 
 static int need(int ok, const char *what) {
-    if (!ok) PyErr_Format(PyExc_ValueError, "lstm_text.infer._cell.step: %s", what);
+    if (!ok) PyErr_Format(PyExc_ValueError, "lstm_text.infer._cell: %s", what);
     return ok;
 }
 
