@@ -11,7 +11,7 @@ import re
 import unicodedata
 from itertools import chain
 
-__all__ = ["NORMALIZER", "normalize", "detokenize", "capitalise"]
+__all__ = ["NORMALIZER", "normalize", "line_chunks", "chunk_tokens", "detokenize", "capitalise"]
 
 NORMALIZER = "v1"  # bump whenever normalize() changes its output: checkpoints record the version they saw
 
@@ -271,14 +271,17 @@ def _split_clitics(token: str) -> str:
 
 def _chunk_tokens(chunk: str) -> tuple[str, ...]:
     """The tokens of one whitespace-free chunk of lower-cased text: runs of a letter shortened, PTB tokens,
-    clitics split off, apostrophe-less contractions expanded. Each of these steps is local to a chunk (no token
-    and no match spans whitespace), so ``normalize`` runs them once per distinct chunk (``_CHUNKS``)."""
+    clitics split off, apostrophe-less contractions expanded, ellipses and dashes made SST's. Each of these
+    steps is local to a chunk (no token and no match spans whitespace), so ``normalize`` runs them once per
+    distinct chunk (``_CHUNKS``)."""
     chunk = (_REPEATS_ASCII if chunk.isascii() else _REPEATS).sub(_two, chunk)
     tokens = [chunk] if chunk.isalnum() else _TOKEN.findall(chunk)  # isalnum: exactly \\w+ without "_"
     if any("'" in t[1:] for t in tokens):  # a clitic needs a word character before its "'"
         tokens = " ".join([_split_clitics(t) if "'" in t[1:] else t for t in tokens]).split()
     if not _NO_APOSTROPHE.keys().isdisjoint(tokens):
         tokens = " ".join([_NO_APOSTROPHE.get(t, t) for t in tokens]).split()  # dont -> do n't, im -> i 'm
+    if any(".." in t or "---" in t for t in tokens):
+        tokens = [_DASHES.sub("--", _DOTS.sub("...", t)) for t in tokens]
     return tuple(tokens)
 
 
@@ -286,6 +289,12 @@ def _chunk_tokens(chunk: str) -> tuple[str, ...]:
 # when full, which bounds its memory (~10 MB); dict operations are atomic, so threads may share it.
 _CHUNKS: dict[str, tuple[str, ...]] = {}
 _CHUNKS_MAX = 50_000
+
+
+def chunk_tokens(chunk: str) -> tuple[str, ...]:
+    """The tokens of one chunk of ``line_chunks``, cached."""
+    tokens = _CHUNKS.get(chunk)
+    return tokens if tokens is not None else _chunk(chunk)
 
 
 def _chunk(chunk: str) -> tuple[str, ...]:
@@ -303,11 +312,9 @@ def _unicode(text: str) -> str:
     return _PICTOGRAPH.sub(_pictograph, text)
 
 
-def normalize(text: str) -> str:
-    """The canonical form of raw or SST-tokenized text: lower-case, PTB-tokenized, one space between tokens.
-
-    Idempotent: ``normalize(normalize(x)) == normalize(x)``.
-    """
+def _line(text: str) -> str:
+    """The steps of ``normalize`` that look across whitespace: entities, Unicode, case, SST's escapes, tags,
+    addresses, links, mentions, hashtags and emoticons."""
     if "&" in text:
         text = html.unescape(text)  # &amp; &quot; &#39; from scraped HTML; first, as it can produce anything
     if not text.isascii():
@@ -333,13 +340,30 @@ def normalize(text: str) -> str:
         text = _HASHTAG.sub("", text)
     if ":" in text or ";" in text or "<" in text or "=" in text or "_" in text or "^" in text:
         text = _EMOTICON.sub(lambda m: f" {m.lastgroup} ", text)
+    return text
+
+
+def normalize(text: str) -> str:
+    """The canonical form of raw or SST-tokenized text: lower-case, PTB-tokenized, one space between tokens.
+
+    Idempotent: ``normalize(normalize(x)) == normalize(x)``.
+    """
     get = _CHUNKS.get
-    text = " ".join(chain.from_iterable([get(c) or _chunk(c) for c in text.split()]))
-    if ".." in text:
-        text = _DOTS.sub("...", text)
-    if "---" in text:
-        text = _DASHES.sub("--", text)
+    text = " ".join(chain.from_iterable([get(c) or _chunk(c) for c in _line(text).split()]))
     return _PUNCT_RUN.sub(_three, " " + text)[1:]
+
+
+# Four of one symbol with only spaces (or characters no token keeps) between: what a run that ``_PUNCT_RUN``
+# caps needs, so a line without it is capped nowhere.
+_RUN_HINT = re.compile(r"([^\w\s])(?:[\s\x00-\x08\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd]*\1){3}")
+
+
+def line_chunks(text: str) -> list[str] | None:
+    """The chunks of ``text`` whose ``chunk_tokens``, in order, are ``normalize(text).split()``; None when a run
+    of repeated punctuation, which ``normalize`` caps across chunks, may be there. Lets a tokenizer cache ids
+    per chunk (``WordTokenizer.encode``)."""
+    text = _line(text)
+    return None if _RUN_HINT.search(text) else text.split()
 
 
 # detokenize: SST tokens that attach to the word before them, and those that attach to the word after.

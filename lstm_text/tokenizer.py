@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from .errors import LstmTextError
 
 PAD, UNK = 0, 1  # shared ids: padding for batches of lines, and characters never seen in training
+CHUNK_IDS_MAX = 50_000  # WordTokenizer's cache of ids per normalised chunk: cleared when full (~10 MB)
 
 
 def normalizer(version: str):
@@ -197,6 +198,11 @@ class WordTokenizer:
         self._norm = normalizer(normalize)
         self.index = dict(zip(self.words, range(2, len(self.words) + 2)))
         self._pieces: list[bytes] | None = None  # built on first decode: classification never needs it
+        self._chunk_ids: dict[str, tuple[int, ...]] = {}  # see encode
+        if self._norm:
+            from .normalize import chunk_tokens, line_chunks
+
+            self._line_chunks, self._chunk_tokens = line_chunks, chunk_tokens
 
     @classmethod
     def train(cls, text: str, vocab_size: int = 0, normalize: str = "") -> WordTokenizer:
@@ -214,8 +220,24 @@ class WordTokenizer:
         return len(self.words) + 2
 
     def encode(self, text: str) -> list[int]:
+        """The ids of the words of ``normalize(text)``. Normalised text is the tokens of its whitespace-separated
+        chunks (``normalize.line_chunks``), and words recur, so the ids of each chunk are cached: one lookup
+        per chunk instead of normalising, joining, splitting and looking up each word (1.6x faster on SST)."""
         get = self.index.get
-        return [get(w, UNK) for w in (self._norm(text) if self._norm else text).split()]
+        if not self._norm:
+            return [get(w, UNK) for w in text.split()]
+        chunks = self._line_chunks(text)
+        if chunks is None:  # a run of punctuation that normalize caps may cross chunks: the line as a whole
+            return [get(w, UNK) for w in self._norm(text).split()]
+        cache, ids = self._chunk_ids, []
+        for c in chunks:
+            known = cache.get(c)
+            if known is None:
+                if len(cache) >= CHUNK_IDS_MAX:
+                    cache.clear()  # bounds memory; dict operations are atomic, so threads may share it
+                known = cache[c] = tuple([get(w, UNK) for w in self._chunk_tokens(c)])
+            ids += known
+        return ids
 
     def piece_bytes(self, i: int) -> bytes:
         if self._pieces is None:

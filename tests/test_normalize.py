@@ -165,13 +165,62 @@ def test_idempotent(text):
 def test_chunk_by_chunk_equals_the_whole_text(text):
     """``normalize`` tokenizes each whitespace-separated chunk alone (and caches it): the same tokens as the
     steps run over the whole text."""
-    from lstm_text.normalize import _NO_APOSTROPHE, _REPEATS, _TOKEN, _chunk_tokens, _split_clitics, _two
+    from lstm_text.normalize import (
+        _DASHES,
+        _DOTS,
+        _NO_APOSTROPHE,
+        _REPEATS,
+        _TOKEN,
+        _chunk_tokens,
+        _split_clitics,
+        _two,
+    )
 
     text = text.lower()
     whole = _TOKEN.findall(_REPEATS.sub(_two, text))
     whole = " ".join(_split_clitics(t) if "'" in t else t for t in whole).split()
-    whole = " ".join(_NO_APOSTROPHE.get(t, t) for t in whole).split()
+    whole = _DASHES.sub("--", _DOTS.sub("...", " ".join(_NO_APOSTROPHE.get(t, t) for t in whole))).split()
     assert [t for c in text.split() for t in _chunk_tokens(c)] == whole
+
+
+# Runs of punctuation, the one step of normalize that crosses chunks, and what may sit inside them.
+RUN_PARTS = ["!", "?", ".", "-", "'", " ", "\x01", "\ue000", "a", "...", "--", "!!!!"]
+RUNS = st.lists(st.sampled_from(RUN_PARTS), max_size=12)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(texts, RUNS.map("".join)))
+def test_word_ids_cached_per_chunk_equal_the_ids_of_the_normalised_words(text):
+    """``WordTokenizer.encode`` caches ids per chunk and takes the whole line when a punctuation run may cross
+    chunks: always the ids of ``normalize(text).split()``."""
+    from lstm_text.tokenizer import UNK, WordTokenizer
+
+    words = sorted(set(normalize(text).split()) | {"!", "...", "--", "a"})
+    tok = WordTokenizer(words[::2], normalize=NORMALIZER)  # half the words: unknown ones too
+    expected = [tok.index.get(w, UNK) for w in normalize(text).split()]
+    assert tok.encode(text) == expected
+    assert tok.encode(text) == expected  # again, from the cache
+
+
+def test_word_ids_of_punctuation_runs():
+    from lstm_text.tokenizer import WordTokenizer
+
+    tok = WordTokenizer(["wow", "!", "..."], normalize=NORMALIZER)
+    for text in ("wow!!!!!!", "wow ! ! ! ! ! !", "wow !! !! !!", "wow!\x01!\x01!\x01!", "wow .... .... .... ...."):
+        assert tok.encode(text) == [tok.index.get(w, 1) for w in normalize(text).split()], text
+        assert len(tok.encode(text)) == 4, text  # capped at three
+    assert not tok._chunk_ids  # each of those lines was taken whole
+    assert tok.encode("WOW ... wow") == [2, 4, 2] and set(tok._chunk_ids) == {"wow", "..."}
+
+
+def test_word_ids_cache_stays_bounded(monkeypatch):
+    from lstm_text import tokenizer
+    from lstm_text.tokenizer import WordTokenizer
+
+    monkeypatch.setattr(tokenizer, "CHUNK_IDS_MAX", 4)
+    tok = WordTokenizer(["a", "b"], normalize=NORMALIZER)
+    assert tok.encode(" ".join(f"w{i}" for i in range(50)) + " a b") == [1] * 50 + [2, 3]
+    assert 0 < len(tok._chunk_ids) <= 4
 
 
 def test_detokenize():
