@@ -269,11 +269,11 @@ def _split_clitics(token: str) -> str:
     return token if split == token else _split_clitics(" ".join(_TOKEN.findall(split)))
 
 
-def _chunk_tokens(chunk: str) -> tuple[str, ...]:
+def chunk_tokens(chunk: str) -> tuple[str, ...]:
     """The tokens of one whitespace-free chunk of lower-cased text: runs of a letter shortened, PTB tokens,
     clitics split off, apostrophe-less contractions expanded, ellipses and dashes made SST's. Each of these
     steps is local to a chunk (no token and no match spans whitespace), so ``normalize`` runs them once per
-    distinct chunk (``_CHUNKS``)."""
+    distinct chunk (``_CHUNKS``), and a tokenizer may cache ids per chunk (``line_chunks``)."""
     chunk = (_REPEATS_ASCII if chunk.isascii() else _REPEATS).sub(_two, chunk)
     tokens = [chunk] if chunk.isalnum() else _TOKEN.findall(chunk)  # isalnum: exactly \\w+ without "_"
     if any("'" in t[1:] for t in tokens):  # a clitic needs a word character before its "'"
@@ -291,14 +291,8 @@ _CHUNKS: dict[str, tuple[str, ...]] = {}
 _CHUNKS_MAX = 50_000
 
 
-def chunk_tokens(chunk: str) -> tuple[str, ...]:
-    """The tokens of one chunk of ``line_chunks``, cached."""
-    tokens = _CHUNKS.get(chunk)
-    return tokens if tokens is not None else _chunk(chunk)
-
-
 def _chunk(chunk: str) -> tuple[str, ...]:
-    tokens = _chunk_tokens(chunk)
+    tokens = chunk_tokens(chunk)
     if len(_CHUNKS) >= _CHUNKS_MAX:
         _CHUNKS.clear()
     _CHUNKS[chunk] = tokens

@@ -171,16 +171,16 @@ def test_chunk_by_chunk_equals_the_whole_text(text):
         _NO_APOSTROPHE,
         _REPEATS,
         _TOKEN,
-        _chunk_tokens,
         _split_clitics,
         _two,
+        chunk_tokens,
     )
 
     text = text.lower()
     whole = _TOKEN.findall(_REPEATS.sub(_two, text))
     whole = " ".join(_split_clitics(t) if "'" in t else t for t in whole).split()
     whole = _DASHES.sub("--", _DOTS.sub("...", " ".join(_NO_APOSTROPHE.get(t, t) for t in whole))).split()
-    assert [t for c in text.split() for t in _chunk_tokens(c)] == whole
+    assert [t for c in text.split() for t in chunk_tokens(c)] == whole
 
 
 # Runs of punctuation, the one step of normalize that crosses chunks, and what may sit inside them.
