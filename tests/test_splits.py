@@ -147,6 +147,8 @@ REAL = {  # name: (dev rows, train rows)
     "imdb": (2524, 22476),
     "pros_cons": (4526, 41341),
     "objective": (801, 3199),
+    "tweets": (1915, 45596),
+    "reddit": (4511, 35693),
 }
 
 

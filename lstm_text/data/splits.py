@@ -9,6 +9,8 @@ of the text, so it depends neither on file order nor on the machine, and duplica
     imdb           2,524      22,476  imdb/train.tsv, is_dev(text, 0.1)              negative/positive
     pros_cons      4,526      41,341  pros_cons/train.tsv, is_dev(text, 0.1)         negative/positive
     objective        801       3,199  subj/objective.txt, is_dev(line, 0.2)          neutral
+    tweets         1,915      45,596  tweets/dev.tsv; tweets/train.tsv               negative/neutral/positive
+    reddit         4,511      35,693  reddit/dev.tsv; reddit/train.tsv               negative/neutral/positive
     sst2-phrases       -      67,349  sst2/train_phrases.tsv, whole (train only; kept apart from sst2 dev)
 """
 
@@ -84,6 +86,12 @@ _DEV = [
         fraction=0.2,
         label="neutral",
         about="objective plot sentences with is_dev(line, 0.2), all neutral",
+    ),
+    SentimentSet(
+        "tweets", "tweets/train.tsv", dev_file="tweets/dev.tsv", about="English tweets (SemEval 2016 dev), three classes"
+    ),
+    SentimentSet(
+        "reddit", "reddit/train.tsv", dev_file="reddit/dev.tsv", about="Reddit comments (GoEmotions dev), three classes"
     ),
 ]
 SENTIMENT_DEV: dict[str, SentimentSet] = {s.name: s for s in _DEV}
