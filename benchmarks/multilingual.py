@@ -145,9 +145,13 @@ def main() -> None:
 
 def table(results: dict[str, dict], names: list[str]) -> str:
     cols = [PEER, *names]
-    head = "| folder | train rows | " + " | ".join(f"{c} macro-F1 / acc" for c in cols) + " | lines/s (" + ", ".join(
-        cols
-    ) + ") |"
+    head = (
+        "| folder | train rows | "
+        + " | ".join(f"{c} macro-F1 / acc" for c in cols)
+        + " | lines/s ("
+        + ", ".join(cols)
+        + ") |"
+    )
     lines = [head, "| --- " * (3 + len(cols)) + "|"]
     sums = {c: [] for c in cols}
     for folder, row in results.items():

@@ -88,7 +88,10 @@ _DEV = [
         about="objective plot sentences with is_dev(line, 0.2), all neutral",
     ),
     SentimentSet(
-        "tweets", "tweets/train.tsv", dev_file="tweets/dev.tsv", about="English tweets (SemEval 2016 dev), three classes"
+        "tweets",
+        "tweets/train.tsv",
+        dev_file="tweets/dev.tsv",
+        about="English tweets (SemEval 2016 dev), three classes",
     ),
     SentimentSet(
         "reddit", "reddit/train.tsv", dev_file="reddit/dev.tsv", about="Reddit comments (GoEmotions dev), three classes"
