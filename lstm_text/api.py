@@ -250,6 +250,20 @@ class Model:
         )
         return evaluate_labelled(clf, self.tokenizer, map_labels(pairs, label_map, check=given))
 
+    def export(self, out: str | Path, *, format: str = "onnx", quantize: str = "", check: bool = True) -> dict:
+        """Write this model for other runtimes into the folder ``out`` (``export.export``): ONNX graphs, the
+        tokenizer as data and ``export.json``, which describes them (returned). ``quantize="int8"``: int8
+        weights. ``check``: run the graphs with onnxruntime beside lstm-text's own paths (``export.check``); the
+        largest differences are under the manifest's "check"."""
+        from . import export as ex
+
+        if format != "onnx":
+            raise LstmTextError(f"unknown export --format {format!r} (choose onnx)")
+        manifest = ex.export(self.ckpt, out, quantize=quantize)
+        if check:
+            manifest["check"] = ex.check(self, out)
+        return manifest
+
     def info(self) -> dict:
         cfg = self.cfg
         heads = (["language model"] if cfg.lm_head else []) + (
