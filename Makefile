@@ -13,7 +13,7 @@ endif
 
 $(BIN)/.installed: pyproject.toml setup.py lstm_text/infer/_cell.c constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[dev,serve]'
+	$(PIP) -e '.[dev,serve,export]'
 	touch $@
 
 install: $(BIN)/.installed
