@@ -277,7 +277,16 @@ class Model:
             "vocab_size": cfg.vocab_size,
             "config": cfg.to_dict(),
             "training": self.meta.get("training", {}),
+            "card": self.card(),
         }
+
+    def card(self) -> dict:
+        """The model card's headline facts (``card.headline``): licence, language, data, evaluation, intended use;
+        "file": the README.md beside the model file, when there is one."""
+        from .card import CARD_FILE, card_facts, headline
+
+        readme = Path(str(self.meta.get("path", ""))).parent / CARD_FILE
+        return headline(card_facts(self.ckpt)) | {"file": str(readme) if readme.is_file() else None}
 
 
 def load(path: str | Path, device: str = "cpu", quantize: str = "") -> Model:
