@@ -85,8 +85,8 @@ def _summary(cfg, tok) -> str:
         [f"a classification head ({', '.join(cfg.labels)})"] if cfg.labels else []
     )
     return (
-        f"A{'n' if not dirs else ''} {dirs}LSTM of {layers} x {cfg.hidden} units over {cfg.embed}-wide {tok.kind} embeddings, "
-        f"with {' and '.join(heads)}, trained with lstm-text."
+        f"A{'n' if not dirs else ''} {dirs}LSTM of {layers} x {cfg.hidden} units over {cfg.embed}-wide "
+        f"{tok.kind} embeddings, with {' and '.join(heads)}, trained with lstm-text."
     )
 
 

@@ -44,8 +44,7 @@ _COMMON = {
         "Trained on movie reviews and product phrases: other domains (tweets, news, medicine) score lower; "
         "sarcasm and negation over long spans are hard for it.",
         "SST-2 dev accuracy is 86.1%, below fine-tuned transformers (the project's goal was 89%).",
-        "The training data are distributed for research by their authors: check their terms before any "
-        "commercial use.",
+        "The training data are distributed for research by their authors: check their terms before any commercial use.",
     ],
 }
 CARDS = {

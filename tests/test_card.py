@@ -6,8 +6,9 @@ import json
 
 from typer.testing import CliRunner
 
-from conftest import TINY_MODEL, labelled, tiny_train_config
 from lstm_text.cli import app
+
+from conftest import TINY_MODEL, labelled, tiny_train_config
 
 runner = CliRunner()
 
