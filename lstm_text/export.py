@@ -300,7 +300,8 @@ def export(ckpt, out: str | Path, *, quantize: str = "") -> dict:
                 "max_chars": MAX_TOKENS * 16,
                 "empty_line": "a line of only whitespace has no label",
             }
-        (tmp / TOKENIZER).write_text(json.dumps(tokenizer_data(tok), ensure_ascii=False), encoding="utf-8")
+        # ASCII JSON: a lone surrogate in a char table stays valid JSON (\udXXX) instead of failing to encode
+        (tmp / TOKENIZER).write_text(json.dumps(tokenizer_data(tok)), encoding="utf-8")
         if tok.kind in ("bpe", "unigram"):
             (tmp / SPM_MODEL).write_bytes(tok.proto)
         if getattr(tok, "normalize", ""):
