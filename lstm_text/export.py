@@ -118,8 +118,8 @@ def lm_graph(cfg, weights: dict):
         x = g.op("Squeeze", y, g.const(f"sq{k}", np.array([1])))  # (T, B, H)
         hs.append(yh)
         cs.append(yc)
-    g.op("Concat", *hs, axis=0, name="state_h_out") if L > 1 else g.op("Identity", hs[0], name="state_h_out")
-    g.op("Concat", *cs, axis=0, name="state_c_out") if L > 1 else g.op("Identity", cs[0], name="state_c_out")
+    for name, parts in (("state_h_out", hs), ("state_c_out", cs)):  # (L, B, H)
+        g.op("Concat", *parts, axis=0, name=name)
     w, b = pack_lm_head(cfg, weights)  # (V, H), (V,): a tied head's projection folded in
     x = g.op("Transpose", x, perm=[1, 0, 2])  # (B, T, H)
     x = g.op("MatMul", x, g.const("head_w", np.ascontiguousarray(w.T)))  # (B, T, V)
@@ -216,17 +216,19 @@ def tokenizer_data(tok) -> dict:
         d["tokens"] = tok.pieces()
     else:
         d["encode"] = (
-            f"SentencePiece ({SPM_MODEL}), line by line: the ids of each line, joined by the id of the '\\n' piece"
+            f"normalise the text (`normalize`, when set), then SentencePiece ({SPM_MODEL}) line by line: the ids "
+            "of each line, joined by the id of the '\\n' piece"
         )
         d["sentencepiece_model"] = SPM_MODEL
     return d
 
 
-def _io(model) -> list[dict]:
+def _io(model) -> tuple[list[dict], list[dict]]:
+    """Name, dtype and shape (dimension names where dynamic) of a graph's inputs and outputs."""
+    import onnx
+
     def one(v) -> dict:
         dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
-        import onnx
-
         return {
             "name": v.name,
             "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
