@@ -458,7 +458,7 @@ def export(
     """Export a model for other runtimes: ONNX graphs (a language model's steps with its LSTM state as inputs and
     outputs; a classifier's probabilities), the tokenizer as data, and export.json describing them.
 
-    Needs the export extra: pip install 'lstm-text[export]'."""
+    Needs the export extra: pip install 'lstm-text\\[export]'."""
     import lstm_text
 
     from .ui import out
