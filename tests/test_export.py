@@ -115,14 +115,15 @@ def test_classifier_probs_match_classify_on_dev_file(clf_run, clf_files, tmp_pat
             assert g[0] == want["label"] and abs(g[1] - want["score"]) < 1e-5
 
 
-def test_builtin_sentiment_probs_match(tmp_path):
-    """The built-in classifier (word tokenizer, normalisation v1) on lines of SST-2 dev style and raw text."""
+@pytest.mark.parametrize("name", ["sentiment", "sentiment3"])
+def test_builtin_classifier_probs_match(tmp_path, name):
+    """The built-in classifiers (word tokenizer, normalisation v1) on lines of SST-2 dev style and raw text."""
     import numpy as np
 
     import lstm_text
     from lstm_text.export import check
 
-    m = lstm_text.load("sentiment")
+    m = lstm_text.load(name)
     m.export(tmp_path / "x", check=False)
     assert check(m, tmp_path / "x", batch=8, length=64)["classifier_probs"] < 1e-5
     lines = ["I didn't like it AT ALL!!!", "a gorgeous , witty , seductive movie .", "😍 loved it", "", "meh"]
