@@ -13,7 +13,7 @@ endif
 
 $(BIN)/.installed: pyproject.toml setup.py lstm_text/infer/_cell.c constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[dev,serve]'
+	$(PIP) -e '.[dev,serve,export]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -56,6 +56,7 @@ pretrained: install
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3
 	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors
 	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
+	$(BIN)/python -c "from lstm_text.card import write_card; write_card('sentiment'); write_card('sentiment3')"
 	for s in sst2 imdb pros_cons; do $(BIN)/lstm-text evaluate sentiment $(SPLITS)/dev/$$s.tsv; done
 	for s in sst5-3 objective; do $(BIN)/lstm-text evaluate sentiment3 $(SPLITS)/dev/$$s.tsv; done
 

@@ -250,6 +250,20 @@ class Model:
         )
         return evaluate_labelled(clf, self.tokenizer, map_labels(pairs, label_map, check=given))
 
+    def export(self, out: str | Path, *, format: str = "onnx", quantize: str = "", check: bool = True) -> dict:
+        """Write this model for other runtimes into the folder ``out`` (``export.export``): ONNX graphs, the
+        tokenizer as data and ``export.json``, which describes them (returned). ``quantize="int8"``: int8
+        weights. ``check``: run the graphs with onnxruntime beside lstm-text's own paths (``export.check``); the
+        largest differences are under the manifest's "check"."""
+        from . import export as ex
+
+        if format != "onnx":
+            raise LstmTextError(f"unknown export --format {format!r} (choose onnx)")
+        manifest = ex.export(self.ckpt, out, quantize=quantize)
+        if check:
+            manifest["check"] = ex.check(self, out)
+        return manifest
+
     def info(self) -> dict:
         cfg = self.cfg
         heads = (["language model"] if cfg.lm_head else []) + (
@@ -263,7 +277,16 @@ class Model:
             "vocab_size": cfg.vocab_size,
             "config": cfg.to_dict(),
             "training": self.meta.get("training", {}),
+            "card": self.card(),
         }
+
+    def card(self) -> dict:
+        """The model card's headline facts (``card.headline``): licence, language, data, evaluation, intended use;
+        "file": the README.md beside the model file, when there is one."""
+        from .card import CARD_FILE, card_facts, headline
+
+        readme = Path(str(self.meta.get("path", ""))).parent / CARD_FILE
+        return headline(card_facts(self.ckpt)) | {"file": str(readme) if readme.is_file() else None}
 
 
 def load(path: str | Path, device: str = "cpu", quantize: str = "") -> Model:

@@ -176,6 +176,7 @@ def info_table(title: str, d: dict) -> Table:
     for k in ("steps", "epochs", "seconds", "best_val_bpc", "last_val_bpc", "corpus", "dev_accuracy"):
         if tr.get(k) is not None:
             rows.append((f"training: {k}", tr[k] if not isinstance(tr[k], list) else " ".join(map(str, tr[k]))))
+    rows += [(f"card: {k}", v) for k, v in d.get("card", {}).items() if v is not None]
     return kv_table(title, rows)
 
 

@@ -205,6 +205,10 @@ def train_lm(
             trainer.restore(tensors, saved)
         summary = trainer.run()
     rt.close()
+    if rt.is_main:  # the run's model card, README.md (card.py): written when a run ends, rewritten on resume
+        from ..card import write_card
+
+        write_card(out)
     return summary
 
 
