@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from .config import CLASSIFIER, ModelConfig, TrainConfig  # noqa: E402  (stdlib only: --help stays instant)
+from .config import CLASSIFIER, SAMPLING_RANGE, TOP_P_MIN, ModelConfig, TrainConfig  # noqa: E402  (stdlib only: --help stays instant)
 
 app = typer.Typer(
     name="lstm-text",
@@ -267,17 +267,23 @@ def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
     return prompt or ""
 
 
+_SAMPLING = "[{:g}, {:g}]".format(*SAMPLING_RANGE)
+
+
 @app.command()
 def generate(
     model: Annotated[str, typer.Argument(help="Run directory or model file.")],
     prompt: Annotated[str | None, typer.Argument(help="Text to continue ('-': stdin).")] = None,
     prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from this file ('-': stdin).")] = None,
     max_tokens: Annotated[int, typer.Option(help="New tokens per sample.")] = 500,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (> 0).")] = 1.0,
+    temperature: Annotated[float, typer.Option(help=f"Sampling temperature in {_SAMPLING}.")] = 1.0,
     top_k: Annotated[int, typer.Option(help="Sample from the k most likely tokens (0: all).")] = 0,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1].")] = 1.0,
+    top_p: Annotated[float, typer.Option(help=f"Nucleus sampling mass in [{TOP_P_MIN:g}, 1].")] = 1.0,
     min_p: Annotated[float, typer.Option(help="Drop tokens below min-p x the top probability.")] = 0.0,
-    repetition_penalty: Annotated[float, typer.Option(help="Penalise tokens already seen (1: off).")] = 1.0,
+    repetition_penalty: Annotated[
+        float,
+        typer.Option(help=f"Penalise tokens already seen (1: off), in {_SAMPLING}."),
+    ] = 1.0,
     stop: Annotated[list[str] | None, typer.Option(help="End a sample at this string (repeatable).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same text.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples to draw (as one batch).")] = 1,

@@ -7,6 +7,7 @@ any work starts.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .errors import LstmTextError
@@ -15,6 +16,15 @@ from .errors import LstmTextError
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise LstmTextError(msg)
+
+
+def _finite(cfg) -> None:
+    """Every float option is a finite number: ``inf`` and ``nan`` pass most range checks (``inf > 0``) and then
+    turn into inf or nan in the tensors (float("inf") from the CLI, Infinity or 1e39 from JSON)."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise LstmTextError(f"--{f.name.replace('_', '-')} must be a finite number, got {v}")
 
 
 @dataclass
@@ -32,6 +42,7 @@ class ModelConfig:
     calibration_temperature: float = 1.0  # divides class logits: fitted on dev after training (Guo et al. 2017)
 
     def __post_init__(self) -> None:
+        _finite(self)
         _check(self.vocab_size >= 2, "vocab size must be at least 2")
         _check(self.embed >= 1, "--embed must be a positive integer")
         _check(self.hidden >= 1, "--hidden must be a positive integer")
@@ -82,6 +93,7 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + gradient scaler where bf16 is missing), else fp32
 
     def __post_init__(self) -> None:
+        _finite(self)
         _check(self.tokenizer in ("char", "bpe", "unigram", "word"), "--tokenizer must be char, bpe, unigram or word")
         _check(self.val_tokens >= 1000, "--val-tokens must be at least 1000")
         _check(self.tokenizer_sample >= 1 << 16, "--tokenizer-sample must be at least 65536 bytes")
@@ -133,13 +145,27 @@ class GenerateConfig:
     greedy: bool = False  # always the most likely token
 
     def __post_init__(self) -> None:
+        _finite(self)
         _check(self.max_tokens >= 0, "--max-tokens must be >= 0")
-        _check(self.temperature > 0, "--temperature must be > 0 (use --greedy for deterministic output)")
+        # logits (N, V) are float32: a temperature or penalty past these bounds divides them into inf, and a
+        # top_p under float32's smallest numbers rounds to 0, so that every token is dropped (nan probabilities)
+        lo, hi = SAMPLING_RANGE
+        _check(
+            lo <= self.temperature <= hi,
+            f"--temperature must be in [{lo:g}, {hi:g}], got {self.temperature} (--greedy: deterministic output)",
+        )
         _check(self.top_k >= 0, "--top-k must be >= 0")
-        _check(0.0 < self.top_p <= 1.0, "--top-p must be in (0, 1]")
+        _check(TOP_P_MIN <= self.top_p <= 1.0, f"--top-p must be in [{TOP_P_MIN:g}, 1], got {self.top_p}")
         _check(0.0 <= self.min_p < 1.0, "--min-p must be in [0, 1)")
-        _check(self.repetition_penalty > 0, "--repetition-penalty must be > 0")
+        _check(
+            lo <= self.repetition_penalty <= hi,
+            f"--repetition-penalty must be in [{lo:g}, {hi:g}], got {self.repetition_penalty}",
+        )
         _check(all(isinstance(s, str) and s for s in self.stop), "--stop strings must not be empty")
+
+
+SAMPLING_RANGE = (1e-3, 1e3)  # temperature and repetition penalty: logits (at most ~1e2) stay far below float32's max
+TOP_P_MIN = 1e-6
 
 
 @dataclass(frozen=True)
