@@ -1053,6 +1053,11 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)  # the reader went away (e.g. `| head`): not an error
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:  # the environment's fault (no space left, read-only, a missing device): one line
+        if os.environ.get("LSTM_TEXT_DEBUG"):
+            raise
+        error(f"{e.strerror or e}: {e.filename}" if e.filename else f"{e.strerror or e}")
+        return 1
     except MemoryError:
         error("out of memory; try a smaller --batch-size or model")
         return 1

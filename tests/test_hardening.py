@@ -117,3 +117,136 @@ def test_cli_refuses_sampling_options_out_of_range(tiny_run, capsys, flag, value
     assert main(["generate", str(tiny_run), "a", flag, value, "--max-tokens", "3"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and flag in err and "internal error" not in err
+
+
+def test_a_save_that_fails_half_way_leaves_model_resume_and_metrics_consistent(tmp_path, corpus_file, monkeypatch):
+    """No space left while writing the resume state, after the best model and the metric line were written:
+    --resume goes on from the resume state, and the model file and metrics.jsonl agree with it (no step
+    twice, no model from a step the resumed run trains again)."""
+    import errno
+    import json
+
+    from lstm_text.checkpoint import read_model
+    from lstm_text.training import loop
+    from lstm_text.training.lm import train_lm
+
+    from conftest import TINY_MODEL, tiny_train_config
+
+    monkeypatch.setenv("LSTM_TEXT_CACHE", str(tmp_path / "cache"))
+    real = loop.write_resume
+
+    def full_disk(path, *a, state, **kw):
+        if state["loop"]["step"] == 8:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, *a, state=state, **kw)
+
+    out = tmp_path / "run"
+    cfg = tiny_train_config(max_steps=12, eval_interval=4, lr=3e-3)
+    monkeypatch.setattr(loop, "write_resume", full_disk)
+    with pytest.raises(OSError):
+        train_lm([str(corpus_file)], out, model=TINY_MODEL, train=cfg)
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 8]  # the model (best at 8) and the metrics went ahead of the resume state (4)
+    monkeypatch.setattr(loop, "write_resume", real)
+    train_lm([], out, model={}, train=cfg, resume=True)
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 8, 12]
+    best = read_model(out).meta["training"]["best_step"]
+    recs = {r["step"]: r["val_bpc"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+    assert recs[best] == min(recs.values())
+    assert not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize("command", ["train", "train-classifier"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_are_refused_by_type(tmp_path, capsys, command, special):
+    """A FIFO as corpus blocked for ever in open(); /dev/zero read as "empty" (size 0) or without end."""
+    from lstm_text.cli import main
+
+    path = special
+    if special == "fifo":
+        path = str(tmp_path / "pipe")
+        os.mkfifo(path)
+    assert main([command, path, "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path} is a {'FIFO' if special == 'fifo' else 'device'}, not a text file" in err, err
+
+
+@pytest.mark.parametrize("memo", ["[]", '{"x": null}', "{PATH: [1, 2, 3]}", "{PATH: [1, 2, 3, null]}", '"text"'])
+def test_a_files_json_of_the_wrong_shape_is_rebuilt(tmp_path, monkeypatch, memo):
+    """files.json is a cache file like the others: any shape it has, it is rebuilt, not an internal error."""
+    import json
+
+    from lstm_text.data import tokens
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LSTM_TEXT_CACHE", str(cache))
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_corpus(20_000), encoding="utf-8")
+    cache.mkdir()
+    stat = json.dumps(tokens._stat(str(corpus.resolve())))  # the file's own: an entry without a digest
+    (cache / "files.json").write_text(memo.replace("PATH", json.dumps(str(corpus.resolve()))).replace("STAT", stat))
+    ts = tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
+    again = tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
+    assert ts.fingerprint == again.fingerprint and again.info["hashed_bytes"] == 0  # rebuilt, then trusted
+    entry = json.loads((cache / "files.json").read_text())[str(corpus.resolve())]
+    assert len(entry) == 4 and isinstance(entry[3], str)
+
+
+@pytest.mark.parametrize("where", ["file", "/dev/null", "read-only", "full"])
+def test_a_cache_that_cannot_be_written_gets_one_line(tmp_path, monkeypatch, capsys, where):
+    import errno
+
+    from lstm_text.cli import main
+    from lstm_text.data import tokens
+
+    if where == "file":
+        cache = tmp_path / "cache"
+        cache.write_text("not a folder")
+    elif where == "/dev/null":
+        cache = Path("/dev/null")
+    elif where == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        cache = tmp_path / "cache"
+        cache.mkdir(mode=0o555)
+    if where == "full":
+        cache = tmp_path / "cache"
+
+        def full(self, ids):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(tokens._Writer, "write", full)
+    monkeypatch.setenv("LSTM_TEXT_CACHE", str(cache))
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_corpus(20_000), encoding="utf-8")
+    assert main(["train", str(corpus), "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "LSTM_TEXT_CACHE" in err and "internal error" not in err, err
+    assert not [x for x in tmp_path.rglob("*") if x.name.endswith(".tmp")]
+
+
+def test_no_space_left_while_saving_is_one_line(tmp_path, monkeypatch, capsys, corpus_file):
+    """The device fills while the model is saved: one line naming the file, exit 1, not an internal error."""
+    import errno
+
+    from lstm_text import checkpoint
+    from lstm_text.cli import main
+
+    monkeypatch.setenv("LSTM_TEXT_CACHE", str(tmp_path / "cache"))
+
+    out = tmp_path / "run"
+    fsync = os.fsync
+
+    def full(fd):  # the run directory's device is full; the cache's is not
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(out)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        fsync(fd)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", full)
+    assert (
+        main(["train", str(corpus_file), "--out", str(out), "--max-steps", "2", "--hidden", "8", "--layers", "1"]) == 1
+    )
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: No space left on device: ") and str(out) in err, err
+    assert not list(out.glob(".*.tmp"))

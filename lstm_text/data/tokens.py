@@ -16,6 +16,7 @@ Nothing holds the text: workers read newline-aligned chunks (``corpus.chunks``) 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -53,9 +54,25 @@ class Cancelled(LstmTextError):
 def cache_root() -> Path:
     env = os.environ.get("LSTM_TEXT_CACHE")
     if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lstm-text"
+        root, named = Path(env), f"LSTM_TEXT_CACHE={env}"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(base) / "lstm-text"
+        named = f"the cache folder {root}"
+    if root.exists() and not root.is_dir():
+        raise LstmTextError(f"{named} is not a folder; set LSTM_TEXT_CACHE to a writable folder")
+    return root
+
+
+_WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _cache_fault(folder: Path, e: OSError) -> LstmTextError:
+    """One line for a cache that cannot be written (read-only, full, not a folder)."""
+    fix = "free some space" if e.errno == errno.ENOSPC else "make it writable"
+    return LstmTextError(
+        f"cannot write the token cache in {folder}: {e.strerror}; {fix} or set LSTM_TEXT_CACHE to another folder"
+    )
 
 
 def workers() -> int:
@@ -393,10 +410,7 @@ def fingerprint(srcs: list[Source], paths: list[str], pool_for, cancelled) -> tu
     """The corpus content's digest and how many bytes had to be read for it (files unchanged since an
     earlier run, by size, mtime and inode, keep their digest)."""
     memo_path = cache_root() / "files.json"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
+    memo = _read_memo(memo_path)
     stats = [_stat(p) for p in paths]
     todo = [i for i, p in enumerate(paths) if memo.get(p, [None])[:3] != stats[i]]
     read = 0
@@ -418,6 +432,25 @@ def fingerprint(srcs: list[Source], paths: list[str], pool_for, cancelled) -> tu
             pass  # a read-only cache costs a re-hash next time, nothing else
     digests = [memo[p][3] for p in paths]
     return _key(digests, [(s.start, s.cut, s.size) for s in srcs]), read
+
+
+def _read_memo(path: Path) -> dict:
+    """files.json's entries that have the right shape ([size, mtime, inode, digest]); a damaged or foreign file
+    counts as empty, as any damaged cache file does (it is rewritten whole after hashing)."""
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(memo, dict):
+        return {}
+    return {
+        k: v
+        for k, v in memo.items()
+        if isinstance(v, list)
+        and len(v) == 4
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in v[:3])
+        and isinstance(v[3], str)
+    }
 
 
 # -- tokenizers ------------------------------------------------------------------------------------------
@@ -658,12 +691,15 @@ def _build(d: Path, srcs, paths, tokenizer, pool_for, cancelled):
     folder is locked while it is written: what a killed run left behind is removed by the next one."""
     import fcntl
 
-    d.parent.mkdir(parents=True, exist_ok=True)
-    _sweep(d.parent)
     tmp = d.parent / f".{d.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    lock = open(tmp / LOCK, "wb")
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        _sweep(d.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        lock = open(tmp / LOCK, "wb")
+    except OSError as e:
+        raise _cache_fault(d.parent, e) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         meta = encode_files(srcs, paths, tokenizer, tmp, pool_for, cancelled)
@@ -674,6 +710,10 @@ def _build(d: Path, srcs, paths, tokenizer, pool_for, cancelled):
             os.rename(tmp, d)
         except OSError:  # another process moved an identical copy in first
             pass
+    except OSError as e:  # no space left, most often: nothing half-written stays
+        if e.errno not in _WRITE_FAULTS:
+            raise
+        raise _cache_fault(d.parent, e) from None
     finally:
         lock.close()
         shutil.rmtree(tmp, ignore_errors=True)
