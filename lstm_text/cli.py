@@ -682,10 +682,13 @@ def classify(
             param_hint="--model",
         )
     console = None
-    if explain and fmt == OutFormat.text and sys.stdout.isatty():  # coloured words; piped: a fourth column
-        from .ui import out
+    shown = str  # piped: the text as it came
+    if fmt != OutFormat.jsonl and sys.stdout.isatty():  # a terminal: input text cannot drive it
+        from .ui import out, visible
 
-        console = out()
+        shown = visible
+        if explain and fmt == OutFormat.text:  # coloured words; piped: a fourth column
+            console = out()
     w = sys.stdout
     clf = m.classifier
     for text, r in classify_stream(
@@ -704,11 +707,11 @@ def classify(
         else:
             if fmt == OutFormat.tsv:
                 score = "" if r["score"] is None else f"{r['score']:.4f}"
-                line = f"{r['label'] or ''}\t{score}\t{text}"
+                line = f"{r['label'] or ''}\t{score}\t{shown(text)}"
             else:
-                line = f"{r['label'] or '-'}\t{score_text(r)}\t{text}"
+                line = f"{r['label'] or '-'}\t{score_text(r)}\t{shown(text)}"
             if explain:  # each word with how much it moved the answer's probability
-                line += "\t" + " ".join(f"{word}:{v:+.3f}" for word, v in weights)
+                line += "\t" + " ".join(f"{shown(word)}:{v:+.3f}" for word, v in weights)
             w.write(line + "\n")
     w.flush()
 
