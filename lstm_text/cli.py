@@ -784,6 +784,9 @@ def serve(
     max_body: Annotated[int, typer.Option(help="Bytes per request body (413 above).")] = _ServeLimits.max_body,
     max_texts: Annotated[int, typer.Option(help="Texts per classify request (422 above).")] = _ServeLimits.max_texts,
     max_chars: Annotated[int, typer.Option(help="Characters per text or prompt (422 above).")] = _ServeLimits.max_chars,
+    max_label: Annotated[
+        int, typer.Option(help="Characters of abstain_label, which every result repeats (422 above).")
+    ] = _ServeLimits.max_label,
     max_tokens: Annotated[
         int, typer.Option(help="max_tokens a request may ask for (422 above).")
     ] = _ServeLimits.max_tokens,
@@ -820,6 +823,7 @@ def serve(
         max_body=max_body,
         max_texts=max_texts,
         max_chars=max_chars,
+        max_label=max_label,
         max_tokens=max_tokens,
         max_n=max_n,
         workers=workers,

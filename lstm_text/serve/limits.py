@@ -13,6 +13,7 @@ class Limits:
     max_body: int = 1_048_576  # bytes per request body: answered 413 above it, before it is read whole
     max_texts: int = 256  # texts per /v1/classify request
     max_chars: int = 20_000  # characters per text or prompt (classify reads at most ~16k of a text anyway)
+    max_label: int = 100  # characters of abstain_label: every result repeats it (256 x 1 MB would be 256 MB)
     max_tokens: int = 1024  # new tokens per sample
     max_n: int = 8  # samples per /v1/completions request: prompts x n
     workers: int = 8  # generation threads: streams beyond this wait in the queue (torch releases the GIL)
@@ -22,7 +23,7 @@ class Limits:
     drain_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests before cancelling them
 
     def __post_init__(self) -> None:
-        for name in ("max_body", "max_texts", "max_chars", "max_tokens", "max_n", "workers", "max_batch"):
+        for name in ("max_body", "max_texts", "max_chars", "max_label", "max_tokens", "max_n", "workers", "max_batch"):
             if getattr(self, name) < 1:
                 raise LstmTextError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_queue < 0:
