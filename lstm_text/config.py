@@ -52,6 +52,8 @@ class ModelConfig:
             _check(0.0 <= v < 1.0, f"--{name.replace('_', '-')} must be in [0, 1), got {v}")
         _check(not (self.bidirectional and self.lm_head), "--bidirectional is only for classifiers")
         _check(self.lm_head or len(self.labels) >= 2, "a model needs an LM head or at least two labels")
+        n = len(self.labels)
+        _check(n <= MAX_LABELS, f"a classifier has at most {MAX_LABELS:,} labels, got {n:,}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -63,6 +65,8 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+# validation keeps (N, C) probabilities and a C x C confusion matrix: 10,000 labels took 3 GB for 20,000 rows
+MAX_LABELS = 1000
 RENAMED = {"temperature": "calibration_temperature"}  # old ModelConfig field -> its name now
 
 

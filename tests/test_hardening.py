@@ -287,3 +287,16 @@ def test_control_characters_of_the_input_are_shown_not_obeyed_on_a_terminal(tmp_
         [sys.executable, "-m", "lstm_text", "classify", str(f), *explain], capture_output=True, text=True, cwd=tmp_path
     )
     assert "\x1b]0;owned\x07" in piped.stdout
+
+
+def test_a_label_set_too_large_is_refused_before_training(tmp_path, capsys):
+    """10,000 labels made a 10,000 x 10,000 confusion matrix per validation (3 GB for 20,000 rows), and the
+    out-of-memory message blamed the batch size."""
+    from lstm_text.cli import main
+
+    f = tmp_path / "many.tsv"
+    f.write_text("label\ttext\n" + "".join(f"id{i}\tsome text {i}\n" for i in range(1001)), encoding="utf-8")
+    assert main(["train-classifier", str(f), "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "1,001 labels in the training data" in err and "at most 1,000" in err, err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
