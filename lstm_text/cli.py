@@ -801,6 +801,12 @@ def serve(
     drain_timeout: Annotated[
         float, typer.Option(help="Seconds SIGTERM waits for requests in flight before cancelling them.")
     ] = _ServeLimits.drain_timeout,
+    limit_concurrency: Annotated[
+        int, typer.Option(help="Open connections; one more is answered 503 and closed at once.")
+    ] = _ServeLimits.limit_concurrency,
+    request_timeout: Annotated[
+        float, typer.Option(help="Seconds a request has to arrive whole, head and body; then 408 and closed.")
+    ] = _ServeLimits.request_timeout,
     quantize: Annotated[Quantize, typer.Option(help="int8: int8 weights (CPU; see generate and classify).")] = (
         Quantize.none
     ),
@@ -830,6 +836,8 @@ def serve(
         max_queue=max_queue,
         batch_wait_ms=batch_wait_ms,
         drain_timeout=drain_timeout,
+        limit_concurrency=limit_concurrency,
+        request_timeout=request_timeout,
     )
     served = load_models(models, _q(quantize))
     run(served, host=host, port=port, limits=limits, api_key=api_key, log_level=log_level.value)
