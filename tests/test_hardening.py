@@ -85,6 +85,9 @@ def test_a_killed_runs_temporary_token_folder_is_removed_by_the_next_run(tmp_pat
         held.close()
     assert not stale.exists() and not reused.exists()
     assert live.exists()
+    stale.mkdir()  # a run that hits the cache cleans up too
+    again = tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
+    assert again.info["cache_hit"] and not stale.exists()
 
 
 @pytest.mark.parametrize(

@@ -662,6 +662,8 @@ def prepare(
                 pass
     tok_json = json.dumps(tokenizer.to_dict(), sort_keys=True)
     d = root / "tokens" / _key(FORMAT, fp, hashlib.sha256(tok_json.encode()).hexdigest())
+    for folder in (root, root / "tokenizers", d.parent):  # what runs killed outright left, on a hit as well
+        _sweep(folder)
     loaded = _load(d)
     info["cache_hit"] = loaded is not None
     if loaded is None:
@@ -694,7 +696,6 @@ def _build(d: Path, srcs, paths, tokenizer, pool_for, cancelled):
     tmp = d.parent / f".{d.name}.{os.getpid()}.tmp"
     try:
         d.parent.mkdir(parents=True, exist_ok=True)
-        _sweep(d.parent)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         lock = open(tmp / LOCK, "wb")
@@ -728,13 +729,23 @@ LOCK = ".lock"  # held (flock) by the process writing a temporary token folder; 
 
 def _sweep(folder: Path) -> None:
     """Remove the temporary token folders of runs that died (SIGKILL, power loss): those whose process is gone
-    or whose lock nobody holds (the process id was reused). A folder being written keeps its lock."""
+    or whose lock nobody holds (the process id was reused). A folder being written keeps its lock. Temporary
+    files of ``atomic_write`` go after a day."""
     import fcntl
 
-    for tmp in folder.glob(".*.tmp"):
+    try:
+        found = list(folder.glob(".*.tmp"))
+    except OSError:
+        return
+    for tmp in found:
         try:
             pid = int(tmp.name.rsplit(".", 2)[-2])
-        except ValueError:
+        except ValueError:  # a file atomic_write was writing (a random name): it takes seconds, not a day
+            try:
+                if tmp.is_file() and time.time() - tmp.stat().st_mtime > 86400:
+                    tmp.unlink()
+            except OSError:
+                pass
             continue
         try:
             os.kill(pid, 0)
