@@ -175,7 +175,7 @@ def test_special_files_are_refused_by_type(tmp_path, capsys, command, special):
     assert f"{path} is a {'FIFO' if special == 'fifo' else 'device'}, not a text file" in err, err
 
 
-@pytest.mark.parametrize("memo", ["[]", '{"x": null}', "{PATH: [1, 2, 3]}", "{PATH: [1, 2, 3, null]}", '"text"'])
+@pytest.mark.parametrize("memo", ["[]", '{"x": null}', "{<path>: <stat>}", "{<path>: [1, 2, 3, null]}", '"text"'])
 def test_a_files_json_of_the_wrong_shape_is_rebuilt(tmp_path, monkeypatch, memo):
     """files.json is a cache file like the others: any shape it has, it is rebuilt, not an internal error."""
     import json
@@ -188,7 +188,7 @@ def test_a_files_json_of_the_wrong_shape_is_rebuilt(tmp_path, monkeypatch, memo)
     corpus.write_text(make_corpus(20_000), encoding="utf-8")
     cache.mkdir()
     stat = json.dumps(tokens._stat(str(corpus.resolve())))  # the file's own: an entry without a digest
-    (cache / "files.json").write_text(memo.replace("PATH", json.dumps(str(corpus.resolve()))).replace("STAT", stat))
+    (cache / "files.json").write_text(memo.replace("<path>", json.dumps(str(corpus.resolve()))).replace("<stat>", stat))
     ts = tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
     again = tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
     assert ts.fingerprint == again.fingerprint and again.info["hashed_bytes"] == 0  # rebuilt, then trusted
