@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from .config import CLASSIFIER, ModelConfig, TrainConfig  # noqa: E402  (stdlib only: --help stays instant)
+from .config import CLASSIFIER, SAMPLING_RANGE, TOP_P_MIN, ModelConfig, TrainConfig  # noqa: E402  (stdlib only: --help stays instant)
 
 app = typer.Typer(
     name="lstm-text",
@@ -267,17 +267,23 @@ def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
     return prompt or ""
 
 
+_SAMPLING = "[{:g}, {:g}]".format(*SAMPLING_RANGE)
+
+
 @app.command()
 def generate(
     model: Annotated[str, typer.Argument(help="Run directory or model file.")],
     prompt: Annotated[str | None, typer.Argument(help="Text to continue ('-': stdin).")] = None,
     prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from this file ('-': stdin).")] = None,
     max_tokens: Annotated[int, typer.Option(help="New tokens per sample.")] = 500,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (> 0).")] = 1.0,
+    temperature: Annotated[float, typer.Option(help=f"Sampling temperature in {_SAMPLING}.")] = 1.0,
     top_k: Annotated[int, typer.Option(help="Sample from the k most likely tokens (0: all).")] = 0,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1].")] = 1.0,
+    top_p: Annotated[float, typer.Option(help=f"Nucleus sampling mass in [{TOP_P_MIN:g}, 1].")] = 1.0,
     min_p: Annotated[float, typer.Option(help="Drop tokens below min-p x the top probability.")] = 0.0,
-    repetition_penalty: Annotated[float, typer.Option(help="Penalise tokens already seen (1: off).")] = 1.0,
+    repetition_penalty: Annotated[
+        float,
+        typer.Option(help=f"Penalise tokens already seen (1: off), in {_SAMPLING}."),
+    ] = 1.0,
     stop: Annotated[list[str] | None, typer.Option(help="End a sample at this string (repeatable).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same text.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples to draw (as one batch).")] = 1,
@@ -717,10 +723,13 @@ def classify(
             param_hint="--model",
         )
     console = None
-    if explain and fmt == OutFormat.text and sys.stdout.isatty():  # coloured words; piped: a fourth column
-        from .ui import out
+    shown = str  # piped: the text as it came
+    if fmt != OutFormat.jsonl and sys.stdout.isatty():  # a terminal: input text cannot drive it
+        from .ui import out, visible
 
-        console = out()
+        shown = visible
+        if explain and fmt == OutFormat.text:  # coloured words; piped: a fourth column
+            console = out()
     w = sys.stdout
     clf = m.classifier
     for text, r in classify_stream(
@@ -739,11 +748,11 @@ def classify(
         else:
             if fmt == OutFormat.tsv:
                 score = "" if r["score"] is None else f"{r['score']:.4f}"
-                line = f"{r['label'] or ''}\t{score}\t{text}"
+                line = f"{r['label'] or ''}\t{score}\t{shown(text)}"
             else:
-                line = f"{r['label'] or '-'}\t{score_text(r)}\t{text}"
+                line = f"{r['label'] or '-'}\t{score_text(r)}\t{shown(text)}"
             if explain:  # each word with how much it moved the answer's probability
-                line += "\t" + " ".join(f"{word}:{v:+.3f}" for word, v in weights)
+                line += "\t" + " ".join(f"{shown(word)}:{v:+.3f}" for word, v in weights)
             w.write(line + "\n")
     w.flush()
 
@@ -816,6 +825,9 @@ def serve(
     max_body: Annotated[int, typer.Option(help="Bytes per request body (413 above).")] = _ServeLimits.max_body,
     max_texts: Annotated[int, typer.Option(help="Texts per classify request (422 above).")] = _ServeLimits.max_texts,
     max_chars: Annotated[int, typer.Option(help="Characters per text or prompt (422 above).")] = _ServeLimits.max_chars,
+    max_label: Annotated[
+        int, typer.Option(help="Characters of abstain_label, which every result repeats (422 above).")
+    ] = _ServeLimits.max_label,
     max_tokens: Annotated[
         int, typer.Option(help="max_tokens a request may ask for (422 above).")
     ] = _ServeLimits.max_tokens,
@@ -830,6 +842,12 @@ def serve(
     drain_timeout: Annotated[
         float, typer.Option(help="Seconds SIGTERM waits for requests in flight before cancelling them.")
     ] = _ServeLimits.drain_timeout,
+    limit_concurrency: Annotated[
+        int, typer.Option(help="Open connections; one more is answered 503 and closed at once.")
+    ] = _ServeLimits.limit_concurrency,
+    request_timeout: Annotated[
+        float, typer.Option(help="Seconds a request has to arrive whole, head and body; then 408 and closed.")
+    ] = _ServeLimits.request_timeout,
     quantize: Annotated[Quantize, typer.Option(help="int8: int8 weights (CPU; see generate and classify).")] = (
         Quantize.none
     ),
@@ -852,12 +870,15 @@ def serve(
         max_body=max_body,
         max_texts=max_texts,
         max_chars=max_chars,
+        max_label=max_label,
         max_tokens=max_tokens,
         max_n=max_n,
         workers=workers,
         max_queue=max_queue,
         batch_wait_ms=batch_wait_ms,
         drain_timeout=drain_timeout,
+        limit_concurrency=limit_concurrency,
+        request_timeout=request_timeout,
     )
     served = load_models(models, _q(quantize))
     run(served, host=host, port=port, limits=limits, api_key=api_key, log_level=log_level.value)
@@ -1088,6 +1109,11 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)  # the reader went away (e.g. `| head`): not an error
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:  # the environment's fault (no space left, read-only, a missing device): one line
+        if os.environ.get("LSTM_TEXT_DEBUG"):
+            raise
+        error(f"{e.strerror or e}: {e.filename}" if e.filename else f"{e.strerror or e}")
+        return 1
     except MemoryError:
         error("out of memory; try a smaller --batch-size or model")
         return 1

@@ -7,6 +7,7 @@ any work starts.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .errors import LstmTextError
@@ -15,6 +16,15 @@ from .errors import LstmTextError
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise LstmTextError(msg)
+
+
+def _finite(cfg) -> None:
+    """Every float option is a finite number: ``inf`` and ``nan`` pass most range checks (``inf > 0``) and then
+    turn into inf or nan in the tensors (float("inf") from the CLI, Infinity or 1e39 from JSON)."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise LstmTextError(f"--{f.name.replace('_', '-')} must be a finite number, got {v}")
 
 
 @dataclass
@@ -32,6 +42,7 @@ class ModelConfig:
     calibration_temperature: float = 1.0  # divides class logits: fitted on dev after training (Guo et al. 2017)
 
     def __post_init__(self) -> None:
+        _finite(self)
         _check(self.vocab_size >= 2, "vocab size must be at least 2")
         _check(self.embed >= 1, "--embed must be a positive integer")
         _check(self.hidden >= 1, "--hidden must be a positive integer")
@@ -41,6 +52,8 @@ class ModelConfig:
             _check(0.0 <= v < 1.0, f"--{name.replace('_', '-')} must be in [0, 1), got {v}")
         _check(not (self.bidirectional and self.lm_head), "--bidirectional is only for classifiers")
         _check(self.lm_head or len(self.labels) >= 2, "a model needs an LM head or at least two labels")
+        n = len(self.labels)
+        _check(n <= MAX_LABELS, f"a classifier has at most {MAX_LABELS:,} labels, got {n:,}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -52,6 +65,8 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+# validation keeps (N, C) probabilities and a C x C confusion matrix: 10,000 labels took 3 GB for 20,000 rows
+MAX_LABELS = 1000
 RENAMED = {"temperature": "calibration_temperature"}  # old ModelConfig field -> its name now
 
 
@@ -82,6 +97,7 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + gradient scaler where bf16 is missing), else fp32
 
     def __post_init__(self) -> None:
+        _finite(self)
         _check(self.tokenizer in ("char", "bpe", "unigram", "word"), "--tokenizer must be char, bpe, unigram or word")
         _check(self.val_tokens >= 1000, "--val-tokens must be at least 1000")
         _check(self.tokenizer_sample >= 1 << 16, "--tokenizer-sample must be at least 65536 bytes")
@@ -133,13 +149,27 @@ class GenerateConfig:
     greedy: bool = False  # always the most likely token
 
     def __post_init__(self) -> None:
+        _finite(self)
         _check(self.max_tokens >= 0, "--max-tokens must be >= 0")
-        _check(self.temperature > 0, "--temperature must be > 0 (use --greedy for deterministic output)")
+        # logits (N, V) are float32: a temperature or penalty past these bounds divides them into inf, and a
+        # top_p under float32's smallest numbers rounds to 0, so that every token is dropped (nan probabilities)
+        lo, hi = SAMPLING_RANGE
+        _check(
+            lo <= self.temperature <= hi,
+            f"--temperature must be in [{lo:g}, {hi:g}], got {self.temperature} (--greedy: deterministic output)",
+        )
         _check(self.top_k >= 0, "--top-k must be >= 0")
-        _check(0.0 < self.top_p <= 1.0, "--top-p must be in (0, 1]")
+        _check(TOP_P_MIN <= self.top_p <= 1.0, f"--top-p must be in [{TOP_P_MIN:g}, 1], got {self.top_p}")
         _check(0.0 <= self.min_p < 1.0, "--min-p must be in [0, 1)")
-        _check(self.repetition_penalty > 0, "--repetition-penalty must be > 0")
+        _check(
+            lo <= self.repetition_penalty <= hi,
+            f"--repetition-penalty must be in [{lo:g}, {hi:g}], got {self.repetition_penalty}",
+        )
         _check(all(isinstance(s, str) and s for s in self.stop), "--stop strings must not be empty")
+
+
+SAMPLING_RANGE = (1e-3, 1e3)  # temperature and repetition penalty: logits (at most ~1e2) stay far below float32's max
+TOP_P_MIN = 1e-6
 
 
 @dataclass(frozen=True)

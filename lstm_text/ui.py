@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 
 from rich.console import Console
@@ -213,6 +214,15 @@ def classification_report(console: Console, r: dict, title: str) -> None:
         )
 
 
+_HIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # C0 but tab, DEL, C1, bidi
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal: control characters as escapes (``\\x1b``), so that input text cannot move the
+    cursor, clear the screen, set the window title or reorder what is shown."""
+    return _HIDDEN.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
+
+
 def explained(r: dict, weights: list[tuple[str, float]], text: str):
     """The line with words that pushed towards the label in green and against it in red."""
     from rich.text import Text
@@ -221,7 +231,7 @@ def explained(r: dict, weights: list[tuple[str, float]], text: str):
 
     t = Text(f"{r['label']}\t{score_text(r)}\t")
     if not weights:
-        t.append(text)
+        t.append(visible(text))
         return t
     top = max(abs(w) for _, w in weights) or 1.0
     for i, (word, w) in enumerate(weights):
@@ -233,7 +243,7 @@ def explained(r: dict, weights: list[tuple[str, float]], text: str):
             if strength > 0.5
             else (("green" if w > 0 else "red") if strength > 0.15 else "")
         )
-        t.append(word, style=style)
+        t.append(visible(word), style=style)
     return t
 
 

@@ -16,6 +16,26 @@ WORDS = (
 ).split()
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of ``pid``'s children (Linux's /proc; [] elsewhere)."""
+    from pathlib import Path
+
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def wait_for_children(pid: int, n: int, timeout: float = 60.0) -> list[int]:
+    """Wait until ``pid`` has ``n`` children (a command's workers have started: it is past its imports)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(children(pid)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return children(pid)
+
+
 def make_corpus(n_chars: int, seed: int = 0) -> str:
     rng = random.Random(seed)
     lines, size = [], 0

@@ -220,6 +220,24 @@ BAD = [  # path, JSON body (or raw bytes), status, what the message says, param
     ("/v1/classify", {"texts": ["x"], "model": "../../etc/passwd"}, 404, "not served here", "model"),
     ("/v1/classify", {"texts": ["x"], "threshold": 1.5}, 422, "less than 1", "threshold"),
     ("/v1/classify", b'{"texts": [', 400, "not valid JSON", None),
+    (
+        "/v1/classify",
+        {"texts": ["x"], "abstain_label": "x" * 101},
+        422,
+        "limit of 100 (lstm-text serve --max-label)",
+        "abstain_label",
+    ),
+    ("/v1/classify", b'{"texts": ["ok", "a\\ud800"]}', 422, "lone surrogate (\\ud800 at character 1)", "texts.1"),
+    ("/v1/classify", b'{"texts": ["ok"], "abstain_label": "\\udc00"}', 422, "lone surrogate", "abstain_label"),
+    ("/v1/generate", b'{"prompt": "x\\ud800"}', 422, "lone surrogate", "prompt"),
+    (
+        "/v1/completions",
+        b'{"model": "lm", "prompt": "\\ud800", "echo": true, "stream": true}',
+        422,
+        "surrogate",
+        "prompt",
+    ),
+    ("/v1/completions", b'{"model": "lm", "prompt": ["a", "\\ud800"]}', 422, "lone surrogate", "prompt.1"),
     ("/v1/classify", b"", 422, "must be a JSON object", None),
     (
         "/v1/generate",
@@ -229,9 +247,14 @@ BAD = [  # path, JSON body (or raw bytes), status, what the message says, param
         "max_tokens",
     ),
     ("/v1/generate", {"prompt": "x" * 2001}, 422, "limit of 2,000 (lstm-text serve --max-chars)", "prompt"),
-    ("/v1/generate", {"prompt": "x", "temperature": 0}, 422, "temperature must be > 0", "temperature"),
-    ("/v1/generate", {"prompt": "x", "top_p": 2}, 422, "top_p must be in (0, 1]", "top_p"),
+    ("/v1/generate", {"prompt": "x", "temperature": 0}, 422, "temperature must be in [0.001, 1000]", "temperature"),
+    ("/v1/generate", {"prompt": "x", "top_p": 2}, 422, "top_p must be in [1e-06, 1]", "top_p"),
     ("/v1/generate", {"prompt": "x", "stop": [""]}, 422, "stop strings must not be empty", "stop"),
+    ("/v1/generate", {"prompt": "x", "temperature": 1e39}, 422, "temperature must be in", "temperature"),
+    ("/v1/generate", b'{"prompt": "x", "temperature": Infinity}', 422, "must be a finite number", "temperature"),
+    ("/v1/generate", {"prompt": "x", "top_p": 1e-46}, 422, "top_p must be in", "top_p"),
+    ("/v1/generate", {"prompt": "x", "repetition_penalty": 1e-39}, 422, "must be in", "repetition_penalty"),
+    ("/v1/completions", {"model": "lm", "prompt": "x", "temperature": 1e39}, 422, "temperature must be", "temperature"),
     ("/v1/generate", {"prompt": "x", "model": "sentiment"}, 422, "no language-model head", "model"),
     ("/v1/completions", {"model": "lm", "prompt": "x", "n": 9}, 422, "limit of 8 (lstm-text serve --max-n)", "n"),
     ("/v1/completions", {"model": "lm", "prompt": [1, 2]}, 422, "token ids are not read", "prompt"),
@@ -353,3 +376,50 @@ def test_serve_errors_are_one_line(monkeypatch, capsys, tiny_run):
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as without the serve extra
     assert main(["serve"]) == 1
     assert capsys.readouterr().err == "error: serve needs the serve extra: pip install 'lstm-text[serve]'\n"
+
+
+def _reply(sock: socket.socket, timeout: float = 15.0) -> tuple[int, dict]:
+    """(status, JSON body) of the answer the server writes before it closes ``sock``."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_slow_and_silent_clients_are_cut_and_open_connections_capped(tmp_path):
+    """A client that sends nothing, half a head or half a body holds a connection until --request-timeout (408,
+    JSON); past --limit-concurrency open connections, one more is answered 503 at once: the server keeps its
+    file descriptors and answers /healthz."""
+    s = Server(tmp_path, "sentiment", "--request-timeout", "2", "--limit-concurrency", "3")
+    try:
+        addr = ("127.0.0.1", s.port)
+        silent = [socket.create_connection(addr) for _ in range(3)]
+        extra = socket.create_connection(addr)
+        status, body = _reply(extra)
+        assert status == 503 and "--limit-concurrency" in body["error"]["message"], body
+        status, body = _reply(silent[0])  # sent nothing at all
+        assert status == 408 and "--request-timeout" in body["error"]["message"], body
+        for c in silent:
+            c.close()
+        head = socket.create_connection(addr)
+        head.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-")  # half a head
+        body_cut = socket.create_connection(addr)
+        body_cut.sendall(b'POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"texts": [')
+        assert _reply(head)[0] == 408
+        assert _reply(body_cut)[0] == 408
+        assert httpx.get(s.url + "/healthz", timeout=5).status_code == 200
+        r = httpx.post(s.url + "/v1/classify", json={"texts": ["fine"]}, timeout=10)  # a whole request is served
+        assert r.status_code == 200
+    finally:
+        assert s.stop() == 0, s.log.read_text()
+    log = s.log.read_text()
+    assert "Traceback" not in log and "--request-timeout" in log
+
+
+def test_serve_help_names_every_limit(capsys):
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--limit-concurrency", "--request-timeout", "--max-label", "--max-chars", "--max-body"):
+        assert flag in out, flag

@@ -20,7 +20,7 @@ from lstm_text.data.tokens import prepare
 from lstm_text.errors import LstmTextError
 from lstm_text.tokenizer import CharTokenizer, SentencePieceTokenizer
 
-from conftest import TINY_MODEL, make_corpus, tiny_train_config
+from conftest import TINY_MODEL, make_corpus, tiny_train_config, wait_for_children
 
 
 @pytest.fixture
@@ -213,7 +213,8 @@ def test_sigterm_while_tokenizing_stops_at_once(tmp_path):
     env = {**os.environ, "LSTM_TEXT_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "lstm_text", "train", str(big), "--out", str(tmp_path / "run"), "--tokenizer", "bpe"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(3.0)
+    wait_for_children(p.pid, 2)  # past its imports (a fixed sleep can end before a busy host gets there)
+    time.sleep(0.5)
     t = time.monotonic()
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=30)

@@ -78,12 +78,28 @@ def expand(args: list[str]) -> list[Path]:
         else:
             raise LstmTextError(f"file not found: {p}{_did_you_mean(str(arg))}")
     for f in files:
+        check_regular(f)
         try:
             with open(f, "rb") as fh:
                 fh.read(1)
         except OSError as e:
             raise LstmTextError(f"cannot read {f}: {e.strerror}") from None
     return files
+
+
+def check_regular(path: str | Path) -> None:
+    """Refuse a special file by its type before opening it: a FIFO blocks the open until a writer comes (for
+    ever), and /dev/zero or /dev/urandom never end (their size reads as 0)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise LstmTextError(f"cannot read {path}: {e.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else None
+        kind = kind or ("a socket" if stat.S_ISSOCK(mode) else "a special file")
+        raise LstmTextError(f"{path} is {kind}, not a text file; give a regular file (save a stream to one first)")
 
 
 def open_bytes(path: str):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..config import MAX_LABELS
 from ..errors import LstmTextError
 from .text import read_text
 
@@ -66,6 +67,11 @@ def check_labels(pairs: Iterable[tuple[str, str]], min_classes: int = 2) -> list
         found = "only one label" if len(labels) == 1 else f"only {len(labels)} labels"
         need = "two" if min_classes == 2 else str(min_classes)
         raise LstmTextError(f"{found} ({_show_list(labels)}) in the training data; a classifier needs at least {need}")
+    if len(labels) > MAX_LABELS:
+        raise LstmTextError(
+            f"{len(labels):,} labels in the training data ({_show_list(labels)}); a classifier takes at most "
+            f"{MAX_LABELS:,}: is the label column right? (--label-column; --label-map merges labels)"
+        )
     return labels
 
 

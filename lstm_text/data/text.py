@@ -24,6 +24,9 @@ def read_text(path: str | Path, encoding: str | None = None) -> str:
         raise LstmTextError(f"file not found: {p}{_did_you_mean(str(path))}")
     if p.is_dir():
         raise LstmTextError(f"{p} is a directory; give a text file")
+    from .corpus import check_regular
+
+    check_regular(p)
     try:
         raw = p.read_bytes()
     except OSError as e:

@@ -16,6 +16,7 @@ Nothing holds the text: workers read newline-aligned chunks (``corpus.chunks``) 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -53,9 +54,25 @@ class Cancelled(LstmTextError):
 def cache_root() -> Path:
     env = os.environ.get("LSTM_TEXT_CACHE")
     if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lstm-text"
+        root, named = Path(env), f"LSTM_TEXT_CACHE={env}"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(base) / "lstm-text"
+        named = f"the cache folder {root}"
+    if root.exists() and not root.is_dir():
+        raise LstmTextError(f"{named} is not a folder; set LSTM_TEXT_CACHE to a writable folder")
+    return root
+
+
+_WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _cache_fault(folder: Path, e: OSError) -> LstmTextError:
+    """One line for a cache that cannot be written (read-only, full, not a folder)."""
+    fix = "free some space" if e.errno == errno.ENOSPC else "make it writable"
+    return LstmTextError(
+        f"cannot write the token cache in {folder}: {e.strerror}; {fix} or set LSTM_TEXT_CACHE to another folder"
+    )
 
 
 def workers() -> int:
@@ -124,12 +141,46 @@ class TokenSet:
 _W: dict = {}  # a worker's state: the corpus paths and the tokenizer (set by _init)
 
 
-def _worker_init(paths: list[str], tok: dict | None) -> None:
+def _worker_main(conn, paths: list[str], tok: dict | None) -> None:
+    """A worker's life: set its signals, load the tokenizer, then answer (fn, args) tasks on ``conn`` until the
+    parent closes it or kills the process."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent alone decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's save-and-stop handler: terminate() must kill
-    _init(paths, tok)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's save-and-stop handler: a group stop kills
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the parent held them across the fork (_Workers)
+    _die_with_parent()
+    try:
+        _init(paths, tok)
+        failed = None
+    except Exception as e:  # reported with each task: the parent raises it where it collects
+        failed = e
+    while True:
+        try:
+            fn, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if failed is not None:
+                raise failed
+            out = (True, fn(*args))
+        except Exception as e:
+            out = (False, e)
+        try:
+            conn.send(out)
+        except (TypeError, AttributeError, ValueError) as e:  # a result or an error that does not pickle
+            conn.send((False, LstmTextError(f"a tokenizing worker failed: {out[1]!r} ({e})")))
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when its parent dies (a SIGKILL to the parent leaves no worker running)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
 
 
 def _init(paths: list[str], tok: dict | None) -> None:
@@ -197,45 +248,135 @@ def _w_train_sp(task: tuple[list[str], int, str]) -> dict:
     return SentencePieceTokenizer.train_lines(lines, vocab_size, kind).to_dict()
 
 
+class _Workers:
+    """Worker processes, each on a pipe of its own (``multiprocessing.Pool`` shares one queue lock among its
+    workers: a signal to the whole process group kills the worker that holds it, and ``Pool.terminate`` then
+    waits for that lock for ever). Here no lock is shared, so stopping is a SIGKILL to each worker and a join:
+    at any moment, in well under a second. Tasks run in the order given; ``apply_async`` returns a handle."""
+
+    def __init__(self, n: int, paths: list[str], tok: dict | None):
+        import multiprocessing as mp
+        import signal
+
+        # fork where there is one, as torch's DataLoader does: workers run NumPy and SentencePiece only (never
+        # torch's threads), and spawn would re-run a user's script that calls lstm_text.train() unguarded
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.procs, self.conns, self.idle, self.busy, self.waiting = [], [], [], {}, deque()
+        mask = hasattr(signal, "pthread_sigmask")
+        if mask:  # a worker must not run the parent's handler before its own are set: hold the signals till then
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals())
+        try:
+            for i in range(n):
+                here, there = ctx.Pipe()
+                p = ctx.Process(target=_worker_main, args=(there, paths, tok), daemon=True, name=f"lstm-text-{i}")
+                p.start()
+                there.close()
+                self.procs.append(p)
+                self.conns.append(here)
+                self.idle.append(i)
+        except BaseException:
+            self.terminate()
+            raise
+        finally:
+            if mask:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def apply_async(self, fn, args) -> _Pending:
+        r = _Pending(self)
+        self.waiting.append((r, fn, args))
+        self._dispatch()
+        return r
+
+    def _dispatch(self) -> None:
+        while self.idle and self.waiting:
+            i = self.idle.pop()
+            r, fn, args = self.waiting.popleft()
+            self.busy[i] = r
+            try:
+                self.conns[i].send((fn, args))
+            except OSError:
+                self._lost(i)
+
+    def poll(self, timeout: float) -> None:
+        """Collect the results that arrive within ``timeout`` seconds."""
+        from multiprocessing.connection import wait
+
+        by_conn = {self.conns[i]: i for i in self.busy}
+        for c in wait(list(by_conn), timeout):
+            i = by_conn[c]
+            try:
+                ok, value = c.recv()
+            except (EOFError, OSError):
+                self._lost(i)
+            self.busy.pop(i).done = (ok, value)
+            self.idle.append(i)
+        self._dispatch()
+
+    def _lost(self, i: int):
+        """Worker ``i`` died: a stop signal to the whole group (the stop is ours too), or a fault."""
+        self.procs[i].join(5.0)
+        code = self.procs[i].exitcode
+        if code is not None and -code in _stop_signals():
+            raise Cancelled(-code) from None
+        raise LstmTextError(f"a tokenizing worker process died (exit code {code}); is memory short?") from None
+
+    def terminate(self) -> None:
+        for p in self.procs:
+            if p.exitcode is None:
+                p.kill()
+        for p in self.procs:
+            p.join()
+        for c in self.conns:
+            c.close()
+        self.procs, self.conns, self.idle, self.busy = [], [], [], {}
+
+
+class _Pending:
+    """A task's result: ``done`` is (ok, value) once it arrived."""
+
+    def __init__(self, pool: _Workers | None, done: tuple | None = None):
+        self.pool, self.done = pool, done
+
+    def ready(self) -> bool:
+        return self.done is not None
+
+    def wait(self, timeout: float) -> None:
+        if self.done is None:
+            self.pool.poll(timeout)
+
+    def get(self):
+        ok, value = self.done
+        if not ok:
+            raise value
+        return value
+
+
 class _Inline:
     """The pool's interface, run in this process (small corpora: no worker start-up)."""
 
     def __init__(self, paths, tok):
         _init(paths, tok)
 
-    def apply_async(self, fn, args):
+    def apply_async(self, fn, args) -> _Pending:
         try:
-            value, err = fn(*args), None
+            return _Pending(None, (True, fn(*args)))
         except Exception as e:  # raised when collected, as a pool does
-            value, err = None, e
-        return _Done(value, err)
+            return _Pending(None, (False, e))
 
     def terminate(self):
         pass
 
 
-class _Done:
-    def __init__(self, value, err):
-        self.value, self.err = value, err
+def _stop_signals() -> set[int]:
+    import signal
 
-    def ready(self) -> bool:
-        return True
-
-    def get(self, timeout=None):
-        if self.err is not None:
-            raise self.err
-        return self.value
+    return {signal.SIGINT, signal.SIGTERM}
 
 
 def _pool(paths: list[str], tok: dict | None, total_bytes: int):
     if total_bytes <= SMALL or workers() == 1:
         return _Inline(paths, tok)
-    import multiprocessing as mp
-
-    # fork where there is one, as torch's DataLoader does: workers run NumPy and SentencePiece only (never
-    # torch's threads), and spawn would re-run a user's script that calls lstm_text.train() unguarded
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    return ctx.Pool(workers(), initializer=_worker_init, initargs=(paths, tok))
+    return _Workers(workers(), paths, tok)
 
 
 def _ordered(pool, fn, tasks: Iterable, cancelled: Callable[[], int], window: int = 0) -> Iterator:
@@ -269,10 +410,7 @@ def fingerprint(srcs: list[Source], paths: list[str], pool_for, cancelled) -> tu
     """The corpus content's digest and how many bytes had to be read for it (files unchanged since an
     earlier run, by size, mtime and inode, keep their digest)."""
     memo_path = cache_root() / "files.json"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
+    memo = _read_memo(memo_path)
     stats = [_stat(p) for p in paths]
     todo = [i for i, p in enumerate(paths) if memo.get(p, [None])[:3] != stats[i]]
     read = 0
@@ -294,6 +432,25 @@ def fingerprint(srcs: list[Source], paths: list[str], pool_for, cancelled) -> tu
             pass  # a read-only cache costs a re-hash next time, nothing else
     digests = [memo[p][3] for p in paths]
     return _key(digests, [(s.start, s.cut, s.size) for s in srcs]), read
+
+
+def _read_memo(path: Path) -> dict:
+    """files.json's entries that have the right shape ([size, mtime, inode, digest]); a damaged or foreign file
+    counts as empty, as any damaged cache file does (it is rewritten whole after hashing)."""
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(memo, dict):
+        return {}
+    return {
+        k: v
+        for k, v in memo.items()
+        if isinstance(v, list)
+        and len(v) == 4
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in v[:3])
+        and isinstance(v[3], str)
+    }
 
 
 # -- tokenizers ------------------------------------------------------------------------------------------
@@ -505,6 +662,8 @@ def prepare(
                 pass
     tok_json = json.dumps(tokenizer.to_dict(), sort_keys=True)
     d = root / "tokens" / _key(FORMAT, fp, hashlib.sha256(tok_json.encode()).hexdigest())
+    for folder in (root, root / "tokenizers", d.parent):  # what runs killed outright left, on a hit as well
+        _sweep(folder)
     loaded = _load(d)
     info["cache_hit"] = loaded is not None
     if loaded is None:
@@ -530,12 +689,20 @@ def _cached_tokenizer(path: Path):
 
 
 def _build(d: Path, srcs, paths, tokenizer, pool_for, cancelled):
-    """Write the token files into a temporary folder beside ``d`` and move it into place in one rename."""
-    d.parent.mkdir(parents=True, exist_ok=True)
+    """Write the token files into a temporary folder beside ``d`` and move it into place in one rename. The
+    folder is locked while it is written: what a killed run left behind is removed by the next one."""
+    import fcntl
+
     tmp = d.parent / f".{d.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        lock = open(tmp / LOCK, "wb")
+    except OSError as e:
+        raise _cache_fault(d.parent, e) from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         meta = encode_files(srcs, paths, tokenizer, tmp, pool_for, cancelled)
         _write_json(tmp / "meta.json", meta)
         if d.exists():  # a damaged copy (or another process's): replace it
@@ -544,12 +711,56 @@ def _build(d: Path, srcs, paths, tokenizer, pool_for, cancelled):
             os.rename(tmp, d)
         except OSError:  # another process moved an identical copy in first
             pass
+    except OSError as e:  # no space left, most often: nothing half-written stays
+        if e.errno not in _WRITE_FAULTS:
+            raise
+        raise _cache_fault(d.parent, e) from None
     finally:
+        lock.close()
         shutil.rmtree(tmp, ignore_errors=True)
     loaded = _load(d)
     if loaded is None:
         raise LstmTextError(f"could not write the token cache in {d.parent}; set LSTM_TEXT_CACHE to a writable folder")
     return loaded
+
+
+LOCK = ".lock"  # held (flock) by the process writing a temporary token folder; the kernel drops it when it dies
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the temporary token folders of runs that died (SIGKILL, power loss): those whose process is gone
+    or whose lock nobody holds (the process id was reused). A folder being written keeps its lock. Temporary
+    files of ``atomic_write`` go after a day."""
+    import fcntl
+
+    try:
+        found = list(folder.glob(".*.tmp"))
+    except OSError:
+        return
+    for tmp in found:
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+        except ValueError:  # a file atomic_write was writing (a random name): it takes seconds, not a day
+            try:
+                if tmp.is_file() and time.time() - tmp.stat().st_mtime > 86400:
+                    tmp.unlink()
+            except OSError:
+                pass
+            continue
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        except OSError:  # another user's process
+            alive = True
+        if alive:
+            try:
+                with open(tmp / LOCK, "rb") as f:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: its writer is dead
+            except OSError:  # held by a live writer, or not made yet (a writer that just started)
+                continue
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- validation sample -----------------------------------------------------------------------------------

@@ -103,8 +103,11 @@ def create_app(models: dict, limits: Limits | None = None, api_key: str | None =
         if first["type"] == "json_invalid":
             why = (first.get("ctx") or {}).get("error", "")
             return error_response(400, f"the request body is not valid JSON ({why})".replace(" ()", ""))
-        param = ".".join(str(x) for x in first["loc"][1:]) or None
-        msg = first["msg"]
+        # a field of several types (prompt: a string or a list) fails once per type: our own check says most
+        first = next((x for x in errors if x["type"] == "value_error"), first)
+        fields = [str(x) for x in first["loc"][1:] if isinstance(x, int) or re.fullmatch(r"[A-Za-z_]\w*", str(x))]
+        param = ".".join(fields) or None
+        msg = first["msg"].removeprefix("Value error, ")
         if param is None:  # the body itself: none, or not read as JSON
             msg = "the request body must be a JSON object, sent with the header 'Content-Type: application/json'"
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
@@ -159,6 +162,8 @@ def create_app(models: dict, limits: Limits | None = None, api_key: str | None =
         for i, t in enumerate(req.texts):
             if len(t) > limits.max_chars:
                 raise over(f"texts.{i}", len(t), "characters", limits.max_chars, "--max-chars")
+        if len(req.abstain_label) > limits.max_label:
+            raise over("abstain_label", len(req.abstain_label), "characters", limits.max_label, "--max-label")
         if not req.texts:
             return JSONResponse({"model": name, "results": []})
         results = await asyncio.wrap_future(batchers[name].submit(req.texts, req.threshold, req.abstain_label))

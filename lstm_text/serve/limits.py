@@ -13,6 +13,7 @@ class Limits:
     max_body: int = 1_048_576  # bytes per request body: answered 413 above it, before it is read whole
     max_texts: int = 256  # texts per /v1/classify request
     max_chars: int = 20_000  # characters per text or prompt (classify reads at most ~16k of a text anyway)
+    max_label: int = 100  # characters of abstain_label: every result repeats it (256 x 1 MB would be 256 MB)
     max_tokens: int = 1024  # new tokens per sample
     max_n: int = 8  # samples per /v1/completions request: prompts x n
     workers: int = 8  # generation threads: streams beyond this wait in the queue (torch releases the GIL)
@@ -20,17 +21,21 @@ class Limits:
     batch_wait_ms: float = 2.0  # how long a classify batch waits for more requests after its first one
     max_batch: int = 2048  # texts per classify batch (the classifier splits it into threads of 512)
     drain_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests before cancelling them
+    limit_concurrency: int = 512  # open connections; one more is answered 503 and closed at once (file descriptors)
+    request_timeout: float = 30.0  # seconds a request has to arrive whole, head and body (408 after): slow clients
 
     def __post_init__(self) -> None:
-        for name in ("max_body", "max_texts", "max_chars", "max_tokens", "max_n", "workers", "max_batch"):
+        names = ("max_body", "max_texts", "max_chars", "max_label", "max_tokens", "max_n", "workers", "max_batch")
+        for name in (*names, "limit_concurrency"):
             if getattr(self, name) < 1:
                 raise LstmTextError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_queue < 0:
             raise LstmTextError("--max-queue must be >= 0")
         if not 0 <= self.batch_wait_ms <= 1000:
             raise LstmTextError("--batch-wait-ms must be in [0, 1000]")
-        if self.drain_timeout <= 0:
-            raise LstmTextError("--drain-timeout must be > 0")
+        for name in ("drain_timeout", "request_timeout"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise LstmTextError(f"--{name.replace('_', '-')} must be a positive number of seconds")
 
 
 class Busy(Exception):

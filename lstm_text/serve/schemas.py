@@ -6,32 +6,47 @@ and the server); the server's own bounds (``limits.Limits``) are checked by the 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 SEED = Field(None, ge=-(2**63), le=2**64 - 1, description="Same seed, same text.")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(s: str) -> str:
+    """JSON may escape half of a UTF-16 pair ("\\ud800"): such a string has no UTF-8 form, so no answer could
+    carry it back. Refused here, naming the field (it was a 500 with a UnicodeEncodeError)."""
+    if m := _SURROGATE.search(s):
+        raise ValueError(f"holds a lone surrogate (\\u{ord(m[0]):04x} at character {m.start()}), not text")
+    return s
+
+
+Text = Annotated[str, AfterValidator(_whole_characters)]  # every string a request sends
 
 
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    texts: list[str] = Field(description="Texts to classify; the results come back in this order.")
-    model: str | None = Field(None, description="A served model's name (default: the first classifier).")
+    texts: list[Text] = Field(description="Texts to classify; the results come back in this order.")
+    model: Text | None = Field(None, description="A served model's name (default: the first classifier).")
     threshold: float = Field(0.0, ge=0.0, lt=1.0, description="Below this top probability, answer abstain_label.")
-    abstain_label: str = "neutral"
+    abstain_label: Text = Field("neutral", description="Answered under threshold (see lstm-text serve --max-label).")
 
 
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    prompt: str = Field("", description="Text to continue; the response holds the continuation only.")
-    model: str | None = Field(None, description="A served model's name (default: the first language model).")
+    prompt: Text = Field("", description="Text to continue; the response holds the continuation only.")
+    model: Text | None = Field(None, description="A served model's name (default: the first language model).")
     max_tokens: int = 500
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
     min_p: float = 0.0
     repetition_penalty: float = 1.0
-    stop: list[str] | str | None = Field(None, description="End the text at the first of these strings.")
+    stop: list[Text] | Text | None = Field(None, description="End the text at the first of these strings.")
     seed: int | None = SEED
     greedy: bool = False
     stream: bool = Field(False, description="Send the text as server-sent events as it is produced.")
@@ -47,15 +62,15 @@ class CompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
-    model: str | None = None
-    prompt: str | list[str] | list[int] | list[list[int]] = ""
+    model: Text | None = None
+    prompt: Text | list[Text] | list[int] | list[list[int]] = ""
     max_tokens: int | None = 16
     temperature: float | None = 1.0  # 0: greedy, as OpenAI's API reads it
     top_p: float | None = 1.0
     n: int | None = 1
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    stop: str | list[str] | None = None
+    stop: Text | list[Text] | None = None
     seed: int | None = SEED
     echo: bool | None = False
     logprobs: int | None = None
@@ -63,8 +78,8 @@ class CompletionRequest(BaseModel):
     presence_penalty: float | None = 0.0
     frequency_penalty: float | None = 0.0
     logit_bias: dict[str, float] | None = None
-    suffix: str | None = None
-    user: str | None = None
+    suffix: Text | None = None
+    user: Text | None = None
     # extensions (the openai client sends them with extra_body=...), as in lstm-text generate
     top_k: int = 0
     min_p: float = 0.0

@@ -95,8 +95,12 @@ def run(
         torch.set_num_threads(1)
     sock = listen(host, port)
     app = create_app(models, limits, api_key)
+    from .connections import guarded_protocol
+
+    _enough_descriptors(limits.limit_concurrency)
     config = uvicorn.Config(
         app,
+        http=guarded_protocol(limits),
         log_level=log_level,
         access_log=log_level in ("info", "debug", "trace"),
         timeout_graceful_shutdown=limits.drain_timeout,
@@ -117,3 +121,22 @@ def run(
         if main:
             signal.signal(signal.SIGTERM, previous)
         sock.close()
+
+
+def _enough_descriptors(connections: int) -> None:
+    """Raise the soft limit on open files to hold ``connections`` and the server's own (models, logs, pipes):
+    past it, accept() fails, and asyncio logs a traceback per attempt."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = connections + 256
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise LstmTextError(
+            f"--limit-concurrency {connections} needs {need} open files, over this system's limit of {hard} "
+            "(ulimit -Hn): give a smaller --limit-concurrency"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))

@@ -9,7 +9,9 @@ No typer, no rich: progress leaves through a callback. ``bench`` times the same 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +19,18 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import MODEL_FILE, RESUME_FILE, append_jsonl, restore_resume, save_model, write_resume
+from ..checkpoint import (
+    MODEL_FILE,
+    RESUME_FILE,
+    append_jsonl,
+    atomic_write,
+    restore_resume,
+    save_model,
+    write_resume,
+)
 from ..config import TrainConfig
 from ..errors import LstmTextError
+from ..plot import METRICS_FILE
 from .runtime import Runtime
 
 Callback = Callable[[str, dict], None]  # (event, info): "start", "step", "eval", "warning", "end"
@@ -36,6 +47,13 @@ class Interrupted(LstmTextError):
         super().__init__(
             f"interrupted at step {step}; the run is saved: continue with 'lstm-text {command} --out {out} --resume'"
         )
+
+
+def _step_of(line: bytes) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf  # a damaged line goes with the records after the resume state
 
 
 class StopSignals:
@@ -300,6 +318,26 @@ class Trainer:
         self.stale = loop.get("stale", 0)
         self.best, self.last, self.best_step = loop["best"], loop["last"], loop["best_step"]
         self.guard = StepGuard(loop["lr_scale"], loop["bad_steps"])
+        if self.rt.is_main:
+            self._reconcile()
+
+    def _pending(self, step: int) -> Path:
+        return self.out / f".{MODEL_FILE}.step{step}.next"
+
+    def _reconcile(self) -> None:
+        """Make the model file and the metrics agree with the resume state, the last thing a validation writes:
+        a save that failed half-way (no space left) left a newer best model staged and newer metric lines."""
+        for staged in self.out.glob(f".{MODEL_FILE}.step*.next"):
+            if staged == self._pending(self.best_step):  # written, then committed by the resume state
+                os.replace(staged, self.out / MODEL_FILE)
+            else:  # never committed: the resumed run validates that step again
+                staged.unlink()
+        path = self.out / METRICS_FILE
+        if path.exists():
+            lines = path.read_bytes().splitlines(keepends=True)
+            keep = [x for x in lines if _step_of(x) <= self.step]
+            if len(keep) != len(lines):
+                atomic_write(path, b"".join(keep))
 
     def save_resume(self) -> None:
         """Every rank calls this (the task's carried tensors are gathered from all); rank 0 writes."""
@@ -410,15 +448,18 @@ class Trainer:
             **metrics,
             "lr": self.opt.param_groups[0]["lr"],
         }
-        if self._better(v):  # every rank ran the same validation: they agree on the best and on patience
+        better = self._better(v)
+        if better:  # every rank ran the same validation: they agree on the best and on patience
             self.best, self.best_step, self.stale = v, self.step, 0
-            if self.rt.is_main:
-                save_model(self.out / MODEL_FILE, self.model, self.tokenizer, self.summary())
+            if self.rt.is_main:  # staged: the resume state commits it (a failed save leaves the three consistent)
+                save_model(self._pending(self.step), self.model, self.tokenizer, self.summary())
         else:
             self.stale += 1
         if self.rt.is_main:
-            append_jsonl(self.out / "metrics.jsonl", rec)
+            append_jsonl(self.out / METRICS_FILE, rec)
         self.save_resume()
+        if better and self.rt.is_main:
+            os.replace(self._pending(self.step), self.out / MODEL_FILE)
         self.reserve = (time.perf_counter() - t) * self.task.final_passes
         self._tick()
         self.cb("eval", rec)
