@@ -64,7 +64,7 @@ class TrainProgress:
             return
         if event == "start":
             if info["start_step"]:
-                err.print(f"resuming at step {info['start_step']:,} of {info['total_steps'] or 'an open-ended run'}")
+                err.print(resuming_line(info), markup=False)
             if "tokens" in info:
                 err.print(tokens_line(info["tokens"]), soft_wrap=True)
             sample = info.get("val_sample_tokens")
@@ -116,6 +116,18 @@ class TrainProgress:
             (self.progress.console if self.progress else err).print(line, soft_wrap=True)
         elif event == "end" and self.progress:
             self.progress.stop()
+
+
+def resuming_line(info: dict) -> str:
+    """Where a resumed run starts and what stops it: the step limit, the time budget (wall-clock seconds of the
+    whole run, the time spent before the interruption included), or both."""
+    line = f"resuming at step {info['start_step']:,}"
+    total, budget = info.get("total_steps"), info.get("time_budget")
+    if total:
+        line += f" of {total:,}"
+    if budget:
+        line += f"{' or' if total else ','} at {budget:g} s of --time-budget ({info.get('wall', 0.0):.0f} s spent)"
+    return line if total or budget else line + " of an open-ended run"
 
 
 def _duration(seconds: float) -> str:
