@@ -49,7 +49,7 @@ LM = ["--layers", "1", "--hidden", "32", "--embed", "16", "--seq-len", "32", "--
 def test_two_processes_follow_one_process_with_the_doubled_batch_and_resume_on_one(tmp_path, corpus):
     cache = tmp_path / "cache"
     one, two = tmp_path / "one", tmp_path / "two"
-    common = [str(corpus), "--max-steps", "8", "--eval-interval", "4", "--quiet", *LM]
+    common = [str(corpus), "--max-steps", "8", "--eval-interval", "4", "--keep-resume", "--quiet", *LM]
     run(["train", "--out", str(one), "--batch-size", "8", *common], 1, cache)
     run(["train", "--out", str(two), "--batch-size", "4", *common], 2, cache)
     a, b = curve(one), curve(two)
@@ -71,11 +71,13 @@ def test_two_processes_follow_one_process_with_the_doubled_batch_and_resume_on_o
 def test_one_process_run_resumes_on_two_and_the_classifier_trains_on_two(tmp_path, corpus):
     cache = tmp_path / "cache"
     one = tmp_path / "one"
-    run(["train", str(corpus), "--out", str(one), "--batch-size", "8", "--max-steps", "8", "--quiet", *LM], 1, cache)
+    first = ["--batch-size", "8", "--max-steps", "8", "--keep-resume", "--quiet", *LM]
+    run(["train", str(corpus), "--out", str(one), *first], 1, cache)
     run(["train", "--out", str(one), "--resume", "--max-steps", "12", "--quiet"], 2, cache)
     assert curve(one)[-1]["step"] == 12
     odd = tmp_path / "odd"
-    run(["train", str(corpus), "--out", str(odd), "--batch-size", "3", "--max-steps", "4", "--quiet", *LM], 1, cache)
+    first = ["--batch-size", "3", "--max-steps", "4", "--keep-resume", "--quiet", *LM]
+    run(["train", str(corpus), "--out", str(odd), *first], 1, cache)
     env = {**os.environ, "LSTM_TEXT_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     r = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "lstm_text",
@@ -128,5 +130,5 @@ def test_runtime_reads_torchrun_environment(monkeypatch):
     with pytest.raises(LstmTextError, match="--precision"):
         resolve_precision("fp8", "cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(LstmTextError, match="no CUDA GPU"):
+        with pytest.raises(LstmTextError, match="--device cuda: .*(CPU-only build|sees no GPU)"):
             Runtime.from_env("cuda")

@@ -90,24 +90,22 @@ def test_warm_up_ends_within_a_tenth_of_any_run():
     assert lr_at(timed, 3, 0.1) == pytest.approx(timed.lr, rel=0.05) and lr_at(timed, 3, 0.05) < 0.6 * timed.lr
 
 
-def test_patience_counts_only_once_the_warm_up_is_over(tmp_path, monkeypatch, stars):
+def test_patience_counts_only_once_the_warm_up_is_over_and_the_loss_has_left_chance(tmp_path, monkeypatch, stars):
     """Before: with --time-budget and patience, dev stuck at the majority class stopped the run at step 8."""
     from lstm_text.training.classifier import ClassifierTask
 
     monkeypatch.setattr(ClassifierTask, "validate", lambda self, model: {"dev_accuracy": 0.5, "dev_macro_f1": 0.5})
+    monkeypatch.setattr(ClassifierTask, "chance_loss", lambda self: None)  # the warm-up alone here
     import lstm_text
 
-    s = lstm_text.train_classifier(
-        str(stars[0]),
-        tmp_path / "r",
-        **_star_kw(),
-        model={"hidden": 8, "embed": 8},
-        warmup=40,
-        max_steps=400,
-        patience=2,
-        batch_size=34,
-    )  # 5 steps per epoch, a validation every 2-3 steps: before, the third one stopped it at step 8
+    kw = dict(**_star_kw(), model={"hidden": 8, "embed": 8}, patience=2, batch_size=34)
+    s = lstm_text.train_classifier(str(stars[0]), tmp_path / "r", **kw, warmup=40, max_steps=400)
+    # 5 steps per epoch, a validation every 2-3 steps: before, the third one stopped it at step 8
     assert s["stop"] == "patience" and 40 <= s["steps"] <= 50, s["steps"]
+    # nor while the training loss is at chance: here always (a chance loss of 0), so the run goes to its end
+    monkeypatch.setattr(ClassifierTask, "chance_loss", lambda self: 0.0)
+    s = lstm_text.train_classifier(str(stars[0]), tmp_path / "r2", **kw, warmup=4, max_steps=30)
+    assert s["stop"] == "limit" and s["steps"] == 30
 
 
 def _star_kw() -> dict:

@@ -196,11 +196,12 @@ def _flag(name: str) -> str:
 
 def resume_config(saved: dict, train: TrainConfig, base: TrainConfig, model: dict, base_model: dict) -> TrainConfig:
     """The configuration a resumed run continues with: the saved one, with the options of ``RESUMABLE`` given
-    now (those of ``train`` that differ from the command's defaults ``base``). Stopping rules given now replace
-    the run's, so the new limit is the one that applies. Any other option given now that differs from the
-    run's (``model`` over ``base_model``: the model's shape) is refused: a resumed run cannot change it."""
-    old_train, old_model = saved["train"], saved["model"]
-    given = {k: v for k, v in train.to_dict().items() if v != getattr(base, k)}
+    now (those of ``train`` that differ from the command's defaults ``base`` and from TrainConfig's). Stopping
+    rules given now replace the run's, so the new limit is the one that applies. Any other option given now
+    that differs from the run's (``model`` over ``base_model``: the model's shape) is refused: a resumed run
+    cannot change it."""
+    old_train, old_model, plain = saved["train"], saved["model"], TrainConfig()
+    given = {k: v for k, v in train.to_dict().items() if v != getattr(base, k) and v != getattr(plain, k)}
     shape = {k: v for k, v in model.items() if k not in base_model or base_model[k] != v}
     fixed = [(k, v, old_train.get(k)) for k, v in given.items() if k not in RESUMABLE and v != old_train.get(k)]
     fixed += [(k, v, old_model[k]) for k, v in shape.items() if k in old_model and v != old_model[k]]
@@ -471,7 +472,7 @@ class Trainer:
             self.best, self.best_step, self.stale = v, self.step, 0
             if self.rt.is_main:
                 save_model(self.out / MODEL_FILE, self.model, self.tokenizer, self.summary())
-        elif warmup_factor(self.cfg, self.step - 1, self.progress()) >= 1.0:  # patience counts from the peak lr
+        elif self._learning(train_loss):
             self.stale += 1
         if self.rt.is_main:
             append_jsonl(self.out / "metrics.jsonl", rec)
@@ -479,6 +480,15 @@ class Trainer:
         self.reserve = (time.perf_counter() - t) * self.task.final_passes
         self._tick()
         self.cb("eval", rec)
+
+    def _learning(self, train_loss: float) -> bool:
+        """Whether a validation without progress counts towards --patience: only once the warm-up is over and
+        the training loss has left chance (before, a flat dev score says nothing: on a small file, dev at the
+        majority class stopped runs that had not started to learn)."""
+        if warmup_factor(self.cfg, self.step - 1, self.progress()) < 1.0:
+            return False
+        chance = self.task.chance_loss()
+        return chance is None or not math.isfinite(train_loss) or train_loss < CHANCE_SHARE * chance
 
     def _not_learned(self, loss_ema: float) -> list[str]:
         """What says this run cannot have learned: its training loss still at chance."""
