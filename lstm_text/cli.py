@@ -191,7 +191,10 @@ def train(
         int | None, typer.Option(help="Truncated BPTT length in tokens." + _default(TrainConfig, "seq_len"))
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW)." + _default(TrainConfig, "lr"))] = None,
-    warmup: Annotated[int | None, typer.Option(help="Linear warm-up steps." + _default(TrainConfig, "warmup"))] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option(help="Linear warm-up steps (at most a tenth of the run)." + _default(TrainConfig, "warmup")),
+    ] = None,
     weight_decay: Annotated[
         float | None, typer.Option(help="AdamW weight decay." + _default(TrainConfig, "weight_decay"))
     ] = None,
