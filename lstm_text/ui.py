@@ -126,7 +126,7 @@ def resuming_line(info: dict) -> str:
     if total:
         line += f" of {total:,}"
     if budget:
-        line += f"{' or' if total else ','} at {budget:g} s of --time-budget ({info.get('wall', 0.0):.0f} s spent)"
+        line += f",{' or' if total else ''} until {budget:g} s of --time-budget ({info.get('wall', 0.0):.0f} s spent)"
     return line if total or budget else line + " of an open-ended run"
 
 

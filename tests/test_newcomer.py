@@ -138,6 +138,16 @@ def test_resume_applies_new_stopping_rules_and_says_what_stops_it(tmp_path, corp
     assert main(["train", "--out", str(out), "--resume", "--time-budget", "900", "-q", "--max-steps", "12"]) == 0
 
 
+def test_the_resuming_line_names_every_rule_that_can_stop_the_run():
+    from lstm_text.ui import resuming_line
+
+    assert resuming_line({"start_step": 25, "total_steps": 300, "time_budget": 0}) == "resuming at step 25 of 300"
+    both = {"start_step": 25, "total_steps": 300, "time_budget": 60.0, "wall": 42.4}
+    assert resuming_line(both) == "resuming at step 25 of 300, or until 60 s of --time-budget (42 s spent)"
+    timed = {"start_step": 25, "total_steps": None, "time_budget": 60.0, "wall": 42.4}
+    assert resuming_line(timed) == "resuming at step 25, until 60 s of --time-budget (42 s spent)"
+
+
 def test_resume_refuses_a_new_model_shape_with_a_clear_error(tmp_path, corpus_file, capsys):
     from lstm_text.training.lm import train_lm
 
