@@ -117,8 +117,8 @@ RESUME_HELP = (
 )
 OVERWRITE_HELP = "Replace the run already in --out (its model, resume state and metrics log)."
 KEEP_RESUME_HELP = (
-    "Keep resume.safetensors (3x the model) after the run finishes, so --resume can extend it "
-    "\\[default: removed at the end]"
+    "Keep resume.safetensors (3x the model) after the run finishes, so --resume can extend it; "
+    "--no-keep-resume removes it at the end." + _default(TrainConfig, "keep_resume")
 )
 
 
@@ -232,7 +232,7 @@ def train(
     resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
     keep_resume: Annotated[
-        bool | None, typer.Option("--keep-resume", help=KEEP_RESUME_HELP, show_default=False)
+        bool | None, typer.Option("--keep-resume/--no-keep-resume", help=KEEP_RESUME_HELP, show_default=False)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
@@ -626,7 +626,7 @@ def train_classifier(
     resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
     keep_resume: Annotated[
-        bool, typer.Option("--keep-resume", help=KEEP_RESUME_HELP, show_default=False)
+        bool, typer.Option("--keep-resume/--no-keep-resume", help=KEEP_RESUME_HELP, show_default=False)
     ] = TrainConfig.keep_resume,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):

@@ -81,7 +81,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + gradient scaler where bf16 is missing), else fp32
-    keep_resume: bool = False  # keep resume.safetensors (3x the model) after a finished run, so --resume can extend it
+    keep_resume: bool = True  # keep resume.safetensors (3x the model) after a finished run, so --resume can extend it
 
     def __post_init__(self) -> None:
         _check(self.tokenizer in ("char", "bpe", "unigram", "word"), "--tokenizer must be char, bpe, unigram or word")

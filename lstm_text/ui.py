@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -165,7 +166,13 @@ def train_summary(run: object, s: dict, classifier: bool = False) -> None:
         rows += [("dev ECE (calibrated)", s["dev_ece"])]
     else:
         rows += [("best val bpc", s["best_val_bpc"]), ("last val bpc", s["last_val_bpc"])]
-    err.print(kv_table(f"trained {run}", rows + [("model", f"{run}/model.safetensors")]))
+    rows.append(("model", f"{run}/model.safetensors"))
+    resume = Path(str(run)) / "resume.safetensors"
+    if resume.is_file():  # kept (--keep-resume, the default): say what it is for and how to drop it
+        size = resume.stat().st_size / 1e6
+        rows.append(("resume state", f"{resume} ({size:,.1f} MB): --resume extends the run; delete it, or train "
+                     "with --no-keep-resume, if you will not"))  # fmt: skip
+    err.print(kv_table(f"trained {run}", rows))
 
 
 def lm_report(console: Console, r: dict, title: str) -> None:

@@ -55,7 +55,7 @@ def tiny_run(tmp_path_factory, corpus_file):
     from lstm_text.training.lm import train_lm
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config(keep_resume=True))  # extendable
+    train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config())
     return out
 
 

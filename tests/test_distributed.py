@@ -49,7 +49,7 @@ LM = ["--layers", "1", "--hidden", "32", "--embed", "16", "--seq-len", "32", "--
 def test_two_processes_follow_one_process_with_the_doubled_batch_and_resume_on_one(tmp_path, corpus):
     cache = tmp_path / "cache"
     one, two = tmp_path / "one", tmp_path / "two"
-    common = [str(corpus), "--max-steps", "8", "--eval-interval", "4", "--keep-resume", "--quiet", *LM]
+    common = [str(corpus), "--max-steps", "8", "--eval-interval", "4", "--quiet", *LM]
     run(["train", "--out", str(one), "--batch-size", "8", *common], 1, cache)
     run(["train", "--out", str(two), "--batch-size", "4", *common], 2, cache)
     a, b = curve(one), curve(two)
@@ -71,13 +71,11 @@ def test_two_processes_follow_one_process_with_the_doubled_batch_and_resume_on_o
 def test_one_process_run_resumes_on_two_and_the_classifier_trains_on_two(tmp_path, corpus):
     cache = tmp_path / "cache"
     one = tmp_path / "one"
-    first = ["--batch-size", "8", "--max-steps", "8", "--keep-resume", "--quiet", *LM]
-    run(["train", str(corpus), "--out", str(one), *first], 1, cache)
+    run(["train", str(corpus), "--out", str(one), "--batch-size", "8", "--max-steps", "8", "--quiet", *LM], 1, cache)
     run(["train", "--out", str(one), "--resume", "--max-steps", "12", "--quiet"], 2, cache)
     assert curve(one)[-1]["step"] == 12
     odd = tmp_path / "odd"
-    first = ["--batch-size", "3", "--max-steps", "4", "--keep-resume", "--quiet", *LM]
-    run(["train", str(corpus), "--out", str(odd), *first], 1, cache)
+    run(["train", str(corpus), "--out", str(odd), "--batch-size", "3", "--max-steps", "4", "--quiet", *LM], 1, cache)
     env = {**os.environ, "LSTM_TEXT_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     r = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "lstm_text",

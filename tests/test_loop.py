@@ -37,16 +37,14 @@ def _cfg(**kw):
 
 def test_classifier_resume_after_a_signal_is_bit_exact(tmp_path, clf_data):
     data, dev = [str(clf_data / "train.tsv")], [str(clf_data / "dev.tsv")]
-    full = train_classifier(data, tmp_path / "full", dev=dev, model=TINY_CLF, train=_cfg(keep_resume=True))
+    full = train_classifier(data, tmp_path / "full", dev=dev, model=TINY_CLF, train=_cfg())
 
     def sigint_at_23(event, info):  # mid-epoch, after the first half-epoch validation saved the resume state
         if event == "step" and info["step"] == 23:
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(Interrupted) as e:
-        train_classifier(
-            data, tmp_path / "cut", dev=dev, model=TINY_CLF, train=_cfg(keep_resume=True), callback=sigint_at_23
-        )
+        train_classifier(data, tmp_path / "cut", dev=dev, model=TINY_CLF, train=_cfg(), callback=sigint_at_23)
     assert e.value.exit_code == 130 and "lstm-text train-classifier --out" in str(e.value)
     assert "--resume" in str(e.value)
     resumed = train_classifier([], tmp_path / "cut", resume=True)
@@ -59,7 +57,7 @@ def test_classifier_resume_after_a_signal_is_bit_exact(tmp_path, clf_data):
 
 def test_classifier_resume_refuses_changed_data_and_the_wrong_run_kind(tmp_path, clf_data, tiny_run):
     data, dev = [str(clf_data / "train.tsv")], [str(clf_data / "dev.tsv")]
-    train_classifier(data, tmp_path / "r", dev=dev, model=TINY_CLF, train=_cfg(epochs=1, keep_resume=True))
+    train_classifier(data, tmp_path / "r", dev=dev, model=TINY_CLF, train=_cfg(epochs=1))
     with pytest.raises(LstmTextError, match="not a classifier run"):
         train_classifier([], tiny_run, resume=True)
     with pytest.raises(LstmTextError, match="already holds a run; continue it with 'lstm-text train-classifier"):

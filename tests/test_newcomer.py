@@ -126,10 +126,10 @@ def test_a_run_that_has_not_learned_says_so(tmp_path, stars, capsys):
 def test_resume_applies_new_stopping_rules_and_says_what_stops_it(tmp_path, corpus_file, capsys):
     out = tmp_path / "r"
     base = ["train", str(corpus_file), "--out", str(out), "--layers", "1", "--hidden", "16", "--embed", "8"]
-    base += ["--batch-size", "4", "--seq-len", "16", "--val-tokens", "1000", "--keep-resume", "-q"]
+    base += ["--batch-size", "4", "--seq-len", "16", "--val-tokens", "1000", "-q"]
     assert main([*base, "--max-steps", "6", "--time-budget", "600"]) == 0
     capsys.readouterr()
-    assert main(["train", "--out", str(out), "--resume", "--max-steps", "10", "--keep-resume"]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", "10"]) == 0
     err = capsys.readouterr().err
     assert "resuming at step 6 of 10\n" in err  # the old time budget is replaced, so nothing else stops it
     import lstm_text
@@ -152,7 +152,7 @@ def test_resume_refuses_a_new_model_shape_with_a_clear_error(tmp_path, corpus_fi
     from lstm_text.training.lm import train_lm
 
     out = tmp_path / "r"
-    train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config(max_steps=4, keep_resume=True))
+    train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config(max_steps=4))
     capsys.readouterr()
     assert main(["train", "--out", str(out), "--resume", "--hidden", "192", "--max-steps", "8"]) == 1
     err = capsys.readouterr().err
@@ -181,16 +181,19 @@ def test_a_run_interrupted_before_its_first_save_says_so_and_how_to_resume(tmp_p
 
 
 # -- leftovers, overwriting ------------------------------------------------------------------------------
-def test_a_finished_run_drops_its_resume_state_unless_asked_to_keep_it(tmp_path, corpus_file, capsys):
-    from lstm_text.training.lm import train_lm
-
-    train_lm([str(corpus_file)], tmp_path / "a", model=TINY_MODEL, train=tiny_train_config(max_steps=4))
-    assert (tmp_path / "a" / "model.safetensors").is_file() and not (tmp_path / "a" / "resume.safetensors").exists()
-    assert main(["train", "--out", str(tmp_path / "a"), "--resume", "--max-steps", "8"]) == 1
-    assert "finished and its resume.safetensors was removed (give --keep-resume" in capsys.readouterr().err
-    cfg = tiny_train_config(max_steps=4, keep_resume=True)
-    train_lm([str(corpus_file)], tmp_path / "b", model=TINY_MODEL, train=cfg)
-    assert (tmp_path / "b" / "resume.safetensors").is_file()
+def test_a_finished_run_says_how_to_drop_its_resume_state_or_drops_it_when_asked(tmp_path, corpus_file, capsys):
+    """A finished run can still be extended (--resume with a new limit), so its resume state stays by default;
+    the closing table says what the file is for and how to drop it, and --no-keep-resume removes it."""
+    args = ["train", str(corpus_file), "--max-steps", "3", "--hidden", "8", "--embed", "8", "--val-tokens", "1000"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = " ".join(capsys.readouterr().err.replace("\u2502", " ").split())  # the closing table cells, unwrapped
+    assert (tmp_path / "a" / "resume.safetensors").is_file()
+    assert "--resume extends the run; delete it, or train with --no-keep-resume, if you will not" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--no-keep-resume"]) == 0
+    assert (tmp_path / "b" / "model.safetensors").is_file() and not (tmp_path / "b" / "resume.safetensors").exists()
+    assert "resume state" not in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "b"), "--resume", "--max-steps", "8"]) == 1
+    assert "finished and its resume.safetensors was removed (--no-keep-resume)" in capsys.readouterr().err
 
 
 def test_overwrite_replaces_a_run_and_only_its_files(tmp_path, corpus_file, capsys):

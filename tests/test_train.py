@@ -33,7 +33,7 @@ class Interrupt(Exception):
 
 def test_resume_continues_where_it_stopped(tmp_path, corpus_file):
     model = dict(TINY_MODEL, dropout=0.1)  # dropout: the RNG must be restored too
-    cfg = tiny_train_config(max_steps=20, eval_interval=5, keep_resume=True)  # both runs keep it: compared below
+    cfg = tiny_train_config(max_steps=20, eval_interval=5)
     train_lm([str(corpus_file)], tmp_path / "full", model=model, train=cfg)
 
     def stop_at_12(event, info):
@@ -42,9 +42,7 @@ def test_resume_continues_where_it_stopped(tmp_path, corpus_file):
 
     with pytest.raises(Interrupt):
         train_lm([str(corpus_file)], tmp_path / "cut", model=model, train=cfg, callback=stop_at_12)
-    summary = train_lm(
-        [], tmp_path / "cut", model={}, train=tiny_train_config(max_steps=20, keep_resume=True), resume=True
-    )
+    summary = train_lm([], tmp_path / "cut", model={}, train=tiny_train_config(max_steps=20), resume=True)
     assert summary["steps"] == 20
     a = load_file(tmp_path / "full" / "resume.safetensors")
     b = load_file(tmp_path / "cut" / "resume.safetensors")

@@ -230,8 +230,8 @@ def check_out_dir(out: Path, resume: bool, command: str = "train", overwrite: bo
         if not (out / RESUME_FILE).is_file():
             if (out / MODEL_FILE).is_file():
                 raise LstmTextError(
-                    f"--resume: the run in {out} finished and its {RESUME_FILE} was removed (give --keep-resume to "
-                    f"keep it for extending a finished run); start again with --overwrite or another --out"
+                    f"--resume: the run in {out} finished and its {RESUME_FILE} was removed (--no-keep-resume), so it "
+                    f"cannot be extended; start again with --overwrite or another --out"
                 )
             raise LstmTextError(f"--resume: {out} has no {RESUME_FILE} to continue from")
         for stale in out.glob(".*.tmp"):  # a write cut short by a crash: the file it was replacing is intact
