@@ -117,6 +117,11 @@ def model_path(arg: str | Path) -> Path:
     if p.is_dir():
         if (p / MODEL_FILE).is_file():
             return p / MODEL_FILE
+        if (p / RESUME_FILE).is_file():
+            raise LstmTextError(
+                f"the run in {p} was interrupted before its first save, so it has no {MODEL_FILE} yet; continue it "
+                f"with 'lstm-text {_resume_command(p / RESUME_FILE)} --out {p} --resume'"
+            )
         raise LstmTextError(f"{p} has no {MODEL_FILE}: is it a run directory made by 'lstm-text train'?")
     if p.is_file():
         return p
@@ -124,10 +129,25 @@ def model_path(arg: str | Path) -> Path:
 
     if str(arg) in pretrained.NAMES:
         return pretrained.path(str(arg))
+    import difflib
+
+    close = difflib.get_close_matches(str(arg), list(pretrained.NAMES), n=1, cutoff=0.75)
+    hint = f"; did you mean the built-in model {close[0]!r}?" if close else ""
     raise LstmTextError(
         f"model not found: {arg} (give a run directory, a .safetensors file or a built-in model: "
-        f"{', '.join(pretrained.NAMES)})"
+        f"{', '.join(pretrained.NAMES)}){hint}"
     )
+
+
+def _resume_command(path: Path) -> str:
+    """The command that continues the run of a resume file (its header's task), read without its tensors."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            task = json.loads(json.loads(f.read(min(n, 1 << 24)))["__metadata__"]["resume"]).get("task")
+    except (OSError, ValueError, KeyError, TypeError):
+        task = None
+    return "train-classifier" if task == "classifier" else "train"
 
 
 @dataclass

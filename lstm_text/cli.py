@@ -75,14 +75,29 @@ def _version(value: bool) -> None:
     if value:
         from . import __version__
 
-        print(f"lstm-text {__version__}")
+        try:  # the fused cell of classify (setup.py), built at install when a C compiler is there
+            from .infer import _cell
+
+            cell = f"compiled LSTM cell: in use ({Path(_cell.__file__).name})"
+        except ImportError:
+            cell = (
+                "compiled LSTM cell: not built (no C compiler at install): classify runs the same steps in NumPy, "
+                "about half as fast; reinstall with a C compiler to build it"
+            )
+        print(f"lstm-text {__version__}\n{cell}")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version, and whether the compiled cell is in use.",
+        ),
     ] = False,
 ) -> None:
     """Train LSTM language models on your text, generate from a prompt, classify sentiment."""
@@ -94,6 +109,17 @@ def _default(cls, name: str) -> str:
 
     v = next(f.default for f in dataclasses.fields(cls) if f.name == name)
     return f" \\[default: {str(v).lower() if isinstance(v, bool) else v}]"  # \\[: not Rich markup
+
+
+RESUME_HELP = (
+    "Continue the interrupted run in --out. Stopping rules given now (--max-steps, --epochs, --time-budget) replace "
+    "the run's; --patience, --eval-interval, --device and --keep-resume may change too; other options may not."
+)
+OVERWRITE_HELP = "Replace the run already in --out (its model, resume state and metrics log)."
+KEEP_RESUME_HELP = (
+    "Keep resume.safetensors (3x the model) after the run finishes, so --resume can extend it; "
+    "--no-keep-resume removes it at the end." + _default(TrainConfig, "keep_resume")
+)
 
 
 def _given(**kw) -> dict:
@@ -165,7 +191,10 @@ def train(
         int | None, typer.Option(help="Truncated BPTT length in tokens." + _default(TrainConfig, "seq_len"))
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW)." + _default(TrainConfig, "lr"))] = None,
-    warmup: Annotated[int | None, typer.Option(help="Linear warm-up steps." + _default(TrainConfig, "warmup"))] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option(help="Linear warm-up steps (at most a tenth of the run)." + _default(TrainConfig, "warmup")),
+    ] = None,
     weight_decay: Annotated[
         float | None, typer.Option(help="AdamW weight decay." + _default(TrainConfig, "weight_decay"))
     ] = None,
@@ -200,7 +229,11 @@ def train(
             + _default(TrainConfig, "precision")
         ),
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
+    resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
+    keep_resume: Annotated[
+        bool | None, typer.Option("--keep-resume/--no-keep-resume", help=KEEP_RESUME_HELP, show_default=False)
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a language model on a text corpus; writes a self-contained run directory.
@@ -235,6 +268,7 @@ def train(
         seed=seed,
         device=device,
         precision=precision,
+        keep_resume=keep_resume,
     )
     mcfg = _given(
         layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout, tie_weights=tie_weights
@@ -248,6 +282,7 @@ def train(
         train=lm_train(resume, **tcfg),
         callback=TrainProgress(quiet),
         resume=resume,
+        overwrite=overwrite,
     )
     if not quiet:
         train_summary(out, summary)
@@ -574,16 +609,29 @@ def train_classifier(
         ),
     ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
-    batch_size: Annotated[int, typer.Option(help="Lines per step.")] = CLASSIFIER.batch_size,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Lines per step \\[default: {CLASSIFIER.batch_size}; a file of fewer than "
+            f"{CLASSIFIER.batch_size * CLASSIFIER.steps_per_epoch} lines: lines / {CLASSIFIER.steps_per_epoch}, "
+            f"at least {CLASSIFIER.min_batch}]",
+            show_default=False,
+        ),
+    ] = None,
     max_len: Annotated[
         int, typer.Option(help="Cut longer training lines to this many tokens: their first quarter and last three.")
     ] = TrainConfig.max_len,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = CLASSIFIER.lr,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     grad_clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).")] = 1.0,
-    warmup: Annotated[int, typer.Option(help="Linear warm-up steps.")] = CLASSIFIER.warmup,
+    warmup: Annotated[int, typer.Option(help="Linear warm-up steps (at most a tenth of the run).")] = CLASSIFIER.warmup,
     epochs: Annotated[
-        float | None, typer.Option(help=f"Passes over DATA (default {CLASSIFIER.epochs:g} without other limits).")
+        float | None,
+        typer.Option(
+            help=f"Passes over DATA \\[default without other limits: {CLASSIFIER.epochs:g}, or enough for "
+            f"{CLASSIFIER.min_steps} steps on a small file]",
+            show_default=False,
+        ),
     ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     time_budget: Annotated[
@@ -591,13 +639,23 @@ def train_classifier(
     ] = None,
     patience: Annotated[
         int,
-        typer.Option(help="Stop after this many validations (two per epoch) without a better dev score (0: off)."),
+        typer.Option(
+            help="Stop after this many validations (two per epoch) without a better dev score, counted once the "
+            "warm-up is over (0: off)."
+        ),
     ] = CLASSIFIER.patience,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     label_map: Annotated[
-        str | None, typer.Option(help="Rename or merge labels: 'very negative=negative,very positive=positive'.")
+        str | None,
+        typer.Option(
+            help="Rename or merge labels: 'very negative=negative,very positive=positive'. A label it leaves out "
+            "stays a class of its own, with a notice."
+        ),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="A label of DATA that --label-map leaves unmapped is an error.")
+    ] = False,
     balance: Annotated[
         bool,
         typer.Option(
@@ -612,7 +670,11 @@ def train_classifier(
         str | None,
         typer.Option(help="Encoding of the labelled files, e.g. latin-1 \\[default: UTF-8, or UTF-16 with a BOM]"),
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
+    resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
+    keep_resume: Annotated[
+        bool, typer.Option("--keep-resume/--no-keep-resume", help=KEEP_RESUME_HELP, show_default=False)
+    ] = TrainConfig.keep_resume,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a sentiment (or any label) classifier on labelled lines."""
@@ -636,7 +698,6 @@ def train_classifier(
         normalize=normalize,
         vocab_size=vocab_size,
         val_fraction=val_fraction,
-        batch_size=batch_size,
         max_len=max_len,
         tune_vectors=tune_vectors,
         lr=lr,
@@ -646,7 +707,8 @@ def train_classifier(
         patience=patience,
         seed=seed,
         device=device.value,
-        **_given(epochs=epochs, max_steps=max_steps, time_budget=time_budget),
+        keep_resume=keep_resume,
+        **_given(batch_size=batch_size, epochs=epochs, max_steps=max_steps, time_budget=time_budget),
     )
     mcfg = classifier_model(
         layers=layers,
@@ -674,6 +736,8 @@ def train_classifier(
         label_column=label_column,
         encoding=encoding,
         resume=resume,
+        overwrite=overwrite,
+        strict=strict,
     )
     if not quiet:
         train_summary(out, s, classifier=True)
@@ -704,6 +768,8 @@ def classify(
     ] = Quantize.none,
 ):
     """Classify the sentiment of each input line: exactly one output line per input line, in order.
+
+    An empty (or blank) line gets an empty label and score in text and tsv output, null in jsonl.
 
     Runs on the CPU without torch (NumPy), so it starts fast."""
     import lstm_text
@@ -746,11 +812,12 @@ def classify(
 
             console.print(explained(r, weights, text))
         else:
-            if fmt == OutFormat.tsv:
-                score = "" if r["score"] is None else f"{r['score']:.4f}"
-                line = f"{r['label'] or ''}\t{score}\t{shown(text)}"
+            if r["label"] is None:  # an empty line: empty label and score in every format (jsonl: null)
+                line = f"\t\t{shown(text)}"
+            elif fmt == OutFormat.tsv:
+                line = f"{r['label']}\t{r['score']:.4f}\t{shown(text)}"
             else:
-                line = f"{r['label'] or '-'}\t{score_text(r)}\t{shown(text)}"
+                line = f"{r['label']}\t{score_text(r)}\t{shown(text)}"
             if explain:  # each word with how much it moved the answer's probability
                 line += "\t" + " ".join(f"{shown(word)}:{v:+.3f}" for word, v in weights)
             w.write(line + "\n")
@@ -884,6 +951,49 @@ def serve(
     run(served, host=host, port=port, limits=limits, api_key=api_key, log_level=log_level.value)
 
 
+HISTORY_LINES = 1000  # turns of `generate --interactive` kept across sessions
+
+
+class _History:
+    """readline's history of the prompt loop, kept in ``path`` across sessions."""
+
+    def __init__(self, readline, path: Path):
+        self.readline, self.path = readline, path
+        readline.set_auto_history(False)  # added here, so piped-in test turns and typed ones alike are kept
+        readline.set_history_length(HISTORY_LINES)
+        try:
+            readline.read_history_file(str(path))
+        except OSError:  # none yet, or unreadable: start empty
+            pass
+
+    def add(self, line: str) -> None:
+        self.readline.add_history(line)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.readline.write_history_file(str(self.path))
+        except OSError:  # a read-only home: editing still works, the history is not kept
+            pass
+
+
+def history_path() -> Path:
+    """Where `generate --interactive` keeps its history: LSTM_TEXT_HISTORY, else the user's cache folder."""
+    env = os.environ.get("LSTM_TEXT_HISTORY")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lstm-text" / "generate_history"
+
+
+def _line_editing() -> _History | None:
+    """Line editing (arrows, Home/End, Ctrl-R) and history for input() on a terminal: readline, where Python
+    has it (not on Windows, whose console edits lines itself)."""
+    try:
+        import readline
+    except ImportError:
+        return None
+    return _History(readline, history_path())
+
+
 def _repl(session, first: str) -> None:
     """``generate --interactive``: read turns from stdin until /quit or end of input; each reply streams to
     stdout, command replies and errors go to stderr."""
@@ -891,6 +1001,7 @@ def _repl(session, first: str) -> None:
     from .ui import error
 
     tty = sys.stdin.isatty()
+    history = _line_editing() if tty else None
     if tty:
         sys.stderr.write("type text and the model continues it; /help lists the commands, /quit ends\n")
     w = sys.stdout
@@ -913,6 +1024,8 @@ def _repl(session, first: str) -> None:
             line = input("> " if tty else "")
         except EOFError:
             break
+        if history and line.strip():
+            history.add(line)
         if not line.startswith("/"):
             reply(line)
             continue
@@ -1073,6 +1186,31 @@ def plot(
     err.print(f"wrote {out_png}", markup=False)
 
 
+def _full_option_names() -> None:
+    """--help never cuts an option's name (``--tokenizer-sa…`` at 80 columns): the name columns of Typer's
+    options tables do not wrap, so only the help text column narrows on a small terminal."""
+    from rich.table import Table
+    from typer import rich_utils
+
+    if getattr(rich_utils.Table, "full_names", False):
+        return
+
+    class OptionsTable(Table):
+        full_names = True
+
+        def add_row(self, *cells, **kw) -> None:
+            new = not self.columns  # the options table's columns come with its first row; the commands' before
+            for part in getattr(cells[-1], "renderables", ()) if cells else ():
+                if getattr(part, "overflow", "") is None:  # a word too long for the help column (an example) folds
+                    part.overflow = "fold"
+            super().add_row(*cells, **kw)
+            if new:
+                for column in self.columns[:-2]:  # the names: not the type (it folds) nor the help text
+                    column.no_wrap = True
+
+    rich_utils.Table = OptionsTable
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     try:  # typer >= 0.22 vendors click; older releases depend on it
@@ -1083,6 +1221,9 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import LstmTextError
     from .ui import error
 
+    args = sys.argv[1:] if argv is None else argv
+    if not args or {"-h", "--help"} & set(args):
+        _full_option_names()
     try:
         rv = app(args=argv, prog_name="lstm-text", standalone_mode=False)
         return rv if isinstance(rv, int) else 0

@@ -78,13 +78,14 @@ class TrainConfig:
     val_fraction: float = 0.1  # the last part of each file, contiguous, never trained on
     val_tokens: int = 250_000  # validation reads a fixed seeded sample this big of a larger split (~2 s at 512 units)
     tokenizer_sample: int = 16_000_000  # bytes of a larger corpus SentencePiece trains on (a seeded sample)
-    batch_size: int = 32  # parallel streams (B); on a CPU budget, more updates beat bigger batches
+    batch_size: int = 32  # parallel streams (B); on a CPU budget, more updates beat bigger batches. Classifiers:
+    # 0 fits the data (``classifier_batch``), so that a small file still gets enough steps per epoch
     seq_len: int = 64  # truncated BPTT length (T); state is carried across windows, so context is longer
     max_len: int = 400  # classifiers: a longer training line keeps its head and tail (infer.classifier.cut)
     tune_vectors: int = 0  # classifiers with --vectors: the data's N most frequent words train their vector rows
     lr: float = 1e-2  # AdamW peak learning rate (3e-3: 2.37 bpc, 1e-2: 2.25, 2e-2: 2.38 at 120 s, 2x256)
     min_lr_ratio: float = 0.1  # cosine decays to lr * this
-    warmup: int = 20  # linear warm-up steps
+    warmup: int = 20  # linear warm-up steps, at most WARMUP_SHARE of the run (a short run still reaches its lr)
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max global gradient norm (exploding gradients, Pascanu et al. 2013)
     max_steps: int = 0  # 0: no step limit
@@ -95,6 +96,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + gradient scaler where bf16 is missing), else fp32
+    keep_resume: bool = True  # keep resume.safetensors (3x the model) after a finished run, so --resume can extend it
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -108,7 +110,7 @@ class TrainConfig:
             "--vocab-size must be at least 16 for bpe/unigram",
         )
         _check(0.0 < self.val_fraction < 1.0, "--val-fraction must be in (0, 1)")
-        _check(self.batch_size >= 1, "--batch-size must be a positive integer")
+        _check(self.batch_size >= 0, "--batch-size must be a positive integer")
         _check(self.seq_len >= 2, "--seq-len must be at least 2")
         _check(self.max_len >= 4, "--max-len must be at least 4")
         _check(self.tune_vectors >= 0, "--tune-vectors must be >= 0")
@@ -187,10 +189,13 @@ class ClassifierDefaults:
     dropout: float = 0.5
     embed_dropout: float = 0.2
     bidirectional: bool = True  # from scratch; a model from --init reads left to right like its LM
-    batch_size: int = 64
+    batch_size: int = 64  # lines per step; a smaller file gets fewer (``classifier_batch``)
+    min_batch: int = 8
+    steps_per_epoch: int = 10  # a file under batch_size x this many lines gets smaller batches, down to min_batch
     lr: float = 3e-3
     warmup: int = 50
-    epochs: float = 5.0  # when no other stopping rule is given
+    epochs: float = 5.0  # when no other stopping rule is given (a small file: at least min_steps)
+    min_steps: int = 200  # a 170-line file learns in ~200 steps of 16 lines; 5 epochs would be 15 steps of 64
     patience: int = 4  # validations (two per epoch) without a better dev score before stopping: two epochs
 
     MODEL_FIELDS = ("layers", "hidden", "embed", "dropout", "embed_dropout", "bidirectional")
@@ -218,16 +223,37 @@ def lm_train(resume: bool = False, **overrides) -> TrainConfig:
 
 
 def classifier_train(**overrides) -> TrainConfig:
-    """The TrainConfig of a classifier run: the defaults above, then ``overrides``."""
+    """The TrainConfig of a classifier run: the defaults above, then ``overrides``. Two defaults depend on the
+    data and are settled by ``fit_classifier`` once it is read: the batch size (0 here) and, without any
+    stopping rule, the epochs (0 here)."""
     base = dict(
         tokenizer=CLASSIFIER.tokenizer,
         vocab_size=CLASSIFIER.vocab_size,
         normalize=CLASSIFIER.normalize,
-        batch_size=CLASSIFIER.batch_size,
+        batch_size=0,
         lr=CLASSIFIER.lr,
         warmup=CLASSIFIER.warmup,
         patience=CLASSIFIER.patience,
     )
-    if not any(overrides.get(k) for k in ("max_steps", "epochs", "time_budget")):
-        base["epochs"] = CLASSIFIER.epochs
     return TrainConfig(**{**base, **overrides})
+
+
+def classifier_batch(lines: int) -> int:
+    """Lines per step for a classifier on ``lines`` training lines: ``CLASSIFIER.batch_size``, or fewer for a
+    small file so that an epoch still has ``CLASSIFIER.steps_per_epoch`` steps (never under ``min_batch``)."""
+    return max(CLASSIFIER.min_batch, min(CLASSIFIER.batch_size, lines // CLASSIFIER.steps_per_epoch))
+
+
+def fit_classifier(cfg: TrainConfig, lines: int) -> TrainConfig:
+    """``cfg`` with its data-dependent defaults settled for ``lines`` training lines: batch size 0 becomes
+    ``classifier_batch(lines)``; no stopping rule becomes ``CLASSIFIER.epochs`` epochs, or more for a small
+    file, enough for ``CLASSIFIER.min_steps`` steps."""
+    import math
+
+    d = {}
+    if not cfg.batch_size:
+        d["batch_size"] = classifier_batch(lines)
+    if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
+        steps_per_epoch = max(1, math.ceil(lines / d.get("batch_size", cfg.batch_size)))
+        d["epochs"] = float(max(CLASSIFIER.epochs, math.ceil(CLASSIFIER.min_steps / steps_per_epoch)))
+    return dataclasses.replace(cfg, **d) if d else cfg

@@ -54,6 +54,14 @@ def validation_key(records: list[dict]) -> str:
     raise LstmTextError("the metrics log has neither val_bpc nor dev_loss")
 
 
+def time_axis(runs: dict[str, list[dict]]) -> tuple[str, str]:
+    """(record key, axis label) of the curves' time axis: wall-clock seconds of the whole run (``wall``:
+    validation and saving included), or training seconds (``elapsed``) when a run's log predates ``wall``."""
+    if all(_finite(r.get("wall")) for recs in runs.values() for r in recs):
+        return "wall", "wall-clock seconds (validation and saving included)"
+    return "elapsed", "training seconds (validation and saving not counted)"
+
+
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
@@ -71,7 +79,7 @@ def pyplot():
 
 
 def curves_png(runs: dict[str, list[dict]], out: str | Path, size: tuple[float, float] = SIZE, dpi: int = DPI) -> None:
-    """Train loss and validation figure against steps (top) and wall-clock seconds (bottom), runs overlaid.
+    """Train loss and validation figure against steps (top) and seconds (bottom, ``time_axis``), runs overlaid.
 
     Args:
         runs: label -> ``read_metrics`` records.
@@ -81,7 +89,7 @@ def curves_png(runs: dict[str, list[dict]], out: str | Path, size: tuple[float, 
     fig, axes = plt.subplots(2, 2, figsize=size, dpi=dpi)
     keys = {label: validation_key(recs) for label, recs in runs.items()}
     val_names = {"val_bpc": "validation bits per character", "dev_loss": "dev loss (nats)"}
-    for row, (x, xlabel) in enumerate((("step", "step"), ("elapsed", "wall-clock seconds"))):
+    for row, (x, xlabel) in enumerate((("step", "step"), time_axis(runs))):
         for col, (what, ylabel) in enumerate((("train_loss", "train loss (nats per token)"), ("val", None))):
             ax = axes[row][col]
             for label, recs in runs.items():

@@ -6,6 +6,7 @@ import math
 import os
 import re
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -65,7 +66,7 @@ class TrainProgress:
             return
         if event == "start":
             if info["start_step"]:
-                err.print(f"resuming at step {info['start_step']:,} of {info['total_steps'] or 'an open-ended run'}")
+                err.print(resuming_line(info), markup=False)
             if "tokens" in info:
                 err.print(tokens_line(info["tokens"]), soft_wrap=True)
             sample = info.get("val_sample_tokens")
@@ -119,6 +120,18 @@ class TrainProgress:
             self.progress.stop()
 
 
+def resuming_line(info: dict) -> str:
+    """Where a resumed run starts and what stops it: the step limit, the time budget (wall-clock seconds of the
+    whole run, the time spent before the interruption included), or both."""
+    line = f"resuming at step {info['start_step']:,}"
+    total, budget = info.get("total_steps"), info.get("time_budget")
+    if total:
+        line += f" of {total:,}"
+    if budget:
+        line += f",{' or' if total else ''} until {budget:g} s of --time-budget ({info.get('wall', 0.0):.0f} s spent)"
+    return line if total or budget else line + " of an open-ended run"
+
+
 def _duration(seconds: float) -> str:
     m, s = divmod(int(seconds + 0.5), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
@@ -154,7 +167,13 @@ def train_summary(run: object, s: dict, classifier: bool = False) -> None:
         rows += [("dev ECE (calibrated)", s["dev_ece"])]
     else:
         rows += [("best val bpc", s["best_val_bpc"]), ("last val bpc", s["last_val_bpc"])]
-    err.print(kv_table(f"trained {run}", rows + [("model", f"{run}/model.safetensors")]))
+    rows.append(("model", f"{run}/model.safetensors"))
+    resume = Path(str(run)) / "resume.safetensors"
+    if resume.is_file():  # kept (--keep-resume, the default): say what it is for and how to drop it
+        size = resume.stat().st_size / 1e6
+        rows.append(("resume state", f"{resume} ({size:,.1f} MB): --resume extends the run; delete it, or train "
+                     "with --no-keep-resume, if you will not"))  # fmt: skip
+    err.print(kv_table(f"trained {run}", rows))
 
 
 def lm_report(console: Console, r: dict, title: str) -> None:

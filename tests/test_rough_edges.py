@@ -13,7 +13,7 @@ def test_version(capsys):
     import lstm_text
 
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == f"lstm-text {lstm_text.__version__}"
+    assert capsys.readouterr().out.splitlines()[0] == f"lstm-text {lstm_text.__version__}"
 
 
 def test_a_misspelt_dataset_name_gets_a_suggestion(tmp_path, capsys):

@@ -65,7 +65,10 @@ def resolve(name: str, *, download: bool = True) -> Path:
     if cached.is_file():
         return cached
     if not download:
-        raise LstmTextError(f"dataset {name!r} is not available locally; set LSTM_TEXT_DATA or allow downloads")
+        raise LstmTextError(
+            f"dataset {name!r} is not available locally; place it at $LSTM_TEXT_DATA/{d.file} with LSTM_TEXT_DATA "
+            "naming its folder, or allow downloads"
+        )
     return _download(d, cached)
 
 
@@ -82,7 +85,10 @@ def _download(d: Dataset, dest: Path) -> Path:
             raise LstmTextError(f"download of {d.name!r} from {d.url} failed its sha256 check")
         os.replace(tmp, dest)
     except OSError as e:
-        raise LstmTextError(f"could not download dataset {d.name!r} from {d.url}: {e}") from None
+        raise LstmTextError(
+            f"could not download dataset {d.name!r} from {d.url} ({e}); offline, place the file at {dest} or at "
+            f"$LSTM_TEXT_DATA/{d.file} with LSTM_TEXT_DATA naming its folder"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     return dest

@@ -229,6 +229,12 @@ def parse_label_map(spec: str | None) -> dict[str, str]:
     return mapping
 
 
+def unmapped_labels(pairs: list[tuple[str, str]], mapping: dict[str, str]) -> list[str]:
+    """The labels of ``pairs`` that ``mapping`` neither renames nor names as a target, sorted: they stay
+    classes of their own (mapping 1, 2, 4, 5 of five star ratings leaves 3 a class)."""
+    return sorted({lab for _, lab in pairs} - set(mapping) - set(mapping.values()))
+
+
 def map_labels(pairs: list[tuple[str, str]], mapping: dict[str, str], check: bool = False) -> list[tuple[str, str]]:
     """Labels renamed by ``mapping`` ({old: new}). ``check``: a key no example has is an error that lists the
     labels the data does have (a misspelt ``--label-map`` must not be silently ignored)."""

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import RESUME_FILE, read_resume
-from ..config import CLASSIFIER, ModelConfig, TrainConfig, classifier_model, classifier_train
+from ..config import CLASSIFIER, ModelConfig, TrainConfig, classifier_model, classifier_train, fit_classifier
 from ..errors import LstmTextError
-from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, vocab_cut
+from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
 
 ULMFIT_DECAY = 2.6  # each layer down learns 2.6x slower (Howard & Ruder 2018)
@@ -87,6 +87,13 @@ class ClassifierTask(Task):
         x, lengths = pad_batch([self.seqs[i] for i in mine], self.device)  # (B, T), (B,)
         w = None if self.class_weight is None else self.class_weight.to(self.device)
         return share * F.cross_entropy(model.classify(x, lengths), self.gold[mine].to(self.device), weight=w)
+
+    def chance_loss(self) -> float:
+        """Predicting the label shares: their entropy (balanced weights make it ln C, the uniform guess)."""
+        if self.class_weight is not None:
+            return float(np.log(len(self.labels)))
+        p = torch.bincount(self.gold, minlength=len(self.labels)).double() / len(self.gold)
+        return float(-(p[p > 0] * p[p > 0].log()).sum())
 
     def validate(self, model) -> dict:
         from ..evaluate import classification_metrics, nll
@@ -161,6 +168,8 @@ def train_classifier(
     label_column: str = "label",
     encoding: str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
+    strict: bool = False,
 ) -> dict:
     """Train a classification head (and encoder) on labelled files; select the best half-epoch on dev.
 
@@ -175,7 +184,8 @@ def train_classifier(
         model: ModelConfig fields for a model trained from scratch, over ``config.classifier_model()``.
         train: the training configuration; default ``config.classifier_train()`` (the CLI's defaults).
         callback: receives ("start" | "step" | "eval" | "warning" | "end", info) events.
-        label_map: renames or merges labels of ``data`` and ``dev`` ({old: new}).
+        label_map: renames or merges labels of ``data`` and ``dev`` ({old: new}); a label of ``data`` it leaves
+            out stays a class of its own, with a notice (``strict``: an error).
         balance: weight each class's loss by the inverse of its share of ``data`` (so a rare class, such as
             SST's neutral sentences beside its many polar phrases, is still predicted), and select the best
             evaluation on dev macro-F1 instead of accuracy.
@@ -183,21 +193,25 @@ def train_classifier(
             tokenizer: ``data.vectors.vector_vocabulary`` builds the vocabulary; rows found in the vectors
             start from them and stay fixed, except the ``tune_vectors`` most frequent words' (TrainConfig).
         text_column, label_column, encoding: how to read ``data`` and ``dev`` (``data.labelled.read_labelled``).
-        resume: continue the interrupted run in ``out``; its saved inputs and configuration win, stopping
-            rules given now extend it.
+        resume: continue the interrupted run in ``out``: its saved inputs and configuration, with the stopping
+            rules, patience and device of ``train`` (``loop.resume_config``; other changes are refused).
+        overwrite: replace a run already in ``out`` (its model, resume state and metrics log).
+        strict: a label of ``data`` that ``label_map`` leaves unmapped is an error instead of a notice.
+
+    Without a batch size (0, the default) or a stopping rule, both are fitted to the data
+    (``config.fit_classifier``): a small file gets smaller batches and enough epochs to learn.
     """
     from ..checkpoint import load_model
-    from ..data.labelled import check_labels, map_labels, read_labelled
+    from ..data.labelled import check_labels, map_labels, read_labelled, unmapped_labels
     from ..infer.classifier import encode_lines
     from ..model import LSTMModel
     from ..tokenizer import train_tokenizer
-    from .lm import limits
 
     out = Path(out)
     cfg = train or classifier_train()
     saved, trained_rows = None, 0
     if resume:
-        check_out_dir(out, resume=True, command="train-classifier")
+        check_out_dir(out, resume=True, command="train-classifier", overwrite=overwrite)
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "classifier":
             raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
@@ -206,7 +220,7 @@ def train_classifier(
         text_column, label_column = saved.get("text_column", "text"), saved.get("label_column", "label")
         encoding = saved.get("encoding")
         trained_rows = saved.get("trained_rows", 0)
-        cfg = TrainConfig.from_dict({**saved["train"], **limits(train or TrainConfig())})
+        cfg = resume_config(saved, train or classifier_train(), classifier_train(), model or {}, classifier_model())
     if vectors and init:
         raise LstmTextError("--vectors and --init both give the encoder its embeddings; choose one")
     if vectors and cfg.tokenizer != "word":
@@ -214,7 +228,14 @@ def train_classifier(
     rt = Runtime.from_env(cfg.device, cfg.precision)
     cb = rt.main_only(callback)
     read = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
-    pairs = map_labels(read_labelled(data, **read), label_map or {}, check=True)
+    raw = read_labelled(data, **read)
+    if label_map and (left := unmapped_labels(raw, label_map)):
+        what = f"--label-map leaves {', '.join(left[:8])}{' ...' if len(left) > 8 else ''} unmapped"
+        if strict:
+            raise LstmTextError(f"{what}; map every label of the data (or drop --strict to keep them as classes)")
+        if not resume:
+            cb("notice", {"message": f"{what}: each stays a class of its own (--strict makes this an error)"})
+    pairs = map_labels(raw, label_map or {}, check=True)
     labels = check_labels(pairs)
     if dev:
         dev_pairs = map_labels(read_labelled(dev, **read), label_map or {})
@@ -229,8 +250,9 @@ def train_classifier(
         raise LstmTextError(f"the dev data has labels the training data lacks: {', '.join(unknown[:5])}")
     if saved is not None and saved["data_hash"] != _pairs_hash(pairs, dev_pairs):
         raise LstmTextError("--resume: the labelled data differs from the data this run was started on")
+    cfg = fit_classifier(cfg, len(pairs))  # a resumed run's are settled already
     if not resume and rt.is_main:
-        check_out_dir(out, resume=False, command="train-classifier")
+        check_out_dir(out, resume=False, command="train-classifier", overwrite=overwrite)
     torch.manual_seed(cfg.seed)
     if saved is not None:
         mcfg = ModelConfig.from_dict(saved["model"])

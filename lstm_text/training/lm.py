@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import RESUME_FILE, read_resume
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig, TrainConfig, lm_train
 from ..errors import LstmTextError
-from .loop import Callback, StopSignals, Task, Trainer, check_out_dir, make_optimizer, vocab_cut
+from .loop import Callback, StopSignals, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
 
 
@@ -114,6 +114,7 @@ def train_lm(
     train: TrainConfig,
     callback: Callback | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Train a language model on ``corpus`` into the run directory ``out``.
 
@@ -125,7 +126,9 @@ def train_lm(
         model: ModelConfig fields (vocab_size is set from the tokenizer).
         train: the training configuration; ``batch_size`` is rows per process.
         callback: receives ("start" | "step" | "eval" | "notice" | "warning" | "end", info) events.
-        resume: continue the run in ``out`` (its saved configuration wins; stopping rules given now extend it).
+        resume: continue the run in ``out``: its saved configuration, with the stopping rules, patience, device
+            given now (``loop.resume_config``; other options that differ from the run's are refused).
+        overwrite: replace a run already in ``out`` (its model, resume state and metrics log).
     """
     from ..data.corpus import expand
     from ..model import LSTMModel
@@ -133,14 +136,16 @@ def train_lm(
     out = Path(out)
     saved = tokenizer = None
     if resume:
-        check_out_dir(out, resume=True)
+        check_out_dir(out, resume=True, overwrite=overwrite)
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "lm":
             raise LstmTextError(f"--resume: {out} is not a language-model run; use 'lstm-text train-classifier'")
         corpus = corpus or saved["corpus"]
-        train = TrainConfig.from_dict({**saved["train"], **limits(train)})
+        train = resume_config(saved, train, lm_train(resume=True), model, {})
         model = saved["model"]
     cfg = train
+    if not cfg.batch_size:
+        raise LstmTextError("--batch-size must be a positive integer")
     if cfg.tokenizer == "word" or cfg.normalize:
         raise LstmTextError(
             "word tokenizers and text normalisation are for classifiers: a language model must "
@@ -150,7 +155,7 @@ def train_lm(
     rt = Runtime.from_env(cfg.device, cfg.precision)
     cb = rt.main_only(callback)
     if not resume and rt.is_main:
-        check_out_dir(out, resume=False)
+        check_out_dir(out, resume=False, overwrite=overwrite)
     rows = rt.global_rows(cfg.batch_size, saved)
     torch.manual_seed(cfg.seed)
     with StopSignals() as signals:
@@ -239,18 +244,3 @@ def _tokens(corpus: list[str], cfg: TrainConfig, tokenizer, rt: Runtime, cancell
     if failed:
         raise LstmTextError("another process could not tokenize the corpus (its error is in its log)")
     return tokens or prepare(corpus, **opts, build=False)
-
-
-def limits(cfg: TrainConfig) -> dict:
-    """On --resume, the stopping rules given now may extend the run; everything else is the saved config."""
-    return {
-        k: v
-        for k, v in (
-            ("max_steps", cfg.max_steps),
-            ("epochs", cfg.epochs),
-            ("time_budget", cfg.time_budget),
-            ("patience", cfg.patience),
-            ("device", cfg.device),
-        )
-        if v
-    }

@@ -37,6 +37,7 @@ Callback = Callable[[str, dict], None]  # (event, info): "start", "step", "eval"
 SAVE_EVERY_S = 600.0  # between validations, save the resume state at least this often (seconds of training)
 MAX_BAD_STEPS = 5  # non-finite losses tolerated (each skipped, learning rate halved) before stopping
 LOSS_EMA = 0.95  # smoothing of the reported training loss: about the last 20 steps
+CHANCE_SHARE = 0.97  # a final training loss above this share of the chance loss: the run has not learned
 
 
 class Interrupted(LstmTextError):
@@ -106,14 +107,22 @@ def vocab_cut(tokenizer, cfg: TrainConfig, source: str) -> dict | None:
     }
 
 
-def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Linear warm-up over ``cfg.warmup`` steps, then cosine decay to ``lr * min_lr_ratio`` at progress 1.
+WARMUP_SHARE = 0.1  # warm-up ends by this share of the run at the latest (its steps, epochs or time budget)
 
-    A short run (``max_steps``) warms up over at most a tenth of its steps.
-    """
-    warmup = min(cfg.warmup, cfg.max_steps // 10) if cfg.max_steps else cfg.warmup
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
+
+def warmup_factor(cfg: TrainConfig, step: int, progress: float) -> float:
+    """How far linear warm-up has taken the learning rate, 0 to 1: over ``cfg.warmup`` steps, or over the first
+    ``WARMUP_SHARE`` of the run when that comes sooner (15 steps with 50 of warm-up peaked at 0.3 of --lr)."""
+    if not cfg.warmup:
+        return 1.0
+    return min(1.0, max((step + 1) / cfg.warmup, progress / WARMUP_SHARE))
+
+
+def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up (``warmup_factor``), then cosine decay to ``lr * min_lr_ratio`` at progress 1."""
+    warm = warmup_factor(cfg, step, progress)
+    if warm < 1.0:
+        return cfg.lr * warm
     cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
@@ -195,21 +204,67 @@ def make_optimizer(model, cfg: TrainConfig, scale: dict[int, float] | None = Non
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-8)
 
 
-def check_out_dir(out: Path, resume: bool, command: str = "train") -> None:
-    """Refuse to overwrite an earlier run, and fail before training if ``out`` cannot be written."""
+STOPS = ("max_steps", "epochs", "time_budget")  # stopping rules: given on --resume, they replace the run's
+RESUMABLE = (*STOPS, "patience", "eval_interval", "device", "keep_resume")  # what --resume may change
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_config(saved: dict, train: TrainConfig, base: TrainConfig, model: dict, base_model: dict) -> TrainConfig:
+    """The configuration a resumed run continues with: the saved one, with the options of ``RESUMABLE`` given
+    now (those of ``train`` that differ from the command's defaults ``base`` and from TrainConfig's). Stopping
+    rules given now replace the run's, so the new limit is the one that applies. Any other option given now
+    that differs from the run's (``model`` over ``base_model``: the model's shape) is refused: a resumed run
+    cannot change it."""
+    old_train, old_model, plain = saved["train"], saved["model"], TrainConfig()
+    given = {k: v for k, v in train.to_dict().items() if v != getattr(base, k) and v != getattr(plain, k)}
+    shape = {k: v for k, v in model.items() if k not in base_model or base_model[k] != v}
+    fixed = [(k, v, old_train.get(k)) for k, v in given.items() if k not in RESUMABLE and v != old_train.get(k)]
+    fixed += [(k, v, old_model[k]) for k, v in shape.items() if k in old_model and v != old_model[k]]
+    if fixed:
+        k, v, was = fixed[0]
+        raise LstmTextError(
+            f"--resume cannot change {_flag(k)} (the run's {was}, given {v}): a resumed run keeps its model's shape "
+            f"and training options; start a new run with --overwrite or another --out (--resume may change "
+            f"{', '.join(map(_flag, RESUMABLE))})"
+        )
+    stops = {k: given.get(k, 0) for k in STOPS} if any(k in given for k in STOPS) else {}
+    return TrainConfig.from_dict({**old_train, **stops, **{k: v for k, v in given.items() if k in RESUMABLE}})
+
+
+RUN_FILES = (MODEL_FILE, RESUME_FILE, METRICS_FILE)  # what a run writes; --overwrite removes these only
+
+
+def check_out_dir(out: Path, resume: bool, command: str = "train", overwrite: bool = False) -> None:
+    """Refuse to overwrite an earlier run (unless ``overwrite``: then its files go), and fail before training
+    if ``out`` cannot be written."""
     if out.exists() and not out.is_dir():
         raise LstmTextError(f"--out {out} exists and is not a directory")
+    if resume and overwrite:
+        raise LstmTextError("--resume continues the run in --out and --overwrite replaces it: choose one")
     if resume:
         if not (out / RESUME_FILE).is_file():
+            if (out / MODEL_FILE).is_file():
+                raise LstmTextError(
+                    f"--resume: the run in {out} finished and its {RESUME_FILE} was removed (--no-keep-resume), so it "
+                    f"cannot be extended; start again with --overwrite or another --out"
+                )
             raise LstmTextError(f"--resume: {out} has no {RESUME_FILE} to continue from")
         for stale in out.glob(".*.tmp"):  # a write cut short by a crash: the file it was replacing is intact
             stale.unlink(missing_ok=True)
         return
     if (out / MODEL_FILE).exists() or (out / RESUME_FILE).exists():
-        raise LstmTextError(
-            f"--out {out} already holds a run; continue it with 'lstm-text {command} --out {out} --resume' "
-            "or choose another --out"
-        )
+        if not overwrite:
+            raise LstmTextError(
+                f"--out {out} already holds a run; continue it with 'lstm-text {command} --out {out} --resume', "
+                "replace it with --overwrite, or choose another --out"
+            )
+        for name in RUN_FILES:  # only the run's own files: --out may hold the user's other files
+            (out / name).unlink(missing_ok=True)
+        for staged in out.glob(f".{MODEL_FILE}.step*.next"):  # a best model a failed save left uncommitted
+            staged.unlink()
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -248,6 +303,10 @@ class Task:
 
     def stepped(self, ok: bool) -> None:
         """After the optimiser step (``ok`` False: skipped for a non-finite loss)."""
+
+    def chance_loss(self) -> float | None:
+        """The training loss of a model that learned nothing from the inputs (None: not known)."""
+        return None
 
     def validate(self, model) -> dict:
         """Validation metrics, ``select`` among them."""
@@ -444,6 +503,7 @@ class Trainer:
             "epoch": round(self.step / self.task.steps_per_epoch, 4),
             "tokens": self.tokens,
             "elapsed": round(self.elapsed, 2),
+            "wall": round(self.wall, 2),  # seconds of the whole run so far (elapsed: training steps only)
             "train_loss": train_loss,
             **metrics,
             "lr": self.opt.param_groups[0]["lr"],
@@ -453,7 +513,7 @@ class Trainer:
             self.best, self.best_step, self.stale = v, self.step, 0
             if self.rt.is_main:  # staged: the resume state commits it (a failed save leaves the three consistent)
                 save_model(self._pending(self.step), self.model, self.tokenizer, self.summary())
-        else:
+        elif self._learning(train_loss):
             self.stale += 1
         if self.rt.is_main:
             append_jsonl(self.out / METRICS_FILE, rec)
@@ -463,6 +523,26 @@ class Trainer:
         self.reserve = (time.perf_counter() - t) * self.task.final_passes
         self._tick()
         self.cb("eval", rec)
+
+    def _learning(self, train_loss: float) -> bool:
+        """Whether a validation without progress counts towards --patience: only once the warm-up is over and
+        the training loss has left chance (before, a flat dev score says nothing: on a small file, dev at the
+        majority class stopped runs that had not started to learn)."""
+        if warmup_factor(self.cfg, self.step - 1, self.progress()) < 1.0:
+            return False
+        chance = self.task.chance_loss()
+        return chance is None or not math.isfinite(train_loss) or train_loss < CHANCE_SHARE * chance
+
+    def _not_learned(self, loss_ema: float) -> list[str]:
+        """What says this run cannot have learned: its training loss still at chance."""
+        chance = self.task.chance_loss()
+        if chance is None or not math.isfinite(loss_ema) or loss_ema < CHANCE_SHARE * chance:
+            return []
+        return [
+            f"the model has not learned: its training loss {loss_ema:.3f} is still at chance ({chance:.3f}, what "
+            f"predicting the label shares scores) after {self.step:,} steps; train longer (--epochs, --max-steps) "
+            "or with a larger --lr"
+        ]
 
     def _next_eval(self) -> float:
         x, per = self._position()
@@ -493,6 +573,8 @@ class Trainer:
                 "device": self.rt.device,
                 "vocab_size": self.tokenizer.vocab_size,
                 "start_step": self.step,
+                "time_budget": self.cfg.time_budget,
+                "wall": self.wall,
                 **self.task.info(),
             },
         )
@@ -510,14 +592,19 @@ class Trainer:
                 if signals.received:  # during the final validation: what was trained is saved, resumable
                     self.save_resume()
                     raise Interrupted(signals.received, self.step, self.out, self.task.command)
+        warnings = self._not_learned(loss_ema)
+        for w in warnings:
+            self.cb("warning", {"message": w})
         if self.rt.is_main:  # the selected model gets the task's final touches and the whole run's summary
             from ..checkpoint import load_model
 
             best, _, _ = load_model(self.out / MODEL_FILE)
             extra = self.task.finish(best)
             self._tick()
-            summary = self.summary() | {"stop": stop} | extra
+            summary = self.summary() | {"stop": stop} | extra | ({"warnings": warnings} if warnings else {})
             save_model(self.out / MODEL_FILE, best, self.tokenizer, summary)
+            if not self.cfg.keep_resume:  # finished: 3x the model that only --resume reads
+                (self.out / RESUME_FILE).unlink(missing_ok=True)
         else:
             summary = self.summary() | {"stop": stop}
         self.cb("end", summary)

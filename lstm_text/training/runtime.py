@@ -165,6 +165,10 @@ class Runtime:
                 dist.destroy_process_group()
 
 
+CUDA_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cu124"
+TORCH_INSTALL_PAGE = "https://pytorch.org/get-started/locally/"
+
+
 def resolve_device(name: str) -> str:
     """``auto`` -> cuda, mps or cpu, whichever this torch build has; an explicit device must exist."""
     import torch
@@ -176,7 +180,15 @@ def resolve_device(name: str) -> str:
             return "mps"
         return "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LstmTextError("--device cuda: no CUDA GPU is available to this torch build")
+        if torch.version.cuda is None:  # a CPU-only wheel (pip's default on many machines)
+            raise LstmTextError(
+                f"--device cuda: this torch {torch.__version__} is a CPU-only build; install a CUDA build with "
+                f"'{CUDA_INSTALL}' (choose the CUDA version at {TORCH_INSTALL_PAGE})"
+            )
+        raise LstmTextError(
+            f"--device cuda: torch was built for CUDA {torch.version.cuda} but sees no GPU; check the driver "
+            "(nvidia-smi) and CUDA_VISIBLE_DEVICES"
+        )
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise LstmTextError("--device mps: Apple's MPS backend is not available here")
     return name
