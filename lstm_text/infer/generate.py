@@ -50,11 +50,17 @@ def sample_next(
 
 
 class StopText:
-    """Decoded text of one sample, cut at the first stop string; holds back what may start a stop string."""
+    """Decoded text of one sample, cut at the first stop string; holds back what may start a stop string.
+
+    Each stop string is matched by a Knuth-Morris-Pratt automaton fed one character at a time, so the cost is
+    linear in the text whatever the stop strings' lengths (a naive search of the held-back tail for every
+    prefix of every stop string costs the square of their length per token)."""
 
     def __init__(self, tokenizer, stops: list[str]):
-        self.dec, self.stops = StreamDecoder(tokenizer), stops
-        self.buf, self.done = "", False
+        self.dec, self.stops = StreamDecoder(tokenizer), [s for s in stops if s]
+        self.fail = [_failure(s) for s in self.stops]
+        self.matched = [0] * len(self.stops)  # per stop string: its longest prefix the text ends with
+        self.buf, self.done = "", False  # buf: the text not handed out yet (a possible start of a stop string)
 
     def push(self, token: int) -> str:
         return self._emit(self.dec.push(token), final=False)
@@ -65,19 +71,35 @@ class StopText:
     def _emit(self, piece: str, final: bool) -> str:
         if self.done:
             return ""
+        start = len(self.buf)
         self.buf += piece
-        hits = [i for i in (self.buf.find(s) for s in self.stops) if i >= 0]
-        if hits:
-            self.done = True
-            out, self.buf = self.buf[: min(hits)], ""
-            return out
-        keep = (
-            0
-            if final
-            else max((k for s in self.stops for k in range(1, len(s)) if self.buf.endswith(s[:k])), default=0)
-        )
+        for pos in range(start, len(self.buf)):
+            ch = self.buf[pos]
+            for j, (s, fail) in enumerate(zip(self.stops, self.fail)):
+                k = self.matched[j]
+                while k and s[k] != ch:
+                    k = fail[k - 1]
+                k = k + 1 if s[k] == ch else 0
+                if k == len(s):  # the first stop string to end here; earlier ends were seen at earlier positions
+                    self.done = True
+                    out, self.buf = self.buf[: pos + 1 - k], ""
+                    return out
+                self.matched[j] = k
+        keep = 0 if final else max(self.matched, default=0)
         out, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
         return out
+
+
+def _failure(s: str) -> list[int]:
+    """KMP's table: for each prefix s[:i+1], the length of its longest proper prefix that is also its suffix."""
+    fail, k = [0] * len(s), 0
+    for i in range(1, len(s)):
+        while k and s[i] != s[k]:
+            k = fail[k - 1]
+        if s[i] == s[k]:
+            k += 1
+        fail[i] = k
+    return fail
 
 
 MAX_PROMPT_CHARS = 1_000_000  # a longer prompt is read from its last this-many characters

@@ -15,14 +15,24 @@ class Limits:
     max_chars: int = 20_000  # characters per text or prompt (classify reads at most ~16k of a text anyway)
     max_tokens: int = 1024  # new tokens per sample
     max_n: int = 8  # samples per /v1/completions request: prompts x n
-    workers: int = 8  # generation threads: streams beyond this wait in the queue (torch releases the GIL)
+    max_stop_chars: int = 1_000  # characters of a request's stop strings, all together
+    workers: int = 64  # generations stepped at once (one batch per model); more wait in the queue
     max_queue: int = 256  # requests waiting per kind (classify, generate); one more is answered 503
     batch_wait_ms: float = 2.0  # how long a classify batch waits for more requests after its first one
     max_batch: int = 2048  # texts per classify batch (the classifier splits it into threads of 512)
     drain_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests before cancelling them
 
     def __post_init__(self) -> None:
-        for name in ("max_body", "max_texts", "max_chars", "max_tokens", "max_n", "workers", "max_batch"):
+        for name in (
+            "max_body",
+            "max_texts",
+            "max_chars",
+            "max_tokens",
+            "max_n",
+            "max_stop_chars",
+            "workers",
+            "max_batch",
+        ):
             if getattr(self, name) < 1:
                 raise LstmTextError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_queue < 0:
