@@ -25,7 +25,7 @@ from ..config import GenerateConfig
 from .generate import StopText, filter_logits, prompt_ids
 from .step import StepModel
 
-PREFILL_CHUNK = 128  # prompt tokens read between two steps (a long prompt costs the others this much per step)
+PREFILL_CHUNK = 128  # prompt tokens read between two steps (what a long prompt costs the others per step)
 
 
 class Sink:
@@ -103,13 +103,14 @@ class BatchGenerator:
         return len(ids)
 
     def step(self) -> None:
-        """Read one chunk of the first waiting prompt, then one token for every decoding row; rows whose request
-        was cancelled, that hit a stop string or ``max_tokens`` leave."""
+        """Read up to ``prefill_chunk`` tokens of the waiting prompts (first come first served), then one token for
+        every decoding row; rows whose request was cancelled, that hit a stop string or ``max_tokens`` leave."""
         with torch.inference_mode():
             self._drop(lambda r: r.sink.cancelled(), "cancelled")
             self.reading = deque(r for r in self.reading if not (r.sink.cancelled() and self._end(r, "cancelled")))
-            if self.reading:
-                self._prefill(self.reading[0])
+            budget = self.prefill_chunk  # prompt tokens read before this step: short prompts all join at once
+            while self.reading and budget > 0:
+                budget -= self._prefill(self.reading[0], budget)
             if self.rows:
                 self._decode()
 
@@ -119,16 +120,17 @@ class BatchGenerator:
         self.rows, self.reading, self.state, self.logits = [], deque(), None, None
         return list(sinks.values())
 
-    def _prefill(self, row: Row) -> None:
-        chunk = row.ids[row.read : row.read + self.prefill_chunk]
+    def _prefill(self, row: Row, budget: int) -> int:
+        """Read the next ``budget`` tokens at most of ``row``'s prompt; returns how many it read."""
+        chunk = row.ids[row.read : row.read + budget]
         logits, row.state = self.net.prefill(torch.tensor([chunk], device=self.device), state=row.state)  # (1, V)
         row.read += len(chunk)
         if row.read < len(row.ids):
-            return
+            return len(chunk)
         self.reading.popleft()
         if row.cfg.max_tokens == 0:
             self._end(row, "length")
-            return
+            return len(chunk)
         state = self.stepper.state_from(row.state)  # per layer (1, H)
         row.state = None
         logits = logits.float().cpu()
@@ -138,6 +140,7 @@ class BatchGenerator:
         else:
             self.state, self.logits = state, logits
         self.rows.append(row)
+        return len(chunk)
 
     def _decode(self) -> None:
         toks = self._sample()  # (N,)

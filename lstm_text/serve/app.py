@@ -233,7 +233,7 @@ def create_app(
         name, m = pick(req.model, "generate")
         options = req.model_dump(exclude={"model", "prompt", "max_tokens", "stream"})
         cfg = sampling([req.prompt], req.max_tokens, **options)
-        job = pool.submit(name, m, [req.prompt], cfg, 1)
+        job = pool.submit(name, m, [req.prompt], cfg, 1, req.stream)
         if not req.stream:
             text = (await collect(job, request, 1))[0]
             return {"model": name, "text": text, "finish_reason": job.outcome.finish[0], "usage": usage(job)}
@@ -264,7 +264,7 @@ def create_app(
             "best_of": req.best_of not in (None, req.n or 1),
         }
         n, cfg = openai_sampling(req, prompts, 16 if req.max_tokens is None else req.max_tokens, req.stop, unsupported)
-        job = pool.submit(name, m, prompts, cfg, n)
+        job = pool.submit(name, m, prompts, cfg, n, bool(req.stream))
         head = {
             "id": f"cmpl-{uuid.uuid4().hex}",
             "object": "text_completion",
@@ -346,7 +346,7 @@ def create_app(
         max_tokens = min(256, limits.max_tokens) if given is None else given
         stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
         n, cfg = openai_sampling(req, [prompt], max_tokens, stop + chat.stop, unsupported)
-        job = pool.submit(name, m, [prompt], cfg, n)
+        job = pool.submit(name, m, [prompt], cfg, n, bool(req.stream))
         head = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",

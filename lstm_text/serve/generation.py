@@ -34,14 +34,24 @@ class Outcome:
 
 
 class Job(Sink):
-    """One request's generation. The worker ``put``s (choice, piece) items, then END; the event loop reads them
+    """One request's generation. The engine ``put``s (choice, piece) items, then END; the event loop reads them
     in ``batches``: everything that arrived since its last read, so a busy server sends fewer, larger events, and
-    the worker wakes the loop once per read instead of once per token."""
+    the engine wakes the loop once per read instead of once per token."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, name: str, model, prompts: list[str], cfg: GenerateConfig, n: int
+        self,
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        model,
+        prompts: list[str],
+        cfg: GenerateConfig,
+        n: int,
+        stream: bool = True,
     ):
+        """``stream``: the client reads the pieces as they come; otherwise the loop is woken once, at the end
+        (one wake-up per answer instead of one per step: the engine's thread and the loop's share the GIL)."""
         self.loop, self.name, self.model, self.prompts, self.cfg, self.n = loop, name, model, prompts, cfg, n
+        self.stream = stream
         self.cancel = threading.Event()
         self.outcome = Outcome(finish=["cancelled"] * (len(prompts) * n), tokens=[0] * (len(prompts) * n))
         self.left = len(prompts) * n  # choices not done yet
@@ -51,10 +61,10 @@ class Job(Sink):
         self._wake_pending = False
 
     def put(self, item) -> None:
-        """Called by the worker thread."""
+        """Called by the engine's thread."""
         with self._lock:
             self._items.append(item)
-            if self._wake_pending:
+            if self._wake_pending or (not self.stream and item is not END):
                 return
             self._wake_pending = True
         try:
@@ -148,9 +158,9 @@ class GenerationPool:
         metrics.gauge("lstm_text_queue_depth", lambda: self.admitted - self.running, kind="generate")
         metrics.gauge("lstm_text_active_generations", lambda: self.running)
 
-    def submit(self, name: str, model, prompts: list[str], cfg: GenerateConfig, n: int) -> Job:
+    def submit(self, name: str, model, prompts: list[str], cfg: GenerateConfig, n: int, stream: bool = True) -> Job:
         """Start a job (``n`` samples of each prompt); raises ``Busy`` when the queue is full."""
-        job = Job(asyncio.get_running_loop(), name, model, prompts, cfg, n)
+        job = Job(asyncio.get_running_loop(), name, model, prompts, cfg, n, stream)
         with self._cv:
             if self._closed:
                 raise Busy("the server is shutting down")
