@@ -174,6 +174,8 @@ def test_batched_rows_give_the_same_text_whatever_else_runs(model):
         assert len(crowd) <= 7
     assert got.text == want.text and got.finish == ["length"]
     assert others[0].tokens == [50, 50, 50] and len(set(others[0].text)) > 1  # n=3: seeds 1, 2, 3
+    long = "a long prompt, read in chunks " * 5
+    assert others[0].text == model.generate(long, max_tokens=50, seed=1, top_k=3, num_samples=3)
     assert others[1].text[0] == model.generate("the", max_tokens=200, greedy=True, repetition_penalty=1.3)
     assert others[2].finish == ["stop"] and "e" not in others[2].text[0]
     assert others[3].finish == ["cancelled"] and 0 < others[3].tokens[0] < 300

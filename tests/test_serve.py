@@ -237,6 +237,15 @@ BAD = [  # path, JSON body (or raw bytes), status, what the message says, param
     ("/v1/completions", {"model": "lm", "prompt": [1, 2]}, 422, "token ids are not read", "prompt"),
     ("/v1/completions", {"model": "lm", "prompt": "x", "temperature": -1}, 422, ">= 0", "temperature"),
     ("/v1/completions", {"model": "lm", "prompt": "x", "suffix": "y"}, 422, "not supported", "suffix"),
+    (
+        "/v1/generate",
+        {"prompt": "x", "stop": ["y" * 600, "z" * 401]},
+        422,
+        "1,001 characters, over this server's limit of 1,000 (lstm-text serve --max-stop-chars)",
+        "stop",
+    ),
+    ("/v1/completions", {"model": "lm", "prompt": "x", "stop": "y" * 1001}, 422, "--max-stop-chars", "stop"),
+    ("/v1/classify", {"texts": ["a " * 500], "explain": True}, 422, "--max-chars x --max-texts", "explain"),
     ("/v1/nothing", {}, 404, "Not Found", None),
 ]
 
@@ -353,3 +362,140 @@ def test_serve_errors_are_one_line(monkeypatch, capsys, tiny_run):
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as without the serve extra
     assert main(["serve"]) == 1
     assert capsys.readouterr().err == "error: serve needs the serve extra: pip install 'lstm-text[serve]'\n"
+
+
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Speak, {ROMEO}."}]
+
+
+def test_openai_client_chat_completions_streamed_or_not(server, lm):
+    """The conversation is written as the template's transcript and continued, the reply cut before the next
+    turn's marker: the same text as ``generate`` of that transcript with those stop strings."""
+    from lstm_text.serve.chat import ChatTemplate
+
+    c = openai.OpenAI(api_key=KEY, base_url=server.url + "/v1", max_retries=0)
+    t = ChatTemplate()
+    transcript = t.render([("system", "Be brief."), ("user", "Speak, {ROMEO}.")])
+    assert transcript == "Be brief.\n\nUser: Speak, {ROMEO}.\nAssistant:"
+    want = lm.generate(transcript, max_tokens=40, seed=3, stop=t.stop).lstrip(" ")
+    r = c.chat.completions.create(model="lm", messages=CHAT, max_tokens=40, seed=3)
+    assert r.object == "chat.completion" and r.model == "lm" and r.id.startswith("chatcmpl-")
+    msg = r.choices[0].message
+    assert msg.role == "assistant" and msg.content == want
+    assert r.choices[0].finish_reason in ("stop", "length") and r.usage.prompt_tokens == len(transcript)
+    r = c.chat.completions.create(model="lm", messages=CHAT, max_completion_tokens=40, seed=3, n=2)
+    assert r.choices[0].message.content == want and len(r.choices) == 2
+    chunks = list(
+        c.chat.completions.create(
+            model="lm", messages=CHAT, max_tokens=40, seed=3, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert all(ch.object == "chat.completion.chunk" for ch in chunks)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == want
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices][-1] == r.choices[0].finish_reason
+    assert chunks[-1].usage.prompt_tokens == len(transcript)
+    for field, value in [
+        ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+        ("functions", [{"name": "f", "parameters": {}}]),
+        ("response_format", {"type": "json_object"}),
+        ("logprobs", True),
+    ]:
+        with pytest.raises(openai.UnprocessableEntityError, match=field) as e:
+            c.chat.completions.create(model="lm", messages=CHAT, **{field: value})
+        assert e.value.body["param"] == field
+    with pytest.raises(openai.UnprocessableEntityError, match="'tool' messages are not supported"):
+        c.chat.completions.create(model="lm", messages=[{"role": "tool", "content": "x", "tool_call_id": "1"}])
+
+
+def test_chat_template_file_replaces_the_transcript_and_its_stops(tmp_path, tiny_run, lm):
+    template = tmp_path / "chat.toml"
+    template.write_text('user = "Q {content}\\n"\ngeneration = "A"\nstop = ["e"]\n', encoding="utf-8")
+    s = Server(tmp_path, str(tiny_run), "--chat-template", str(template))
+    try:
+        r = httpx.post(
+            s.url + "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "the king"}], "max_tokens": 300, "seed": 4},
+        ).json()
+        want = lm.generate("Q the king\nA", max_tokens=300, seed=4, stop=["e"])
+        assert r["choices"][0]["message"]["content"] == want.lstrip(" ") and r["choices"][0]["finish_reason"] == "stop"
+    finally:
+        assert s.stop() == 0
+    bad = tmp_path / "bad.toml"
+    for text, says in [('user = "no placeholder"', "{content}"), ("colour = 1", "unknown keys: colour")]:
+        bad.write_text(text, encoding="utf-8")
+        r = subprocess.run(
+            [sys.executable, "-m", "lstm_text", "serve", str(tiny_run), "--chat-template", str(bad)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr
+
+
+def test_docs_and_the_page_load_nothing_from_the_network(server):
+    external = re.compile(r"""(src|href)\s*=\s*["']?(https?:)?//""", re.I)
+    docs = httpx.get(server.url + "/docs")  # open without the key, like /openapi.json
+    assert docs.status_code == 200 and "swagger" in docs.text.lower() and not external.search(docs.text)
+    assets = re.findall(r"""(?:src|href)=["']?(/[^"' >]+)""", docs.text)
+    assert len(assets) >= 2
+    for path in assets:
+        r = httpx.get(server.url + path)
+        assert r.status_code == 200 and len(r.content) > 100, path
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert not external.search(page.text) and "http://" not in page.text and "https://" not in page.text
+    assert httpx.get(server.url + "/redoc", headers=AUTH).status_code == 404  # ReDoc would come from a CDN
+
+
+def test_classify_explain_gives_each_words_weight(client, sentiment):
+    texts = ["a gorgeous , witty movie .", "boring"]
+    r = client.post("/v1/classify", json={"texts": texts, "explain": True}).json()["results"]
+    for got, text in zip(r, texts):
+        want = sentiment.explain(text)
+        assert [w for w, _ in got["explain"]] == [w for w, _ in want]
+        assert all(abs(a - b) < 1e-5 for (_, a), (_, b) in zip(got["explain"], want))
+    assert "explain" not in client.post("/v1/classify", json={"texts": texts}).json()["results"][0]
+
+
+def test_concurrent_streams_are_stepped_as_one_batch(server, client):
+    """Four streams at once: the model steps them together (rows per step, from the batch-size histogram)."""
+    count = server.metric("lstm_text_generation_batch_rows_count", AUTH, model="lm")
+    total = server.metric("lstm_text_generation_batch_rows_sum", AUTH, model="lm")
+    body = {"prompt": "the", "model": "lm", "max_tokens": 400, "stream": True}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/generate", json=body), range(4)))
+    assert all(a.status_code == 200 for a in answers)
+    steps = server.metric("lstm_text_generation_batch_rows_count", AUTH, model="lm") - count
+    rows = server.metric("lstm_text_generation_batch_rows_sum", AUTH, model="lm") - total
+    assert rows == 4 * 400 and steps < 4 * 400  # every token was a row of a step, and steps held several rows
+
+
+def test_client_gone_before_its_generation_starts_logs_no_error(tmp_path, tiny_run):
+    s = Server(tmp_path, str(tiny_run), "--workers", "1", "--max-tokens", "100000")
+    body = {"prompt": "the", "max_tokens": 100_000, "stream": True}
+    try:
+        with httpx.Client(base_url=s.url, timeout=30) as c:
+            with c.stream("POST", "/v1/generate", json=body) as running:
+                lines = running.iter_lines()
+                next(lines)  # it holds the one place: the next request waits
+                with pytest.raises(httpx.ReadTimeout):  # and its client leaves before it starts
+                    c.post("/v1/generate", json={**body, "stream": False}, timeout=0.6)
+                time.sleep(0.5)  # the server notices (it looks every 0.2 s)
+            deadline = time.monotonic() + 10
+            while s.metric("lstm_text_queue_depth", kind="generate") or s.metric("lstm_text_active_generations"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert c.post("/v1/generate", json={"prompt": "the", "max_tokens": 5}).status_code == 200
+    finally:
+        assert s.stop() == 0
+    log = s.log.read_text()
+    assert "Traceback" not in log and "IndexError" not in log and "Exception in ASGI" not in log, log
+
+
+def test_serve_help_names_the_new_limits():
+    from typer.testing import CliRunner
+
+    from lstm_text.cli import app
+
+    out = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    assert "--max-stop-chars" in out and "--chat-template" in out

@@ -15,14 +15,14 @@ Each row samples with its request's settings and its own seeded generator, and a
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..config import GenerateConfig
-from .generate import StopText, filter_logits, prompt_ids
+from .generate import StopText, categorical, filter_logits, prompt_ids, row_seed, uniforms
 from .step import StepModel
 
 PREFILL_CHUNK = 128  # prompt tokens read between two steps (what a long prompt costs the others per step)
@@ -49,21 +49,15 @@ class Row:
     sink: Sink
     choice: int
     cfg: GenerateConfig
-    gen: torch.Generator
+    seed: int  # its draws: ``generate.uniforms`` of this seed, numbered by ``draws``
     text: StopText
     ids: list[int]  # the prompt's token ids
     read: int = 0  # how many of them the model has read
     state: object = None  # the model's state while the prompt is read (nn.LSTM form)
     seen: torch.Tensor | None = None  # (V,) bool: tokens seen, for the repetition penalty
     tokens: int = 0  # tokens generated
+    draws: int = 0  # random numbers drawn
     finish: str | None = None  # why it ends, set by the step that ends it
-
-
-def row_seed(seed: int | None, choice: int) -> int:
-    """Choice ``k`` of a request with ``seed`` samples from ``seed + k`` (no seed: a random one)."""
-    if seed is None:
-        return int.from_bytes(os.urandom(8), "little") >> 1
-    return seed if choice == 0 else (seed + choice) % 2**64
 
 
 def sampling_key(cfg: GenerateConfig) -> tuple:
@@ -98,21 +92,24 @@ class BatchGenerator:
             if cfg.repetition_penalty != 1.0:
                 seen = torch.zeros(self.vocab, dtype=torch.bool)
                 seen[ids] = True
-            gen = torch.Generator().manual_seed(row_seed(cfg.seed, j))
-            self.reading.append(Row(sink, first + j, cfg, gen, StopText(self.tokenizer, cfg.stop), ids, seen=seen))
+            seed = row_seed(cfg.seed, j)
+            self.reading.append(Row(sink, first + j, cfg, seed, StopText(self.tokenizer, cfg.stop), ids, seen=seen))
         return len(ids)
 
-    def step(self) -> None:
+    def step(self) -> int:
         """Read up to ``prefill_chunk`` tokens of the waiting prompts (first come first served), then one token for
-        every decoding row; rows whose request was cancelled, that hit a stop string or ``max_tokens`` leave."""
+        every decoding row; rows whose request was cancelled, that hit a stop string or ``max_tokens`` leave.
+        Returns how many rows it decoded a token for."""
         with torch.inference_mode():
             self._drop(lambda r: r.sink.cancelled(), "cancelled")
             self.reading = deque(r for r in self.reading if not (r.sink.cancelled() and self._end(r, "cancelled")))
             budget = self.prefill_chunk  # prompt tokens read before this step: short prompts all join at once
             while self.reading and budget > 0:
                 budget -= self._prefill(self.reading[0], budget)
-            if self.rows:
+            rows = len(self.rows)
+            if rows:
                 self._decode()
+            return rows
 
     def fail(self) -> list[Sink]:
         """Drop every row (after an error in ``step``); returns their sinks."""
@@ -176,9 +173,12 @@ class BatchGenerator:
             if cfg.greedy:
                 toks[rows] = logits.argmax(-1)
                 continue
-            probs = torch.softmax(logits, dim=-1)
-            for j, i in enumerate(idx):  # as ``sample_next`` draws one row: the same text as ``generate``
-                toks[i] = torch.multinomial(probs[j : j + 1], 1, generator=self.rows[i].gen)[0, 0]
+            # each row's own numbered draw, as ``sample_next`` makes them: the same text as ``generate``
+            rs = [self.rows[i] for i in idx]
+            u = uniforms(np.array([r.seed for r in rs], np.uint64), np.array([r.draws for r in rs], np.uint64))
+            toks[rows] = categorical(torch.softmax(logits, dim=-1), u)
+            for r in rs:
+                r.draws += 1
         return toks
 
     def _drop(self, gone, finish: str | None) -> torch.Tensor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from ..config import GenerateConfig
@@ -39,14 +40,58 @@ def filter_logits(logits: torch.Tensor, cfg: GenerateConfig, seen: torch.Tensor 
     return logits
 
 
+def row_seed(seed: int | None, row: int) -> int:
+    """Sample ``row`` of a request with ``seed`` draws from ``seed + row`` (no seed: a random one)."""
+    if seed is None:
+        return int.from_bytes(os.urandom(8), "little")
+    return (seed + row) % 2**64
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser (Steele et al. 2014), on uint64 arrays (they wrap)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def uniforms(seeds: np.ndarray, counts: np.ndarray) -> torch.Tensor:
+    """The ``counts``-th uniform draw in [0, 1) of each row's seed (both uint64 (N,)) -> float64 (N,).
+
+    Counter-based (SplitMix64 of the seed and the draw's number): a row's draws depend on its own seed only,
+    so a sample is the same alone or batched with any others, and all rows draw in one vectorised call."""
+    z = _mix(_mix(seeds) + (counts + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15))
+    return torch.from_numpy((z >> np.uint64(11)).astype(np.float64) * 2.0**-53)
+
+
+def categorical(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Token ids (N,) drawn from the rows of ``probs`` (N, V) by inverting their CDFs at ``u`` (N,) in [0, 1);
+    a token of probability 0 is never drawn."""
+    cdf = probs.double().cumsum(-1)  # (N, V)
+    x = (u * cdf[:, -1]).unsqueeze(1)  # (N, 1)
+    return torch.searchsorted(cdf, x, right=True)[:, 0].clamp_(max=probs.size(-1) - 1)
+
+
+class Draws:
+    """The random numbers of N samples drawn in lockstep: row ``i`` from ``row_seed(seed, i)``."""
+
+    def __init__(self, seed: int | None, n: int = 1):
+        self.seeds = np.array([row_seed(seed, i) for i in range(n)], dtype=np.uint64)
+        self.count = 0
+
+    def next(self) -> torch.Tensor:
+        """One uniform per row (N,)."""
+        self.count += 1
+        return uniforms(self.seeds, np.full(len(self.seeds), self.count - 1, dtype=np.uint64))
+
+
 def sample_next(
-    logits: torch.Tensor, cfg: GenerateConfig, gen: torch.Generator, seen: torch.Tensor | None = None
+    logits: torch.Tensor, cfg: GenerateConfig, draws: Draws, seen: torch.Tensor | None = None
 ) -> torch.Tensor:
     """One token id per row of logits (N, V) -> (N,)."""
     logits = filter_logits(logits, cfg, seen)
     if cfg.greedy:
         return logits.argmax(-1)
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)[:, 0]
+    return categorical(torch.softmax(logits, dim=-1), draws.next())
 
 
 class StopText:
@@ -120,8 +165,7 @@ def sample_tokens(
 
     ``quantize="int8"``: the per-token steps use int8 weights (the prompt is read in float32). ``steer``: an
     ``infer.steer.Steer`` picks each token instead of plain sampling (FUDGE); the LM's steps are the same."""
-    seed = cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(4), "little")
-    gen = torch.Generator().manual_seed(seed)
+    draws = Draws(cfg.seed, num_samples)
     device = next(model.parameters()).device
     ids = prompt_ids(tokenizer, prompt)
     model.eval()
@@ -138,7 +182,7 @@ def sample_tokens(
         state = stepper.state_from(state)
         rows = torch.arange(num_samples)
         for _ in range(cfg.max_tokens):
-            tok = (steer.pick if steer is not None else sample_next)(logits.cpu(), cfg, gen, seen)  # (N,)
+            tok = (steer.pick if steer is not None else sample_next)(logits.cpu(), cfg, draws, seen)  # (N,)
             if seen is not None:
                 seen[rows, tok] = True
             yield tok

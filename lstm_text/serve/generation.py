@@ -128,8 +128,7 @@ class Engine:
                     job.cancel.set()  # its rows already added leave at the next step
             try:
                 if self.batch:
-                    rows = len(self.batch.rows)
-                    self.batch.step()
+                    rows = self.batch.step()
                     if rows:
                         self.pool.metrics.observe(
                             "lstm_text_generation_batch_rows", rows, BATCH_BUCKETS, model=self.name
