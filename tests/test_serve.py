@@ -499,3 +499,122 @@ def test_serve_help_names_the_new_limits():
 
     out = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
     assert "--max-stop-chars" in out and "--chat-template" in out
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON messages ended
+    by NUL on fds 3 and 4), so a test can type, click and read a page; page errors and console errors are kept."""
+
+    def __init__(self, tmp_path):
+        import select  # noqa: F401  (used by ``_read``)
+
+        to_chrome, self._in = os.pipe()
+        self._out, from_chrome = os.pipe()
+
+        def fds():  # the child's fd 3 reads our commands, fd 4 writes its answers
+            a, b = os.dup(to_chrome), os.dup(from_chrome)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        flags += ["--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+        self.proc = subprocess.Popen(
+            ["/usr/bin/chromium", *flags, "--remote-debugging-pipe", "about:blank"],
+            close_fds=False,  # Popen would close fds 3 and 4 after ``fds`` made them
+            preexec_fn=fds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_chrome)
+        os.close(from_chrome)
+        self._buf, self._id, self.errors, self.session = b"", 0, [], None
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            self.send(f"{domain}.enable")
+
+    def _read(self, timeout: float) -> dict:
+        import select
+
+        while b"\0" not in self._buf:
+            ready, _, _ = select.select([self._out], [], [], timeout)
+            assert ready, "Chromium does not answer"
+            chunk = os.read(self._out, 1 << 16)
+            assert chunk, "Chromium exited"
+            self._buf += chunk
+        msg, _, self._buf = self._buf.partition(b"\0")
+        return json.loads(msg)
+
+    def send(self, method: str, **params) -> dict:
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params}
+        if self.session:
+            msg["sessionId"] = self.session
+        os.write(self._in, json.dumps(msg).encode() + b"\0")
+        while True:
+            answer = self._read(60)
+            if answer.get("id") == self._id:
+                assert "error" not in answer, answer
+                return answer.get("result", {})
+            kind = answer.get("method")
+            if kind == "Runtime.exceptionThrown":
+                self.errors.append(answer["params"]["exceptionDetails"])
+            elif kind == "Runtime.consoleAPICalled" and answer["params"]["type"] in ("error", "warning", "assert"):
+                self.errors.append(answer["params"])
+            elif kind == "Log.entryAdded" and answer["params"]["entry"]["level"] in ("error", "warning"):
+                self.errors.append(answer["params"]["entry"])
+
+    def js(self, expression: str):
+        r = self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        assert "exceptionDetails" not in r, r
+        return r["result"].get("value")
+
+    def wait(self, expression: str, seconds: float = 30):
+        deadline = time.monotonic() + seconds
+        while not (value := self.js(expression)):
+            assert time.monotonic() < deadline, f"never true: {expression}"
+            time.sleep(0.1)
+        return value
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        os.close(self._in)
+        os.close(self._out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Debian's chromium (/usr/bin/chromium)")
+def test_the_page_generates_and_classifies_in_chromium(server, tmp_path):
+    """Type a prompt, click Generate: text streams in; paste lines, click Classify: labels with shaded words."""
+    browser = Chromium(tmp_path)
+    try:
+        browser.send("Page.navigate", url=server.url + "/")
+        browser.wait("document.readyState === 'complete'")
+        # this server wants a key: the page's first look at the models is refused, and says so
+        assert "API key" in browser.wait("document.getElementById('status').textContent")
+        assert all(e.get("source") == "network" and "401" in e.get("text", "") for e in browser.errors)
+        browser.errors.clear()
+        browser.js(f"document.getElementById('key').value = {json.dumps(KEY)}")
+        browser.js("document.getElementById('reload').click()")
+        assert browser.wait("document.getElementById('lm').options.length && document.getElementById('lm').value")
+        assert browser.js("document.getElementById('clf').value") == "sentiment"
+        browser.js("document.getElementById('prompt').value = 'the king'")
+        browser.js("document.getElementById('max').value = '300'")
+        browser.js("document.getElementById('go').click()")
+        browser.wait("document.getElementById('out').textContent.length > 0")  # the first pieces are in
+        text = browser.wait("!document.getElementById('go').disabled && document.getElementById('out').textContent")
+        assert len(text) > 50 and browser.js("document.getElementById('out').className") != "err"
+        browser.js("document.getElementById('lines').value = 'a gorgeous , witty movie .\\nboring and dull'")
+        browser.js("document.getElementById('classify').click()")
+        rows = browser.wait(
+            "document.querySelectorAll('#labels > div').length === 2 && "
+            "[...document.querySelectorAll('#labels > div')].map(d => d.textContent)"
+        )
+        assert rows[0].startswith("positive") and rows[1].startswith("negative")
+        words = browser.js("[...document.querySelectorAll('#labels .w')].map(w => [w.textContent, w.title])")
+        assert [w for w, _ in words] == "a gorgeous , witty movie . boring and dull".split()
+        assert all(float(t) == float(t) for _, t in words)  # each word carries its weight
+        assert not browser.errors, browser.errors
+    finally:
+        browser.close()
