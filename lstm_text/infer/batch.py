@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..config import GenerateConfig
-from .generate import StopText, categorical, filter_logits, prompt_ids, row_seed, uniforms
+from .generate import StopText, categorical, filter_logits, prompt_ids, row_key, row_seed, uniforms
 from .step import StepModel
 
 PREFILL_CHUNK = 128  # prompt tokens read between two steps (what a long prompt costs the others per step)
@@ -49,7 +49,7 @@ class Row:
     sink: Sink
     choice: int
     cfg: GenerateConfig
-    seed: int  # its draws: ``generate.uniforms`` of this seed, numbered by ``draws``
+    key: int  # its draws: ``generate.uniforms`` of this key (``row_key`` of its seed), numbered by ``draws``
     text: StopText
     ids: list[int]  # the prompt's token ids
     read: int = 0  # how many of them the model has read
@@ -92,8 +92,8 @@ class BatchGenerator:
             if cfg.repetition_penalty != 1.0:
                 seen = torch.zeros(self.vocab, dtype=torch.bool)
                 seen[ids] = True
-            seed = row_seed(cfg.seed, j)
-            self.reading.append(Row(sink, first + j, cfg, seed, StopText(self.tokenizer, cfg.stop), ids, seen=seen))
+            key = row_key(row_seed(cfg.seed, j))
+            self.reading.append(Row(sink, first + j, cfg, key, StopText(self.tokenizer, cfg.stop), ids, seen=seen))
         return len(ids)
 
     def step(self) -> int:
@@ -102,7 +102,8 @@ class BatchGenerator:
         Returns how many rows it decoded a token for."""
         with torch.inference_mode():
             self._drop(lambda r: r.sink.cancelled(), "cancelled")
-            self.reading = deque(r for r in self.reading if not (r.sink.cancelled() and self._end(r, "cancelled")))
+            if self.reading:
+                self.reading = deque(r for r in self.reading if not (r.sink.cancelled() and self._end(r, "cancelled")))
             budget = self.prefill_chunk  # prompt tokens read before this step: short prompts all join at once
             while self.reading and budget > 0:
                 budget -= self._prefill(self.reading[0], budget)
@@ -156,7 +157,8 @@ class BatchGenerator:
                 row.sink.piece(row.choice, piece)
         keep = self._drop(lambda r: r.finish is not None, None)
         if self.rows:
-            logits, self.state = self.stepper.step(toks[keep].to(self.device), self.state)  # (N, V)
+            toks = toks if keep is None else toks[keep]
+            logits, self.state = self.stepper.step(toks.to(self.device), self.state)  # (N, V)
             self.logits = logits.float().cpu()
 
     def _sample(self) -> torch.Tensor:
@@ -164,29 +166,33 @@ class BatchGenerator:
         groups: dict[tuple, list[int]] = {}
         for i, row in enumerate(self.rows):
             groups.setdefault(sampling_key(row.cfg), []).append(i)
+        if len(groups) == 1:  # the common case: every row samples alike, no gathering
+            return self._sample_group(self.rows, self.logits)
         toks = torch.empty(len(self.rows), dtype=torch.long)
         for idx in groups.values():
-            cfg = self.rows[idx[0]].cfg
             rows = torch.tensor(idx)
-            seen = torch.stack([self.rows[i].seen for i in idx]) if cfg.repetition_penalty != 1.0 else None
-            logits = filter_logits(self.logits[rows], cfg, seen)  # (G, V)
-            if cfg.greedy:
-                toks[rows] = logits.argmax(-1)
-                continue
-            # each row's own numbered draw, as ``sample_next`` makes them: the same text as ``generate``
-            rs = [self.rows[i] for i in idx]
-            u = uniforms(np.array([r.seed for r in rs], np.uint64), np.array([r.draws for r in rs], np.uint64))
-            toks[rows] = categorical(torch.softmax(logits, dim=-1), u)
-            for r in rs:
-                r.draws += 1
+            toks[rows] = self._sample_group([self.rows[i] for i in idx], self.logits[rows])
         return toks
 
-    def _drop(self, gone, finish: str | None) -> torch.Tensor:
+    def _sample_group(self, rows: list[Row], logits: torch.Tensor) -> torch.Tensor:
+        """Tokens (G,) of ``rows`` that share their sampling settings, from their logits (G, V)."""
+        cfg = rows[0].cfg
+        seen = torch.stack([r.seen for r in rows]) if cfg.repetition_penalty != 1.0 else None
+        logits = filter_logits(logits, cfg, seen)  # (G, V)
+        if cfg.greedy:
+            return logits.argmax(-1)
+        # each row's own numbered draw, as ``sample_next`` makes them: the same text as ``generate``
+        u = uniforms(np.array([r.key for r in rows], np.uint64), np.array([r.draws for r in rows], np.uint64))
+        for r in rows:
+            r.draws += 1
+        return categorical(torch.softmax(logits, dim=-1), u)
+
+    def _drop(self, gone, finish: str | None) -> torch.Tensor | None:
         """Remove the decoding rows for which ``gone(row)`` (ending each with ``finish``, or its own); returns
-        the indices of the rows kept, in the order they had."""
+        the indices of the rows kept, in the order they had (None: all of them)."""
         out = [i for i, r in enumerate(self.rows) if gone(r)]
         if not out:
-            return torch.arange(len(self.rows))
+            return None
         for i in out:
             self._end(self.rows[i], finish or self.rows[i].finish)
         keep = torch.tensor([i for i in range(len(self.rows)) if i not in set(out)], dtype=torch.long)
