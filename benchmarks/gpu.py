@@ -37,9 +37,16 @@ def corpus(tmp: str, quick: bool) -> str:
 def train_row(text: str, out: str, layers: int, hidden: int, precision: str, args) -> dict:
     import lstm_text
 
+    times: list[float] = []  # when each step ended: the rate over the steps after the first fifth (warm-up)
+
+    def on(kind: str, info: dict) -> None:
+        if kind == "step":
+            times.append(time.perf_counter())
+
     s = lstm_text.train(
         text,
         out,
+        callback=on,
         model={"layers": layers, "hidden": hidden},
         max_steps=args.steps,
         batch_size=args.batch_size,
@@ -48,7 +55,12 @@ def train_row(text: str, out: str, layers: int, hidden: int, precision: str, arg
         val_tokens=1000 if args.quick else 250_000,
         eval_interval=args.steps,
     )
-    return {"tokens_per_s": s["tokens"] / s["seconds"], "bpc": s["last_val_bpc"], "steps": s["steps"]}
+    k = len(times) // 5
+    steps, seconds = len(times) - 1 - k, times[-1] - times[k] if times else 0.0
+    rate = (
+        steps * args.batch_size * 64 / seconds if steps > 0 and seconds > 0 else s["tokens"] / max(s["seconds"], 1e-9)
+    )
+    return {"tokens_per_s": rate, "bpc": s["last_val_bpc"], "steps": s["steps"]}
 
 
 def generation_rates(run: str, args) -> dict:
