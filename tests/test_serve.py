@@ -245,6 +245,14 @@ BAD = [  # path, JSON body (or raw bytes), status, what the message says, param
         "stop",
     ),
     ("/v1/completions", {"model": "lm", "prompt": "x", "stop": "y" * 1001}, 422, "--max-stop-chars", "stop"),
+    (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "x"}], "stop": ["y"] * 1001},
+        422,
+        "1,001",
+        "stop",
+    ),
+    ("/v1/chat/completions", {"messages": []}, 422, "at least one message", "messages"),
     ("/v1/classify", {"texts": ["a " * 500], "explain": True}, 422, "--max-chars x --max-texts", "explain"),
     ("/v1/nothing", {}, 404, "Not Found", None),
 ]
@@ -403,6 +411,9 @@ def test_openai_client_chat_completions_streamed_or_not(server, lm):
         with pytest.raises(openai.UnprocessableEntityError, match=field) as e:
             c.chat.completions.create(model="lm", messages=CHAT, **{field: value})
         assert e.value.body["param"] == field
+    # the template's turn markers are the server's own stop strings: a request's own may use the whole limit
+    r = c.chat.completions.create(model="lm", messages=CHAT, max_tokens=1, stop=["y" * 250] * 4)
+    assert r.choices[0].finish_reason in ("stop", "length")
     with pytest.raises(openai.UnprocessableEntityError, match="'tool' messages are not supported"):
         c.chat.completions.create(model="lm", messages=[{"role": "tool", "content": "x", "tool_call_id": "1"}])
 

@@ -149,7 +149,9 @@ def create_app(
             raise ApiError(422, f"model {name!r} cannot {task}: {why}", "model")
         return name, models[name]
 
-    def sampling(prompts: list[str], max_tokens: int, **options) -> GenerateConfig:
+    def sampling(prompts: list[str], max_tokens: int, also_stop: tuple = (), **options) -> GenerateConfig:
+        """The request's sampling settings after checking the server's limits; ``also_stop``: the server's own
+        stop strings (a chat template's turn markers), not counted against ``--max-stop-chars``."""
         if max_tokens > limits.max_tokens:
             raise over("max_tokens", max_tokens, "tokens", limits.max_tokens, "--max-tokens")
         for i, p in enumerate(prompts):
@@ -161,10 +163,10 @@ def create_app(
         chars = sum(len(x) for x in stop)
         if chars > limits.max_stop_chars:
             raise over("stop", chars, "characters", limits.max_stop_chars, "--max-stop-chars")
-        return GenerateConfig(max_tokens=max_tokens, stop=stop, **options)
+        return GenerateConfig(max_tokens=max_tokens, stop=stop + list(also_stop), **options)
 
     def openai_sampling(
-        req, prompts: list[str], max_tokens: int, stop, unsupported: dict
+        req, prompts: list[str], max_tokens: int, stop, unsupported: dict, also_stop: tuple = ()
     ) -> tuple[int, GenerateConfig]:
         """``n`` and the sampling settings of an OpenAI-style request (completions or chat), after refusing the
         fields lstm-text cannot honour (``unsupported``: field -> whether the request gives it)."""
@@ -195,6 +197,7 @@ def create_app(
             min_p=req.min_p,
             repetition_penalty=req.repetition_penalty,
             stop=stop,
+            also_stop=also_stop,
             seed=req.seed,
         )
 
@@ -344,8 +347,7 @@ def create_app(
         }
         given = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         max_tokens = min(256, limits.max_tokens) if given is None else given
-        stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
-        n, cfg = openai_sampling(req, [prompt], max_tokens, stop + chat.stop, unsupported)
+        n, cfg = openai_sampling(req, [prompt], max_tokens, req.stop, unsupported, tuple(chat.stop))
         job = pool.submit(name, m, [prompt], cfg, n, bool(req.stream))
         head = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
