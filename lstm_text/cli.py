@@ -818,6 +818,7 @@ def serve(
 
     try:
         import fastapi  # noqa: F401
+        import swagger_ui_bundle  # noqa: F401  (/docs without the internet)
         import uvicorn  # noqa: F401
     except ImportError:
         raise LstmTextError("serve needs the serve extra: pip install 'lstm-text[serve]'") from None
