@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ..config import GenerateConfig
@@ -182,7 +181,7 @@ class BatchGenerator:
         if cfg.greedy:
             return logits.argmax(-1)
         # each row's own numbered draw, as ``sample_next`` makes them: the same text as ``generate``
-        u = uniforms(np.array([r.key for r in rows], np.uint64), np.array([r.draws for r in rows], np.uint64))
+        u = uniforms([r.key for r in rows], [r.draws for r in rows])
         for r in rows:
             r.draws += 1
         return categorical(torch.softmax(logits, dim=-1), u)

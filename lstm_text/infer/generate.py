@@ -47,25 +47,28 @@ def row_seed(seed: int | None, row: int) -> int:
     return (seed + row) % 2**64
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser (Steele et al. 2014), on uint64 arrays (they wrap)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+M64 = 2**64 - 1
+
+
+def _mix(z: int) -> int:
+    """SplitMix64's finaliser (Steele et al. 2014) on a 64-bit integer."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
 
 
 def row_key(seed: int) -> int:
     """The key a row's draws derive from (SplitMix64 of its seed), computed once per row."""
-    return int(_mix(np.array([seed % 2**64], np.uint64))[0])
+    return _mix(seed & M64)
 
 
-def uniforms(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The ``counts``-th uniform draw in [0, 1) of each row's key (both uint64 (N,)) -> float64 (N,).
+def uniforms(keys: list[int], counts: list[int]) -> np.ndarray:
+    """The ``counts``-th uniform draw in [0, 1) of each row's key -> float64 (N,).
 
     Counter-based (SplitMix64 of the key and the draw's number): a row's draws depend on its own seed only,
-    so a sample is the same alone or batched with any others, and all rows draw in one vectorised call."""
-    z = _mix(keys + (counts + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15))
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    so a sample is the same alone or batched with any others. Plain integers: for the few rows of a step,
+    a microsecond each where NumPy's calls cost more than that per call."""
+    return np.array([(_mix((k + (c + 1) * 0x9E3779B97F4A7C15) & M64) >> 11) * 2.0**-53 for k, c in zip(keys, counts)])
 
 
 def categorical(probs: torch.Tensor, u: np.ndarray) -> torch.Tensor:
@@ -80,13 +83,13 @@ class Draws:
     """The random numbers of N samples drawn in lockstep: row ``i`` from ``row_seed(seed, i)``."""
 
     def __init__(self, seed: int | None, n: int = 1):
-        self.keys = np.array([row_key(row_seed(seed, i)) for i in range(n)], dtype=np.uint64)
+        self.keys = [row_key(row_seed(seed, i)) for i in range(n)]
         self.count = 0
 
     def next(self) -> np.ndarray:
         """One uniform per row (N,)."""
         self.count += 1
-        return uniforms(self.keys, np.full(len(self.keys), self.count - 1, dtype=np.uint64))
+        return uniforms(self.keys, [self.count - 1] * len(self.keys))
 
 
 def sample_next(
