@@ -239,7 +239,8 @@ def create_app(
         job = pool.submit(name, m, [req.prompt], cfg, 1, req.stream)
         if not req.stream:
             text = (await collect(job, request, 1))[0]
-            return {"model": name, "text": text, "finish_reason": job.outcome.finish[0], "usage": usage(job)}
+            body = {"model": name, "text": text, "finish_reason": job.outcome.finish[0], "usage": usage(job)}
+            return JSONResponse(body)  # not a dict: FastAPI's encoder walks it, on the loop the engine shares
 
         async def events():
             async for items in job.batches():
@@ -282,7 +283,7 @@ def create_app(
             texts = await collect(job, request, len(prompts) * n)
             echo = [prompts[i // n] if req.echo else "" for i in range(len(texts))]
             choices = [choice(i, e + t, f) for i, (e, t, f) in enumerate(zip(echo, texts, job.outcome.finish))]
-            return {**head, "choices": choices, "usage": usage(job)}
+            return JSONResponse({**head, "choices": choices, "usage": usage(job)})
 
         async def chunks():
             if req.echo:
@@ -367,7 +368,7 @@ def create_app(
                 }
                 for i, (text, finish) in enumerate(zip(texts, job.outcome.finish))
             ]
-            return {**head, "choices": choices, "usage": usage(job)}
+            return JSONResponse({**head, "choices": choices, "usage": usage(job)})
 
         head["object"] = "chat.completion.chunk"
 
