@@ -7,8 +7,9 @@ share this machine's cores, so the client must cost little) and prints Markdown 
 
 - classify: requests/s, lines/s, p50/p99 latency and texts per batch at 1, 16 and 64 concurrent clients, 1 and
   32 texts per request; next to `lstm-text classify` (a whole process) and in-process classify on the same lines
-- generate: aggregate tokens/s at 1, 4 and 16 concurrent streams against one stream, time to first token;
-  next to in-process `Model.generate` (no HTTP)
+- generate: aggregate tokens/s at 1, 4, 16 and 64 concurrent streams against one stream, time to first token
+  and the time between streamed events (inter-token latency: under load one event may carry several tokens)
+  p50/p99; next to in-process `Model.generate` (no HTTP)
 - overload: 512 clients at once, backing off for Retry-After: the intended 503s and any other error
 - memory: the server's resident memory sampled every second over a mixed 60 s run
 
@@ -153,7 +154,7 @@ async def classify_load(port: int, lines: list[str], clients: int, per_request: 
 
 async def generate_load(port: int, streams: int, seconds: float, max_tokens: int) -> dict:
     """``streams`` connections each streaming /v1/generate answers of ``max_tokens`` back to back."""
-    tokens, first, errors = [0], [], Counter()
+    tokens, first, gaps, errors = [0], [], [], Counter()
     stop_at = time.perf_counter() + seconds
 
     async def stream(k: int):
@@ -167,11 +168,14 @@ async def generate_load(port: int, streams: int, seconds: float, max_tokens: int
                 [c async for c in conn.chunks(headers)]
                 await asyncio.sleep(1)
                 continue
-            last = b""
+            last, seen = b"", t
             async for chunk in conn.chunks(headers):
+                now = time.perf_counter()
                 if not last:
-                    first.append(time.perf_counter() - t)
-                last = chunk
+                    first.append(now - t)
+                elif b"event: text" in chunk:
+                    gaps.append(now - seen)
+                last, seen = chunk, now
             done = json.loads(last.split(b"data: ", 1)[1])
             tokens[0] += done["usage"]["completion_tokens"]
         conn.close()
@@ -185,6 +189,8 @@ async def generate_load(port: int, streams: int, seconds: float, max_tokens: int
         "per_stream_tokens_per_s": tokens[0] / elapsed / streams,
         "ttft_p50_ms": 1000 * pct(first, 0.5),
         "ttft_p99_ms": 1000 * pct(first, 0.99),
+        "itl_p50_ms": 1000 * pct(gaps, 0.5),
+        "itl_p99_ms": 1000 * pct(gaps, 0.99),
         "answers": len(first),
         "other_errors": sum(errors.values()),
     }
@@ -288,7 +294,7 @@ def main() -> None:
             asyncio.run(classify_load(port, lines, c, k, args.seconds)) for k in (1, 32) for c in (1, 16, 64)
         ]
         asyncio.run(generate_load(port, 1, 1.0, 32))
-        res["generate"] = [asyncio.run(generate_load(port, s, args.seconds, args.max_tokens)) for s in (1, 4, 16)]
+        res["generate"] = [asyncio.run(generate_load(port, s, args.seconds, args.max_tokens)) for s in (1, 4, 16, 64)]
         res["overload"] = asyncio.run(classify_load(port, lines, 512, 32, args.seconds))
         res["memory"] = asyncio.run(memory_run(port, server.pid, lines, args.rss_seconds, args.max_tokens))
     finally:
@@ -336,6 +342,8 @@ def main() -> None:
                 ("tokens/s per stream", "per_stream_tokens_per_s", ",.0f"),
                 ("first token p50 ms", "ttft_p50_ms", ".1f"),
                 ("first token p99 ms", "ttft_p99_ms", ".1f"),
+                ("inter-token p50 ms", "itl_p50_ms", ".1f"),
+                ("inter-token p99 ms", "itl_p99_ms", ".1f"),
                 ("answers", "answers", "d"),
                 ("other errors", "other_errors", "d"),
             ],

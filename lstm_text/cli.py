@@ -899,7 +899,12 @@ def serve(
         int, typer.Option(help="max_tokens a request may ask for (422 above).")
     ] = _ServeLimits.max_tokens,
     max_n: Annotated[int, typer.Option(help="Samples per completions request, prompts x n.")] = _ServeLimits.max_n,
-    workers: Annotated[int, typer.Option(help="Generations running at once.")] = _ServeLimits.workers,
+    max_stop_chars: Annotated[
+        int, typer.Option(help="Characters of a request's stop strings, all together (422 above).")
+    ] = _ServeLimits.max_stop_chars,
+    workers: Annotated[
+        int, typer.Option(help="Generations stepped at once, as one batch per model; more wait in the queue.")
+    ] = _ServeLimits.workers,
     max_queue: Annotated[
         int, typer.Option(help="Requests waiting per kind (classify, generate); more: 503 with Retry-After.")
     ] = _ServeLimits.max_queue,
@@ -918,16 +923,28 @@ def serve(
     quantize: Annotated[Quantize, typer.Option(help="int8: int8 weights (CPU; see generate and classify).")] = (
         Quantize.none
     ),
+    chat_template: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="TOML file of how /v1/chat/completions writes a conversation as text (default: User:/Assistant:"
+            " turns; see the README).",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="uvicorn's log level (info logs each request).")] = LogLevel.info,
 ):
     """Serve models over a local HTTP API: POST /v1/classify, /v1/generate (server-sent events with stream),
-    OpenAI-compatible /v1/completions; GET /v1/models, /healthz, /metrics (Prometheus), /docs.
+    OpenAI-compatible /v1/completions and /v1/chat/completions; GET / (a page to try them), /v1/models, /healthz,
+    /metrics (Prometheus), /docs.
 
     Needs the serve extra (pip install 'lstm-text\\[serve]'). SIGTERM finishes the requests in flight, then exits 0."""
     from .errors import LstmTextError
 
     try:
         import fastapi  # noqa: F401
+        import swagger_ui_bundle  # noqa: F401  (/docs without the internet)
         import uvicorn  # noqa: F401
     except ImportError:
         raise LstmTextError("serve needs the serve extra: pip install 'lstm-text[serve]'") from None
@@ -940,6 +957,7 @@ def serve(
         max_label=max_label,
         max_tokens=max_tokens,
         max_n=max_n,
+        max_stop_chars=max_stop_chars,
         workers=workers,
         max_queue=max_queue,
         batch_wait_ms=batch_wait_ms,
@@ -947,8 +965,11 @@ def serve(
         limit_concurrency=limit_concurrency,
         request_timeout=request_timeout,
     )
+    from .serve.chat import ChatTemplate
+
+    template = ChatTemplate.load(chat_template) if chat_template else None
     served = load_models(models, _q(quantize))
-    run(served, host=host, port=port, limits=limits, api_key=api_key, log_level=log_level.value)
+    run(served, host=host, port=port, limits=limits, api_key=api_key, log_level=log_level.value, chat=template)
 
 
 HISTORY_LINES = 1000  # turns of `generate --interactive` kept across sessions

@@ -136,11 +136,11 @@ class LSTMModel(nn.Module):
             loss = loss.mean() if mask is None else (loss * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
         return logits, loss, state
 
-    def prefill(self, idx: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, State]:
-        """Read a prompt (B, P) in chunks with the state carried; logits (B, V) of its last position only.
+    def prefill(self, idx: torch.Tensor, chunk: int = 4096, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Read a prompt (B, P) in chunks with the state carried (from ``state``, or zeros); logits (B, V) of its
+        last position only.
 
         Memory stays bounded by the chunk, whatever the prompt's length."""
-        state = None
         for s in range(0, idx.size(1), chunk):
             x, state = self.encode(idx[:, s : s + chunk], state)  # (B, t, H)
         x = x[:, -1]  # (B, H)

@@ -100,3 +100,82 @@ def test_int8_generation_and_evaluation(tiny_run, corpus_text):
     text = corpus_text[-3000:]
     b32, b8 = fp32.evaluate(text)["bpc"], q.evaluate(text)["bpc"]
     assert b32 != b8 and abs(b8 - b32) < 0.05 * b32  # measured through the int8 step path, close to fp32
+
+
+def test_stop_strings_cost_time_linear_in_the_text():
+    """A stop string as long as the text, never matched: the old per-token search of every prefix of every stop
+    string cost the square of its length per token (minutes here); the KMP automaton reads each character once."""
+    tok = CharTokenizer.train("ab")
+    stop = "a" * 20_000 + "b"
+    st = StopText(tok, [stop, "zz"])
+    a = tok.encode("a")[0]
+    out = "".join(st.push(a) for _ in range(30_000))
+    assert out == "a" * 10_000 and not st.done  # the last 20,000 a's may still start the stop string
+    assert st.push(tok.encode("b")[0]) == "" and st.done  # they did: the text ends before them
+    assert st.finish() == ""
+
+
+@pytest.mark.parametrize(
+    "stops, text, want",
+    [(["cde"], "abcdcdef", "abcd"), (["aab"], "aaab", "a"), (["abab"], "abaababab", "aba"), (["x", "bc"], "abcx", "a")],
+)
+def test_stop_text_cuts_at_the_first_match(stops, text, want):
+    tok = CharTokenizer.train("abcdefx")
+    st = StopText(tok, stops)
+    assert "".join(st.push(i) for i in tok.encode(text)) + st.finish() == want and st.done
+
+
+class Collect:
+    """A ``infer.batch.Sink`` that keeps what it is given."""
+
+    def __init__(self, n=1):
+        self.text, self.finish, self.tokens, self.stop = [""] * n, [None] * n, [0] * n, False
+
+    def piece(self, choice, text):
+        self.text[choice] += text
+
+    def done(self, choice, finish, tokens):
+        self.finish[choice], self.tokens[choice] = finish, tokens
+
+    def cancelled(self):
+        return self.stop
+
+
+def test_batched_rows_give_the_same_text_whatever_else_runs(model):
+    """Continuous batching: a request's text depends on its own prompt, settings and seed only, not on the rows
+    stepped beside it, when they joined, or how long their prompts are (read in chunks between steps)."""
+    from lstm_text.infer.batch import BatchGenerator
+
+    cfg = GenerateConfig(max_tokens=80, seed=11, temperature=0.9, top_p=0.95)
+    alone = BatchGenerator(model.net, model.tokenizer, prefill_chunk=16)
+    want = Collect()
+    alone.add("the king", cfg, 1, want)
+    while alone:
+        alone.step()
+    assert want.text[0] == model.generate("the king", max_tokens=80, seed=11, temperature=0.9, top_p=0.95)
+    assert want.finish == ["length"] and want.tokens == [80]
+
+    crowd = BatchGenerator(model.net, model.tokenizer, prefill_chunk=16)
+    others = [Collect(3), Collect(), Collect(), Collect()]
+    crowd.add("a long prompt, read in chunks " * 5, GenerateConfig(max_tokens=50, seed=1, top_k=3), 3, others[0])
+    crowd.add("the", GenerateConfig(max_tokens=200, greedy=True, repetition_penalty=1.3), 1, others[1])
+    for _ in range(5):
+        crowd.step()
+    got = Collect()
+    crowd.add("the king", cfg, 1, got)
+    crowd.add("and", GenerateConfig(max_tokens=100, seed=2, stop=["e"]), 1, others[2])
+    crowd.add("so", GenerateConfig(max_tokens=300, seed=3), 1, others[3])
+    for k in range(400):
+        if k == 30:
+            others[3].stop = True  # its client left: it goes at the next step
+        if not crowd:
+            break
+        crowd.step()
+        assert len(crowd) <= 7
+    assert got.text == want.text and got.finish == ["length"]
+    assert others[0].tokens == [50, 50, 50] and len(set(others[0].text)) > 1  # n=3: seeds 1, 2, 3
+    long = "a long prompt, read in chunks " * 5
+    assert others[0].text == model.generate(long, max_tokens=50, seed=1, top_k=3, num_samples=3)
+    assert others[1].text[0] == model.generate("the", max_tokens=200, greedy=True, repetition_penalty=1.3)
+    assert others[2].finish == ["stop"] and "e" not in others[2].text[0]
+    assert others[3].finish == ["cancelled"] and 0 < others[3].tokens[0] < 300

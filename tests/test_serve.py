@@ -260,6 +260,23 @@ BAD = [  # path, JSON body (or raw bytes), status, what the message says, param
     ("/v1/completions", {"model": "lm", "prompt": [1, 2]}, 422, "token ids are not read", "prompt"),
     ("/v1/completions", {"model": "lm", "prompt": "x", "temperature": -1}, 422, ">= 0", "temperature"),
     ("/v1/completions", {"model": "lm", "prompt": "x", "suffix": "y"}, 422, "not supported", "suffix"),
+    (
+        "/v1/generate",
+        {"prompt": "x", "stop": ["y" * 600, "z" * 401]},
+        422,
+        "1,001 characters, over this server's limit of 1,000 (lstm-text serve --max-stop-chars)",
+        "stop",
+    ),
+    ("/v1/completions", {"model": "lm", "prompt": "x", "stop": "y" * 1001}, 422, "--max-stop-chars", "stop"),
+    (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "x"}], "stop": ["y"] * 1001},
+        422,
+        "1,001",
+        "stop",
+    ),
+    ("/v1/chat/completions", {"messages": []}, 422, "at least one message", "messages"),
+    ("/v1/classify", {"texts": ["a " * 500], "explain": True}, 422, "--max-chars x --max-texts", "explain"),
     ("/v1/nothing", {}, 404, "Not Found", None),
 ]
 
@@ -423,3 +440,262 @@ def test_serve_help_names_every_limit(capsys):
     out = capsys.readouterr().out
     for flag in ("--limit-concurrency", "--request-timeout", "--max-label", "--max-chars", "--max-body"):
         assert flag in out, flag
+
+
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Speak, {ROMEO}."}]
+
+
+def test_openai_client_chat_completions_streamed_or_not(server, lm):
+    """The conversation is written as the template's transcript and continued, the reply cut before the next
+    turn's marker: the same text as ``generate`` of that transcript with those stop strings."""
+    from lstm_text.serve.chat import ChatTemplate
+
+    c = openai.OpenAI(api_key=KEY, base_url=server.url + "/v1", max_retries=0)
+    t = ChatTemplate()
+    transcript = t.render([("system", "Be brief."), ("user", "Speak, {ROMEO}.")])
+    assert transcript == "Be brief.\n\nUser: Speak, {ROMEO}.\nAssistant:"
+    want = lm.generate(transcript, max_tokens=40, seed=3, stop=t.stop).lstrip(" ")
+    r = c.chat.completions.create(model="lm", messages=CHAT, max_tokens=40, seed=3)
+    assert r.object == "chat.completion" and r.model == "lm" and r.id.startswith("chatcmpl-")
+    msg = r.choices[0].message
+    assert msg.role == "assistant" and msg.content == want
+    assert r.choices[0].finish_reason in ("stop", "length") and r.usage.prompt_tokens == len(transcript)
+    r = c.chat.completions.create(model="lm", messages=CHAT, max_completion_tokens=40, seed=3, n=2)
+    assert r.choices[0].message.content == want and len(r.choices) == 2
+    chunks = list(
+        c.chat.completions.create(
+            model="lm", messages=CHAT, max_tokens=40, seed=3, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert all(ch.object == "chat.completion.chunk" for ch in chunks)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == want
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices][-1] == r.choices[0].finish_reason
+    assert chunks[-1].usage.prompt_tokens == len(transcript)
+    for field, value in [
+        ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+        ("functions", [{"name": "f", "parameters": {}}]),
+        ("response_format", {"type": "json_object"}),
+        ("logprobs", True),
+    ]:
+        with pytest.raises(openai.UnprocessableEntityError, match=field) as e:
+            c.chat.completions.create(model="lm", messages=CHAT, **{field: value})
+        assert e.value.body["param"] == field
+    # the template's turn markers are the server's own stop strings: a request's own may use the whole limit
+    r = c.chat.completions.create(model="lm", messages=CHAT, max_tokens=1, stop=["y" * 250] * 4)
+    assert r.choices[0].finish_reason in ("stop", "length")
+    with pytest.raises(openai.UnprocessableEntityError, match="'tool' messages are not supported"):
+        c.chat.completions.create(model="lm", messages=[{"role": "tool", "content": "x", "tool_call_id": "1"}])
+
+
+def test_chat_template_file_replaces_the_transcript_and_its_stops(tmp_path, tiny_run, lm):
+    template = tmp_path / "chat.toml"
+    template.write_text('user = "Q {content}\\n"\ngeneration = "A"\nstop = ["e"]\n', encoding="utf-8")
+    s = Server(tmp_path, str(tiny_run), "--chat-template", str(template))
+    try:
+        r = httpx.post(
+            s.url + "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "the king"}], "max_tokens": 300, "seed": 4},
+        ).json()
+        want = lm.generate("Q the king\nA", max_tokens=300, seed=4, stop=["e"])
+        assert r["choices"][0]["message"]["content"] == want.lstrip(" ") and r["choices"][0]["finish_reason"] == "stop"
+    finally:
+        assert s.stop() == 0
+    bad = tmp_path / "bad.toml"
+    for text, says in [('user = "no placeholder"', "{content}"), ("colour = 1", "unknown keys: colour")]:
+        bad.write_text(text, encoding="utf-8")
+        r = subprocess.run(
+            [sys.executable, "-m", "lstm_text", "serve", str(tiny_run), "--chat-template", str(bad)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr
+
+
+def test_docs_and_the_page_load_nothing_from_the_network(server):
+    external = re.compile(r"""(src|href)\s*=\s*["']?(https?:)?//""", re.I)
+    docs = httpx.get(server.url + "/docs")  # open without the key, like /openapi.json
+    assert docs.status_code == 200 and "swagger" in docs.text.lower() and not external.search(docs.text)
+    assets = re.findall(r"""(?:src|href)=["']?(/[^"' >]+)""", docs.text)
+    assert len(assets) >= 2
+    for path in assets:
+        r = httpx.get(server.url + path)
+        assert r.status_code == 200 and len(r.content) > 100, path
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert not external.search(page.text) and "http://" not in page.text and "https://" not in page.text
+    assert httpx.get(server.url + "/redoc", headers=AUTH).status_code == 404  # ReDoc would come from a CDN
+
+
+def test_classify_explain_gives_each_words_weight(client, sentiment):
+    texts = ["a gorgeous , witty movie .", "boring"]
+    r = client.post("/v1/classify", json={"texts": texts, "explain": True}).json()["results"]
+    for got, text in zip(r, texts):
+        want = sentiment.explain(text)
+        assert [w for w, _ in got["explain"]] == [w for w, _ in want]
+        assert all(abs(a - b) < 1e-5 for (_, a), (_, b) in zip(got["explain"], want))
+    assert "explain" not in client.post("/v1/classify", json={"texts": texts}).json()["results"][0]
+
+
+def test_concurrent_streams_are_stepped_as_one_batch(server, client):
+    """Four streams at once: the model steps them together (rows per step, from the batch-size histogram)."""
+    count = server.metric("lstm_text_generation_batch_rows_count", AUTH, model="lm")
+    total = server.metric("lstm_text_generation_batch_rows_sum", AUTH, model="lm")
+    body = {"prompt": "the", "model": "lm", "max_tokens": 400, "stream": True}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/generate", json=body), range(4)))
+    assert all(a.status_code == 200 for a in answers)
+    steps = server.metric("lstm_text_generation_batch_rows_count", AUTH, model="lm") - count
+    rows = server.metric("lstm_text_generation_batch_rows_sum", AUTH, model="lm") - total
+    assert rows == 4 * 400 and steps < 4 * 400  # every token was a row of a step, and steps held several rows
+
+
+def test_client_gone_before_its_generation_starts_logs_no_error(tmp_path, tiny_run):
+    s = Server(tmp_path, str(tiny_run), "--workers", "1", "--max-tokens", "100000")
+    body = {"prompt": "the", "max_tokens": 100_000, "stream": True}
+    try:
+        with httpx.Client(base_url=s.url, timeout=30) as c:
+            with c.stream("POST", "/v1/generate", json=body) as running:
+                lines = running.iter_lines()
+                next(lines)  # it holds the one place: the next request waits
+                with pytest.raises(httpx.ReadTimeout):  # and its client leaves before it starts
+                    c.post("/v1/generate", json={**body, "stream": False}, timeout=0.6)
+                time.sleep(0.5)  # the server notices (it looks every 0.2 s)
+            deadline = time.monotonic() + 10
+            while s.metric("lstm_text_queue_depth", kind="generate") or s.metric("lstm_text_active_generations"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert c.post("/v1/generate", json={"prompt": "the", "max_tokens": 5}).status_code == 200
+    finally:
+        assert s.stop() == 0
+    log = s.log.read_text()
+    assert "Traceback" not in log and "IndexError" not in log and "Exception in ASGI" not in log, log
+
+
+def test_serve_help_names_the_new_limits():
+    from typer.testing import CliRunner
+
+    from lstm_text.cli import app
+
+    out = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    assert "--max-stop-chars" in out and "--chat-template" in out
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON messages ended
+    by NUL on fds 3 and 4), so a test can type, click and read a page; page errors and console errors are kept."""
+
+    def __init__(self, tmp_path):
+        import select  # noqa: F401  (used by ``_read``)
+
+        to_chrome, self._in = os.pipe()
+        self._out, from_chrome = os.pipe()
+
+        def fds():  # the child's fd 3 reads our commands, fd 4 writes its answers
+            a, b = os.dup(to_chrome), os.dup(from_chrome)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        flags += ["--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+        self.proc = subprocess.Popen(
+            ["/usr/bin/chromium", *flags, "--remote-debugging-pipe", "about:blank"],
+            close_fds=False,  # Popen would close fds 3 and 4 after ``fds`` made them
+            preexec_fn=fds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_chrome)
+        os.close(from_chrome)
+        self._buf, self._id, self.errors, self.session = b"", 0, [], None
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            self.send(f"{domain}.enable")
+
+    def _read(self, timeout: float) -> dict:
+        import select
+
+        while b"\0" not in self._buf:
+            ready, _, _ = select.select([self._out], [], [], timeout)
+            assert ready, "Chromium does not answer"
+            chunk = os.read(self._out, 1 << 16)
+            assert chunk, "Chromium exited"
+            self._buf += chunk
+        msg, _, self._buf = self._buf.partition(b"\0")
+        return json.loads(msg)
+
+    def send(self, method: str, **params) -> dict:
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params}
+        if self.session:
+            msg["sessionId"] = self.session
+        os.write(self._in, json.dumps(msg).encode() + b"\0")
+        while True:
+            answer = self._read(60)
+            if answer.get("id") == self._id:
+                assert "error" not in answer, answer
+                return answer.get("result", {})
+            kind = answer.get("method")
+            if kind == "Runtime.exceptionThrown":
+                self.errors.append(answer["params"]["exceptionDetails"])
+            elif kind == "Runtime.consoleAPICalled" and answer["params"]["type"] in ("error", "warning", "assert"):
+                self.errors.append(answer["params"])
+            elif kind == "Log.entryAdded" and answer["params"]["entry"]["level"] in ("error", "warning"):
+                self.errors.append(answer["params"]["entry"])
+
+    def js(self, expression: str):
+        r = self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        assert "exceptionDetails" not in r, r
+        return r["result"].get("value")
+
+    def wait(self, expression: str, seconds: float = 30):
+        deadline = time.monotonic() + seconds
+        while not (value := self.js(expression)):
+            assert time.monotonic() < deadline, f"never true: {expression}"
+            time.sleep(0.1)
+        return value
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        os.close(self._in)
+        os.close(self._out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Debian's chromium (/usr/bin/chromium)")
+def test_the_page_generates_and_classifies_in_chromium(server, tmp_path):
+    """Type a prompt, click Generate: text streams in; paste lines, click Classify: labels with shaded words."""
+    browser = Chromium(tmp_path)
+    try:
+        browser.send("Page.navigate", url=server.url + "/")
+        browser.wait("document.readyState === 'complete'")
+        # this server wants a key: the page's first look at the models is refused, and says so
+        assert "API key" in browser.wait("document.getElementById('status').textContent")
+        assert all(e.get("source") == "network" and "401" in e.get("text", "") for e in browser.errors)
+        browser.errors.clear()
+        browser.js(f"document.getElementById('key').value = {json.dumps(KEY)}")
+        browser.js("document.getElementById('reload').click()")
+        assert browser.wait("document.getElementById('lm').options.length && document.getElementById('lm').value")
+        assert browser.js("document.getElementById('clf').value") == "sentiment"
+        browser.js("document.getElementById('prompt').value = 'the king'")
+        browser.js("document.getElementById('max').value = '300'")
+        browser.js("document.getElementById('go').click()")
+        browser.wait("document.getElementById('out').textContent.length > 0")  # the first pieces are in
+        text = browser.wait("!document.getElementById('go').disabled && document.getElementById('out').textContent")
+        assert len(text) > 50 and browser.js("document.getElementById('out').className") != "err"
+        browser.js("document.getElementById('lines').value = 'a gorgeous , witty movie .\\nboring and dull'")
+        browser.js("document.getElementById('classify').click()")
+        rows = browser.wait(
+            "document.querySelectorAll('#labels > div').length === 2 && "
+            "[...document.querySelectorAll('#labels > div')].map(d => d.textContent)"
+        )
+        assert rows[0].startswith("positive") and rows[1].startswith("negative")
+        words = browser.js("[...document.querySelectorAll('#labels .w')].map(w => [w.textContent, w.title])")
+        assert [w for w, _ in words] == "a gorgeous , witty movie . boring and dull".split()
+        assert all(float(t) == float(t) for _, t in words)  # each word carries its weight
+        assert not browser.errors, browser.errors
+    finally:
+        browser.close()

@@ -1,2 +1,3 @@
 """Inference: the packed weights (``packed``), single-token stepping (``step``), sampling and generation
-(``generate``), and the NumPy classifier (``classifier``, torch-free)."""
+(``generate``), continuous batching of many generations (``batch``), and the NumPy classifier
+(``classifier``, torch-free)."""

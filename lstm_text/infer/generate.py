@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from ..config import GenerateConfig
@@ -39,22 +40,80 @@ def filter_logits(logits: torch.Tensor, cfg: GenerateConfig, seen: torch.Tensor 
     return logits
 
 
+def row_seed(seed: int | None, row: int) -> int:
+    """Sample ``row`` of a request with ``seed`` draws from ``seed + row`` (no seed: a random one)."""
+    if seed is None:
+        return int.from_bytes(os.urandom(8), "little")
+    return (seed + row) % 2**64
+
+
+M64 = 2**64 - 1
+
+
+def _mix(z: int) -> int:
+    """SplitMix64's finaliser (Steele et al. 2014) on a 64-bit integer."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def row_key(seed: int) -> int:
+    """The key a row's draws derive from (SplitMix64 of its seed), computed once per row."""
+    return _mix(seed & M64)
+
+
+def uniforms(keys: list[int], counts: list[int]) -> np.ndarray:
+    """The ``counts``-th uniform draw in [0, 1) of each row's key -> float64 (N,).
+
+    Counter-based (SplitMix64 of the key and the draw's number): a row's draws depend on its own seed only,
+    so a sample is the same alone or batched with any others. Plain integers: for the few rows of a step,
+    a microsecond each where NumPy's calls cost more than that per call."""
+    return np.array([(_mix((k + (c + 1) * 0x9E3779B97F4A7C15) & M64) >> 11) * 2.0**-53 for k, c in zip(keys, counts)])
+
+
+def categorical(probs: torch.Tensor, u: np.ndarray) -> torch.Tensor:
+    """Token ids (N,) drawn from the rows of ``probs`` (N, V) by inverting their CDFs at ``u`` (N,) in [0, 1);
+    a token of probability 0 is never drawn. (NumPy: a few microseconds where torch's calls cost tens.)"""
+    cdf = np.cumsum(probs.numpy(), axis=-1, dtype=np.float64)  # (N, V)
+    below = cdf <= (u * cdf[:, -1])[:, None]  # (N, V): the tokens whose cumulated mass the draw passed
+    return torch.from_numpy(np.minimum(below.sum(-1), probs.size(-1) - 1))
+
+
+class Draws:
+    """The random numbers of N samples drawn in lockstep: row ``i`` from ``row_seed(seed, i)``."""
+
+    def __init__(self, seed: int | None, n: int = 1):
+        self.keys = [row_key(row_seed(seed, i)) for i in range(n)]
+        self.count = 0
+
+    def next(self) -> np.ndarray:
+        """One uniform per row (N,)."""
+        self.count += 1
+        return uniforms(self.keys, [self.count - 1] * len(self.keys))
+
+
 def sample_next(
-    logits: torch.Tensor, cfg: GenerateConfig, gen: torch.Generator, seen: torch.Tensor | None = None
+    logits: torch.Tensor, cfg: GenerateConfig, draws: Draws, seen: torch.Tensor | None = None
 ) -> torch.Tensor:
     """One token id per row of logits (N, V) -> (N,)."""
     logits = filter_logits(logits, cfg, seen)
     if cfg.greedy:
         return logits.argmax(-1)
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)[:, 0]
+    return categorical(torch.softmax(logits, dim=-1), draws.next())
 
 
 class StopText:
-    """Decoded text of one sample, cut at the first stop string; holds back what may start a stop string."""
+    """Decoded text of one sample, cut at the first stop string; holds back what may start a stop string.
+
+    Each stop string is matched by a Knuth-Morris-Pratt automaton fed one character at a time, so the cost is
+    linear in the text whatever the stop strings' lengths (a naive search of the held-back tail for every
+    prefix of every stop string costs the square of their length per token)."""
 
     def __init__(self, tokenizer, stops: list[str]):
-        self.dec, self.stops = StreamDecoder(tokenizer), stops
-        self.buf, self.done = "", False
+        self.dec, self.stops = StreamDecoder(tokenizer), [s for s in stops if s]
+        self.fail = [_failure(s) for s in self.stops]
+        self.matched = [0] * len(self.stops)  # per stop string: its longest prefix the text ends with
+        self.buf, self.done = "", False  # buf: the text not handed out yet (a possible start of a stop string)
 
     def push(self, token: int) -> str:
         return self._emit(self.dec.push(token), final=False)
@@ -65,19 +124,35 @@ class StopText:
     def _emit(self, piece: str, final: bool) -> str:
         if self.done:
             return ""
+        start = len(self.buf)
         self.buf += piece
-        hits = [i for i in (self.buf.find(s) for s in self.stops) if i >= 0]
-        if hits:
-            self.done = True
-            out, self.buf = self.buf[: min(hits)], ""
-            return out
-        keep = (
-            0
-            if final
-            else max((k for s in self.stops for k in range(1, len(s)) if self.buf.endswith(s[:k])), default=0)
-        )
+        for pos in range(start, len(self.buf)):
+            ch = self.buf[pos]
+            for j, (s, fail) in enumerate(zip(self.stops, self.fail)):
+                k = self.matched[j]
+                while k and s[k] != ch:
+                    k = fail[k - 1]
+                k = k + 1 if s[k] == ch else 0
+                if k == len(s):  # the first stop string to end here; earlier ends were seen at earlier positions
+                    self.done = True
+                    out, self.buf = self.buf[: pos + 1 - k], ""
+                    return out
+                self.matched[j] = k
+        keep = 0 if final else max(self.matched, default=0)
         out, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
         return out
+
+
+def _failure(s: str) -> list[int]:
+    """KMP's table: for each prefix s[:i+1], the length of its longest proper prefix that is also its suffix."""
+    fail, k = [0] * len(s), 0
+    for i in range(1, len(s)):
+        while k and s[i] != s[k]:
+            k = fail[k - 1]
+        if s[i] == s[k]:
+            k += 1
+        fail[i] = k
+    return fail
 
 
 MAX_PROMPT_CHARS = 1_000_000  # a longer prompt is read from its last this-many characters
@@ -98,8 +173,7 @@ def sample_tokens(
 
     ``quantize="int8"``: the per-token steps use int8 weights (the prompt is read in float32). ``steer``: an
     ``infer.steer.Steer`` picks each token instead of plain sampling (FUDGE); the LM's steps are the same."""
-    seed = cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(4), "little")
-    gen = torch.Generator().manual_seed(seed)
+    draws = Draws(cfg.seed, num_samples)
     device = next(model.parameters()).device
     ids = prompt_ids(tokenizer, prompt)
     model.eval()
@@ -116,7 +190,7 @@ def sample_tokens(
         state = stepper.state_from(state)
         rows = torch.arange(num_samples)
         for _ in range(cfg.max_tokens):
-            tok = (steer.pick if steer is not None else sample_next)(logits.cpu(), cfg, gen, seen)  # (N,)
+            tok = (steer.pick if steer is not None else sample_next)(logits.cpu(), cfg, draws, seen)  # (N,)
             if seen is not None:
                 seen[rows, tok] = True
             yield tok

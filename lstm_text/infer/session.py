@@ -4,14 +4,13 @@ turn, so a turn costs its own tokens only (``lstm-text generate --interactive``)
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
 
 import torch
 
 from ..config import GenerateConfig
 from ..errors import LstmTextError
-from .generate import StopText, prompt_ids, sample_next
+from .generate import Draws, StopText, prompt_ids, sample_next
 from .steer import WINDOW, window
 from .step import StepModel
 
@@ -41,8 +40,7 @@ class Session:
         self.net, self.tokenizer, self.cfg, self.make_steer = net, tokenizer, cfg, make_steer
         self.stepper = StepModel(net, quantize)
         self.device = net.embed.weight.device
-        seed = cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(4), "little")
-        self.gen = torch.Generator().manual_seed(seed)
+        self.draws = Draws(cfg.seed)
         self.steer = None
         self.reset()
 
@@ -79,7 +77,7 @@ class Session:
         pick = self.steer.pick if self.steer is not None else sample_next
         with torch.inference_mode():
             for _ in range(self.cfg.max_tokens):
-                tok = pick(self.logits, self.cfg, self.gen, self.seen)  # (1,)
+                tok = pick(self.logits, self.cfg, self.draws, self.seen)  # (1,)
                 if self.seen is not None:
                     self.seen[0, tok] = True
                 logits, self.state = self.stepper.step(tok.to(self.device), self.state)

@@ -24,7 +24,7 @@ import torch
 from ..errors import LstmTextError
 from ..tokenizer import UNK
 from .classifier import encode_lines
-from .generate import filter_logits
+from .generate import categorical, filter_logits
 
 CANDIDATES = 16  # LM tokens rescored per step: a char model's next character is nearly always among them
 WINDOW = 160  # characters of recent text the classifier reads per candidate (about 30 words)
@@ -126,7 +126,7 @@ class Steer:
         out[tuple(np.array(rows).T)] = np.log(np.maximum(p, 1e-12))
         return out
 
-    def pick(self, logits: torch.Tensor, cfg, gen: torch.Generator, seen: torch.Tensor | None = None) -> torch.Tensor:
+    def pick(self, logits: torch.Tensor, cfg, draws, seen: torch.Tensor | None = None) -> torch.Tensor:
         """One token id per row of LM logits (N, V) -> (N,), reweighted by the classifier (``sample_next``'s
         drop-in)."""
         N = logits.size(0)
@@ -141,7 +141,7 @@ class Steer:
         if cfg.greedy:
             choice = score.argmax(-1)
         else:
-            choice = torch.multinomial(torch.softmax(score, -1).float(), 1, generator=gen)[:, 0]
+            choice = categorical(torch.softmax(score, -1), draws.next())  # draws: ``generate.Draws``
         tok = cand.gather(1, choice[:, None])[:, 0]  # (N,)
         for n, t in enumerate(tok.tolist()):
             self.texts[n] = window(self.texts[n] + self.piece(t), 4 * self.chars)

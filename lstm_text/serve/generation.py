@@ -1,90 +1,88 @@
-"""Generation jobs for /v1/generate and /v1/completions: each runs on a worker thread, hands its text pieces
-to the event loop as they are produced, and stops at the next token once its client has gone away.
-
-A job samples ``n`` continuations of each of its prompts as one batch (``infer.generate.sample_tokens``), so
-``n`` samples cost little more than one; prompts of one request run one after another.
+"""Generation jobs for /v1/generate, /v1/completions and /v1/chat/completions, continuously batched: one thread
+per language model steps every live job's samples as one batch (``infer.batch.BatchGenerator``); a job joins
+between two steps and leaves at the next step once it is done or its client has gone away. The pieces of text go
+to the event loop as they are produced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..config import GenerateConfig
-from ..infer.generate import StopText, prompt_ids, sample_tokens
+from ..infer.batch import BatchGenerator, Sink
 from .limits import Busy, Limits
-from .metrics import Metrics
+from .metrics import BATCH_BUCKETS, Metrics
 
 END = object()  # the last item a job puts on its queue
+log = logging.getLogger("uvicorn.error")
 
 
 @dataclass
 class Outcome:
     """What a finished job reports: per choice (prompt-major, ``n`` per prompt) why it ended and its tokens."""
 
-    finish: list[str] = field(default_factory=list)  # "stop" (a stop string) or "length" (max_tokens)
+    finish: list[str] = field(default_factory=list)  # "stop" (a stop string), "length" (max_tokens), "cancelled"
     tokens: list[int] = field(default_factory=list)
     prompt_tokens: int = 0
     cancelled: bool = False
     error: BaseException | None = None
 
 
-def pieces(model, prompt: str, cfg: GenerateConfig, n: int, cancel: threading.Event, out: Outcome, first: int = 0):
-    """Yield (choice index, text piece) for ``n`` samples of ``prompt`` drawn as one batch; fills ``out``.
-
-    Checked once per token: ``cancel`` ends it there (``out.cancelled``)."""
-    texts = [StopText(model.tokenizer, cfg.stop) for _ in range(n)]
-    tokens = [0] * n
-    out.prompt_tokens += len(prompt_ids(model.tokenizer, prompt))
-    for toks in sample_tokens(model.net, model.tokenizer, prompt, cfg, n, model.quantize):
-        if cancel.is_set():
-            out.cancelled = True
-            break
-        for i, t in enumerate(toks.tolist()):
-            if not texts[i].done:
-                tokens[i] += 1
-                piece = texts[i].push(t)
-                if piece:
-                    yield first + i, piece
-        if all(t.done for t in texts):
-            break
-    for i, t in enumerate(texts):
-        tail = t.finish()
-        if tail and not out.cancelled:
-            yield first + i, tail
-        out.finish.append("stop" if t.done else "length")
-    out.tokens += tokens
-
-
-class Job:
-    """One request's generation. The worker ``put``s (choice, piece) items, then END; the event loop reads them
+class Job(Sink):
+    """One request's generation. The engine ``put``s (choice, piece) items, then END; the event loop reads them
     in ``batches``: everything that arrived since its last read, so a busy server sends fewer, larger events, and
-    the worker wakes the loop once per read instead of once per token."""
+    the engine wakes the loop once per read instead of once per token."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        model,
+        prompts: list[str],
+        cfg: GenerateConfig,
+        n: int,
+        stream: bool = True,
+    ):
+        """``stream``: the client reads the pieces as they come; otherwise the loop is woken once, at the end
+        (one wake-up per answer instead of one per step: the engine's thread and the loop's share the GIL)."""
+        self.loop, self.name, self.model, self.prompts, self.cfg, self.n = loop, name, model, prompts, cfg, n
+        self.stream = stream
         self.cancel = threading.Event()
-        self.outcome = Outcome()
+        self.outcome = Outcome(finish=["cancelled"] * (len(prompts) * n), tokens=[0] * (len(prompts) * n))
+        self.left = len(prompts) * n  # choices not done yet
         self._items: deque = deque()
         self._lock = threading.Lock()
         self._ready = asyncio.Event()  # set in the loop's thread by ``_wake``
         self._wake_pending = False
 
     def put(self, item) -> None:
-        """Called by the worker thread."""
+        """Called by the engine's thread."""
         with self._lock:
             self._items.append(item)
-            if self._wake_pending:
+            if self._wake_pending or (not self.stream and item is not END):
                 return
             self._wake_pending = True
         try:
             self.loop.call_soon_threadsafe(self._wake)
         except RuntimeError:  # the event loop is gone (the server stopped): nobody is listening
             self.cancel.set()
+
+    # the engine's calls (``infer.batch.Sink``), on its thread
+    def piece(self, choice: int, text: str) -> None:
+        self.put((choice, text))
+
+    def done(self, choice: int, finish: str, tokens: int) -> None:
+        self.outcome.finish[choice], self.outcome.tokens[choice] = finish, tokens
+        self.outcome.cancelled |= finish == "cancelled"
+        self.left -= 1
+
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
 
     def _wake(self) -> None:
         with self._lock:
@@ -108,21 +106,61 @@ class Job:
                 return
 
 
+class Engine:
+    """The stepping thread of one language model: takes the jobs it is given, steps them all as one batch."""
+
+    def __init__(self, pool: GenerationPool, name: str, model):
+        self.pool, self.name = pool, name
+        self.batch = BatchGenerator(model.net, model.tokenizer, model.quantize)
+        self.jobs: list[Job] = []  # jobs being stepped
+        self.thread = threading.Thread(target=self._run, name=f"generate-{name}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (new := self.pool._take(self, bool(self.batch))) is not None:
+            for job in new:
+                self.jobs.append(job)
+                try:
+                    for k, prompt in enumerate(job.prompts):
+                        job.outcome.prompt_tokens += self.batch.add(prompt, job.cfg, job.n, job, first=k * job.n)
+                except Exception as e:  # a bug: the request is answered 500
+                    job.outcome.error = e
+                    job.cancel.set()  # its rows already added leave at the next step
+            try:
+                if self.batch:
+                    rows = self.batch.step()
+                    if rows:
+                        self.pool.metrics.observe(
+                            "lstm_text_generation_batch_rows", rows, BATCH_BUCKETS, model=self.name
+                        )
+            except Exception as e:  # a bug: every job in the batch is answered 500, the engine goes on
+                log.exception("generation step failed")
+                for job in self.batch.fail():
+                    job.outcome.error = e
+                    job.left = 0
+            for job in [j for j in self.jobs if j.left <= 0 or j.outcome.error is not None]:
+                self.jobs.remove(job)
+                self.pool._finished(job)
+
+
 class GenerationPool:
-    """``limits.workers`` generation threads behind a bounded queue of ``limits.max_queue`` waiting jobs."""
+    """One ``Engine`` per language model; at most ``limits.workers`` jobs stepped at once, ``limits.max_queue``
+    more waiting for a place (one more is answered 503)."""
 
     def __init__(self, limits: Limits, metrics: Metrics):
         self.limits, self.metrics = limits, metrics
-        self._executor = ThreadPoolExecutor(limits.workers, thread_name_prefix="generate")
-        self._lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._waiting: deque[tuple[Engine, Job]] = deque()  # admitted, not stepped yet
+        self._engines: dict[str, Engine] = {}
         self.admitted = self.running = 0
         self._closed = False
         metrics.gauge("lstm_text_queue_depth", lambda: self.admitted - self.running, kind="generate")
         metrics.gauge("lstm_text_active_generations", lambda: self.running)
 
-    def submit(self, name: str, model, prompts: list[str], cfg: GenerateConfig, n: int) -> Job:
+    def submit(self, name: str, model, prompts: list[str], cfg: GenerateConfig, n: int, stream: bool = True) -> Job:
         """Start a job (``n`` samples of each prompt); raises ``Busy`` when the queue is full."""
-        with self._lock:
+        job = Job(asyncio.get_running_loop(), name, model, prompts, cfg, n, stream)
+        with self._cv:
             if self._closed:
                 raise Busy("the server is shutting down")
             workers, queue = self.limits.workers, self.limits.max_queue
@@ -132,35 +170,48 @@ class GenerationPool:
                     f"(--workers {workers}, --max-queue {queue})"
                 )
             self.admitted += 1
-        job = Job(asyncio.get_running_loop())
-        self._executor.submit(self._run, job, name, model, prompts, cfg, n)
+            if name not in self._engines:
+                self._engines[name] = Engine(self, name, model)
+            self._waiting.append((self._engines[name], job))
+            self._cv.notify_all()
         return job
 
-    def _run(self, job: Job, name: str, model, prompts: list[str], cfg: GenerateConfig, n: int) -> None:
-        with self._lock:
-            self.running += 1
+    def _take(self, engine: Engine, busy: bool) -> list[Job] | None:
+        """The jobs ``engine`` starts before its next step (waits while it has nothing to do); None: closed and
+        drained, the engine stops."""
+        with self._cv:
+            while True:
+                new = []
+                for item in list(self._waiting):
+                    if self.running >= self.limits.workers:
+                        break
+                    if item[0] is engine:
+                        self._waiting.remove(item)
+                        self.running += 1
+                        new.append(item[1])
+                if new or busy or engine.jobs:
+                    return new
+                if self._closed and not any(e is engine for e, _ in self._waiting):
+                    return None
+                self._cv.wait()
+
+    def _finished(self, job: Job) -> None:
+        with self._cv:
+            self.running -= 1
+            self.admitted -= 1
+            self._cv.notify_all()
         out = job.outcome
-        try:
-            for k, prompt in enumerate(prompts):
-                if job.cancel.is_set():
-                    out.cancelled = True
-                    break
-                for item in pieces(model, prompt, cfg, n, job.cancel, out, first=k * n):
-                    job.put(item)
-        except Exception as e:  # a bug: the request is answered 500
-            out.error = e
-        finally:
-            with self._lock:
-                self.running -= 1
-                self.admitted -= 1
-            self.metrics.inc("lstm_text_generated_tokens_total", sum(out.tokens), model=name)
-            self.metrics.inc("lstm_text_prompt_tokens_total", out.prompt_tokens, model=name)
-            if out.cancelled:
-                self.metrics.inc("lstm_text_generations_cancelled_total", model=name)
-            job.put(END)
+        self.metrics.inc("lstm_text_generated_tokens_total", sum(out.tokens), model=job.name)
+        self.metrics.inc("lstm_text_prompt_tokens_total", out.prompt_tokens, model=job.name)
+        if out.cancelled:
+            self.metrics.inc("lstm_text_generations_cancelled_total", model=job.name)
+        job.put(END)
 
     def close(self) -> None:
         """Refuse new jobs and wait for the running and queued ones (SIGTERM drains them)."""
-        with self._lock:
+        with self._cv:
             self._closed = True
-        self._executor.shutdown(wait=True)
+            self._cv.notify_all()
+            engines = list(self._engines.values())
+        for e in engines:
+            e.thread.join()

@@ -16,7 +16,8 @@ class Limits:
     max_label: int = 100  # characters of abstain_label: every result repeats it (256 x 1 MB would be 256 MB)
     max_tokens: int = 1024  # new tokens per sample
     max_n: int = 8  # samples per /v1/completions request: prompts x n
-    workers: int = 8  # generation threads: streams beyond this wait in the queue (torch releases the GIL)
+    max_stop_chars: int = 1_000  # characters of a request's stop strings, all together
+    workers: int = 64  # generations stepped at once (one batch per model); more wait in the queue
     max_queue: int = 256  # requests waiting per kind (classify, generate); one more is answered 503
     batch_wait_ms: float = 2.0  # how long a classify batch waits for more requests after its first one
     max_batch: int = 2048  # texts per classify batch (the classifier splits it into threads of 512)
@@ -25,8 +26,8 @@ class Limits:
     request_timeout: float = 30.0  # seconds a request has to arrive whole, head and body (408 after): slow clients
 
     def __post_init__(self) -> None:
-        names = ("max_body", "max_texts", "max_chars", "max_label", "max_tokens", "max_n", "workers", "max_batch")
-        for name in (*names, "limit_concurrency"):
+        names = ("max_body", "max_texts", "max_chars", "max_label", "max_tokens", "max_n", "max_stop_chars", "workers")
+        for name in (*names, "max_batch", "limit_concurrency"):
             if getattr(self, name) < 1:
                 raise LstmTextError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_queue < 0:

@@ -33,6 +33,9 @@ class ClassifyRequest(BaseModel):
     model: Text | None = Field(None, description="A served model's name (default: the first classifier).")
     threshold: float = Field(0.0, ge=0.0, lt=1.0, description="Below this top probability, answer abstain_label.")
     abstain_label: Text = Field("neutral", description="Answered under threshold (see lstm-text serve --max-label).")
+    explain: bool = Field(
+        False, description="Also each word's weight: how much the label's probability drops without it."
+    )
 
 
 class GenerateRequest(BaseModel):
@@ -81,6 +84,47 @@ class CompletionRequest(BaseModel):
     suffix: Text | None = None
     user: Text | None = None
     # extensions (the openai client sends them with extra_body=...), as in lstm-text generate
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Text
+    content: Text | list[dict] | None = None
+    name: Text | None = None
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat completions request. Unknown fields are ignored, as OpenAI-compatible servers do; the fields
+    lstm-text cannot honour (tools, functions, response_format, logprobs, penalties, logit_bias) are refused."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    messages: list[ChatMessage] = Field(description="The conversation; the reply continues it as the assistant.")
+    model: Text | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = 1.0  # 0: greedy, as OpenAI's API reads it
+    top_p: float | None = 1.0
+    n: int | None = 1
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    stop: Text | list[Text] | None = None
+    seed: int | None = SEED
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    presence_penalty: float | None = 0.0
+    frequency_penalty: float | None = 0.0
+    logit_bias: dict[str, float] | None = None
+    tools: list | None = None
+    tool_choice: str | dict | None = None
+    functions: list | None = None
+    function_call: str | dict | None = None
+    response_format: dict | None = None
+    user: str | None = None
     top_k: int = 0
     min_p: float = 0.0
     repetition_penalty: float = 1.0

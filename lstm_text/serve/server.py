@@ -79,6 +79,7 @@ def run(
     limits: Limits | None = None,
     api_key: str | None = None,
     log_level: str = "info",
+    chat=None,
 ) -> None:
     """Serve ``models`` until SIGINT or SIGTERM. SIGTERM: stop accepting, finish the requests in flight (at most
     ``limits.drain_timeout`` seconds), then return, so the process exits 0."""
@@ -90,11 +91,12 @@ def run(
     if any(m.has_lm for m in models.values()) and "OMP_NUM_THREADS" not in os.environ:
         import torch
 
-        # each generation is a chain of batch-1 steps on a thread of its own: intra-op threads only contend
-        # (one stream of the default model: 2,090 tokens/s on one thread, 1,830 on two, 2-core CPU)
+        # a model's generations are stepped by one thread as one batch, and the HTTP side needs the other core:
+        # intra-op threads only contend (one stream of the default model: 2,090 tokens/s on one thread, 1,830
+        # on two, 2-core CPU)
         torch.set_num_threads(1)
     sock = listen(host, port)
-    app = create_app(models, limits, api_key)
+    app = create_app(models, limits, api_key, chat)
     from .connections import guarded_protocol
 
     _enough_descriptors(limits.limit_concurrency)

@@ -17,8 +17,17 @@ from .generation import Job
 from .limits import ApiError
 from .metrics import Metrics
 
-ENDPOINTS = {"/v1/classify", "/v1/generate", "/v1/completions", "/v1/models", "/healthz", "/metrics"}
-OPEN_PATHS = {"/healthz", "/docs", "/openapi.json"}  # answered without the API key: probes, the API's schema
+ENDPOINTS = {
+    "/v1/classify",
+    "/v1/generate",
+    "/v1/completions",
+    "/v1/chat/completions",
+    "/v1/models",
+    "/healthz",
+    "/metrics",
+}
+# answered without the API key: probes, the API's schema and docs, the page at / (which asks for the key)
+OPEN_PATHS = {"/", "/healthz", "/docs", "/openapi.json"}
 ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 500: "server_error", 503: "overloaded_error"}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -74,7 +83,7 @@ class Gate:
 
     async def guarded(self, scope, receive, send):
         headers = dict(scope["headers"])
-        if self.api_key and scope["path"] not in OPEN_PATHS:
+        if self.api_key and scope["path"] not in OPEN_PATHS and not scope["path"].startswith("/docs/assets/"):
             token = headers.get(b"authorization", b"")
             if not (token[:7].lower() == b"bearer " and hmac.compare_digest(token[7:].strip(), self.api_key)):
                 answer = error_response(
@@ -159,6 +168,8 @@ async def collect(job: Job, request: Request, n: int) -> list[str]:
         watcher.cancel()
     if job.outcome.error is not None:
         raise job.outcome.error
+    if job.outcome.cancelled:  # the client has gone: nobody reads the answer (499, nginx's "client closed request")
+        raise ApiError(499, "the client closed the request", code="client_closed_request")
     return ["".join(p) for p in parts]
 
 
