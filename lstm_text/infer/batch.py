@@ -119,17 +119,22 @@ class BatchGenerator:
 
     def _prefill(self, row: Row, budget: int) -> int:
         """Read the next ``budget`` tokens at most of ``row``'s prompt; returns how many it read."""
-        chunk = row.ids[row.read : row.read + budget]
-        logits, row.state = self.net.prefill(torch.tensor([chunk], device=self.device), state=row.state)  # (1, V)
-        row.read += len(chunk)
-        if row.read < len(row.ids):
-            return len(chunk)
+        if row.read == 0 and len(row.ids) <= budget:  # the whole prompt now (short ones as single steps)
+            chunk = row.ids
+            logits, state = self.stepper.read(self.net, chunk)  # (1, V), per layer (1, H)
+            row.read = len(chunk)
+        else:
+            chunk = row.ids[row.read : row.read + budget]
+            logits, row.state = self.net.prefill(torch.tensor([chunk], device=self.device), state=row.state)
+            row.read += len(chunk)
+            if row.read < len(row.ids):
+                return len(chunk)
+            state = self.stepper.state_from(row.state)  # per layer (1, H)
+            row.state = None
         self.reading.popleft()
         if row.cfg.max_tokens == 0:
             self._end(row, "length")
             return len(chunk)
-        state = self.stepper.state_from(row.state)  # per layer (1, H)
-        row.state = None
         logits = logits.float().cpu()
         if self.rows:
             self.state = [(torch.cat([h, h1]), torch.cat([c, c1])) for (h, c), (h1, c1) in zip(self.state, state)]

@@ -182,12 +182,10 @@ def sample_tokens(
         if cfg.repetition_penalty != 1.0:
             seen = torch.zeros(num_samples, model.cfg.vocab_size, dtype=torch.bool)
             seen[:, ids] = True
-        # the prompt once, through the sequence path (read once even for N samples): logits (1, V)
-        logits, state = model.prefill(torch.tensor([ids], device=device))
-        logits = logits.expand(num_samples, -1)  # (N, V)
         stepper = StepModel(model, quantize)
-        state = [(h.expand(-1, num_samples, -1), c.expand(-1, num_samples, -1)) for h, c in state]
-        state = stepper.state_from(state)
+        logits, state = stepper.read(model, ids)  # the prompt once, even for N samples: logits (1, V)
+        logits = logits.expand(num_samples, -1)  # (N, V)
+        state = [(h.expand(num_samples, -1).contiguous(), c.expand(num_samples, -1).contiguous()) for h, c in state]
         rows = torch.arange(num_samples)
         for _ in range(cfg.max_tokens):
             tok = (steer.pick if steer is not None else sample_next)(logits.cpu(), cfg, draws, seen)  # (N,)
