@@ -294,10 +294,7 @@ def create_app(
             if req.echo:
                 for i in range(len(prompts) * n):
                     yield sse({**head, "choices": [choice(i, prompts[i // n], None)]})
-            async for items in job.batches():
-                texts: dict[int, str] = {}
-                for i, piece in items:
-                    texts[i] = texts.get(i, "") + piece
+            async for texts in job.texts():
                 for i, text in texts.items():
                     yield sse({**head, "choices": [choice(i, text, None)]})
             o = job.outcome
@@ -384,10 +381,7 @@ def create_app(
             started = [False] * n  # the transcript puts a space after "Assistant:"; a reply does not start with it
             for i in range(n):
                 yield chunk(i, {"role": "assistant", "content": ""}, None)
-            async for items in job.batches():
-                texts: dict[int, str] = {}
-                for i, piece in items:
-                    texts[i] = texts.get(i, "") + piece
+            async for texts in job.texts():
                 for i, text in texts.items():
                     if not started[i]:
                         text = text.lstrip(" ")

@@ -105,6 +105,14 @@ class Job(Sink):
             if done:
                 return
 
+    async def texts(self) -> AsyncIterator[dict[int, str]]:
+        """``batches`` with each choice's pieces joined: {choice: text}, in the order the choices first appear."""
+        async for items in self.batches():
+            texts: dict[int, str] = {}
+            for i, piece in items:
+                texts[i] = texts.get(i, "") + piece
+            yield texts
+
 
 class Engine:
     """The stepping thread of one language model: takes the jobs it is given, steps them all as one batch."""
