@@ -699,3 +699,28 @@ def test_the_page_generates_and_classifies_in_chromium(server, tmp_path):
         assert not browser.errors, browser.errors
     finally:
         browser.close()
+
+
+def test_a_generation_that_fails_ends_each_stream_with_an_error_event(monkeypatch, tiny_run, caplog):
+    """A step that raises ends the job: the streamed answers carry one error event (and no [DONE]), the
+    failure is logged once per request, and the server goes on answering."""
+    from fastapi.testclient import TestClient
+
+    from lstm_text.infer.batch import BatchGenerator
+    from lstm_text.serve.app import create_app
+
+    def broken(self):
+        raise RuntimeError("the step broke")
+
+    monkeypatch.setattr(BatchGenerator, "step", broken)
+    app = create_app({"lm": lstm_text.load(tiny_run)})
+    with TestClient(app) as c:
+        r = c.post("/v1/generate", json={"model": "lm", "prompt": "a", "max_tokens": 5, "stream": True})
+        events = sse_events(r.text.splitlines())
+        assert [e for e, _ in events] == ["error"], events
+        assert "the step broke" in json.loads(events[0][1])["error"]["message"]
+        r = c.post("/v1/completions", json={"model": "lm", "prompt": "a", "max_tokens": 5, "stream": True})
+        events = sse_events(r.text.splitlines())
+        assert len(events) == 1 and json.loads(events[0][1])["error"]["type"] == "server_error", events
+        assert c.get("/healthz").status_code == 200
+    assert sum("generation failed" in m for m in caplog.messages) == 2

@@ -40,6 +40,15 @@ log = logging.getLogger("uvicorn.error")
 PAGE = Path(__file__).with_name("page.html")  # GET /: one self-contained page to try the models
 
 
+def failure_event(job, event: str | None = None) -> str | None:
+    """The SSE error event of a streamed job whose generation failed (logged here, once), or None."""
+    o = job.outcome
+    if o.error is None:
+        return None
+    log.error("generation failed: %s: %s", type(o.error).__name__, o.error)
+    return sse({"error": {"message": f"internal error: {o.error}", "type": "server_error"}}, event)
+
+
 def create_app(
     models: dict, limits: Limits | None = None, api_key: str | None = None, chat: ChatTemplate | None = None
 ) -> FastAPI:
@@ -250,12 +259,8 @@ def create_app(
         async def events():
             async for items in job.batches():
                 yield sse({"text": "".join(piece for _, piece in items)}, "text")
-            o = job.outcome
-            if o.error is not None:
-                log.error("generation failed: %s: %s", type(o.error).__name__, o.error)
-                yield sse({"error": {"message": f"internal error: {o.error}", "type": "server_error"}}, "error")
-            else:
-                yield sse({"model": name, "finish_reason": o.finish[0], "usage": usage(job)}, "done")
+            error = failure_event(job, "error")
+            yield error or sse({"model": name, "finish_reason": job.outcome.finish[0], "usage": usage(job)}, "done")
 
         return EventStream(events(), job)
 
@@ -297,12 +302,10 @@ def create_app(
             async for texts in job.texts():
                 for i, text in texts.items():
                     yield sse({**head, "choices": [choice(i, text, None)]})
-            o = job.outcome
-            if o.error is not None:
-                log.error("generation failed: %s: %s", type(o.error).__name__, o.error)
-                yield sse({"error": {"message": f"internal error: {o.error}", "type": "server_error"}})
+            if error := failure_event(job):
+                yield error
                 return
-            for i, finish in enumerate(o.finish):
+            for i, finish in enumerate(job.outcome.finish):
                 yield sse({**head, "choices": [choice(i, "", finish)]})
             if req.stream_options and req.stream_options.include_usage:
                 yield sse({**head, "choices": [], "usage": usage(job)})
@@ -388,12 +391,10 @@ def create_app(
                         started[i] = bool(text)
                     if text:
                         yield chunk(i, {"content": text}, None)
-            o = job.outcome
-            if o.error is not None:
-                log.error("generation failed: %s: %s", type(o.error).__name__, o.error)
-                yield sse({"error": {"message": f"internal error: {o.error}", "type": "server_error"}})
+            if error := failure_event(job):
+                yield error
                 return
-            for i, finish in enumerate(o.finish):
+            for i, finish in enumerate(job.outcome.finish):
                 yield chunk(i, {}, finish)
             if req.stream_options and req.stream_options.include_usage:
                 yield sse({**head, "choices": [], "usage": usage(job)})
