@@ -59,15 +59,13 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class CompletionRequest(BaseModel):
-    """OpenAI's legacy completions request. Unknown fields are ignored, as OpenAI-compatible servers do; the
-    fields lstm-text cannot honour (logprobs, penalties, logit_bias, suffix, best_of != n) are refused."""
+class OpenAIRequest(BaseModel):
+    """The fields OpenAI's completions and chat completions requests share, as lstm-text reads them. Unknown fields
+    are ignored, as OpenAI-compatible servers do."""
 
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
     model: Text | None = None
-    prompt: Text | list[Text] | list[int] | list[list[int]] = ""
-    max_tokens: int | None = 16
     temperature: float | None = 1.0  # 0: greedy, as OpenAI's API reads it
     top_p: float | None = 1.0
     n: int | None = 1
@@ -75,18 +73,26 @@ class CompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     stop: Text | list[Text] | None = None
     seed: int | None = SEED
-    echo: bool | None = False
-    logprobs: int | None = None
-    best_of: int | None = None
     presence_penalty: float | None = 0.0
     frequency_penalty: float | None = 0.0
     logit_bias: dict[str, float] | None = None
-    suffix: Text | None = None
     user: Text | None = None
     # extensions (the openai client sends them with extra_body=...), as in lstm-text generate
     top_k: int = 0
     min_p: float = 0.0
     repetition_penalty: float = 1.0
+
+
+class CompletionRequest(OpenAIRequest):
+    """OpenAI's legacy completions request; the fields lstm-text cannot honour (logprobs, penalties, logit_bias,
+    suffix, best_of != n) are refused."""
+
+    prompt: Text | list[Text] | list[int] | list[list[int]] = ""
+    max_tokens: int | None = 16
+    echo: bool | None = False
+    logprobs: int | None = None
+    best_of: int | None = None
+    suffix: Text | None = None
 
 
 class ChatMessage(BaseModel):
@@ -97,34 +103,17 @@ class ChatMessage(BaseModel):
     name: Text | None = None
 
 
-class ChatRequest(BaseModel):
-    """OpenAI's chat completions request. Unknown fields are ignored, as OpenAI-compatible servers do; the fields
-    lstm-text cannot honour (tools, functions, response_format, logprobs, penalties, logit_bias) are refused."""
-
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+class ChatRequest(OpenAIRequest):
+    """OpenAI's chat completions request; the fields lstm-text cannot honour (tools, functions, response_format,
+    logprobs, penalties, logit_bias) are refused."""
 
     messages: list[ChatMessage] = Field(description="The conversation; the reply continues it as the assistant.")
-    model: Text | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
-    temperature: float | None = 1.0  # 0: greedy, as OpenAI's API reads it
-    top_p: float | None = 1.0
-    n: int | None = 1
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
-    stop: Text | list[Text] | None = None
-    seed: int | None = SEED
     logprobs: bool | None = None
     top_logprobs: int | None = None
-    presence_penalty: float | None = 0.0
-    frequency_penalty: float | None = 0.0
-    logit_bias: dict[str, float] | None = None
     tools: list | None = None
     tool_choice: str | dict | None = None
     functions: list | None = None
     function_call: str | dict | None = None
     response_format: dict | None = None
-    user: str | None = None
-    top_k: int = 0
-    min_p: float = 0.0
-    repetition_penalty: float = 1.0
