@@ -55,6 +55,13 @@ class Server:
             assert time.monotonic() < deadline, f"the server did not start: {self.log.read_text()}"
             time.sleep(0.1)
 
+    def wait_idle(self, seconds: float = 10.0) -> None:
+        """Until no generation runs or waits (failing after ``seconds``)."""
+        deadline = time.monotonic() + seconds
+        while self.metric("lstm_text_queue_depth", kind="generate") or self.metric("lstm_text_active_generations"):
+            assert time.monotonic() < deadline, "generations still running or queued"
+            time.sleep(0.05)
+
     def metric(self, name: str, headers: dict | None = None, **labels: str) -> float:
         text = httpx.get(self.url + "/metrics", headers=headers).text
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
@@ -352,10 +359,7 @@ def test_full_queue_answers_503_with_retry_after(tmp_path, tiny_run):
                 r = c.post("/v1/generate", json=body)
                 assert r.status_code == 503 and r.headers["retry-after"] == "1"
                 assert "--max-queue 1" in r.json()["error"]["message"] and r.json()["error"]["code"] == "queue_full"
-            deadline = time.monotonic() + 10  # both left: the queue empties and the server answers again
-            while s.metric("lstm_text_queue_depth", kind="generate") or s.metric("lstm_text_active_generations"):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            s.wait_idle()  # both left: the queue empties and the server answers again
             assert c.post("/v1/generate", json={"prompt": "the", "max_tokens": 5}).status_code == 200
     finally:
         assert s.stop() == 0
@@ -562,10 +566,7 @@ def test_client_gone_before_its_generation_starts_logs_no_error(tmp_path, tiny_r
                 with pytest.raises(httpx.ReadTimeout):  # and its client leaves before it starts
                     c.post("/v1/generate", json={**body, "stream": False}, timeout=0.6)
                 time.sleep(0.5)  # the server notices (it looks every 0.2 s)
-            deadline = time.monotonic() + 10
-            while s.metric("lstm_text_queue_depth", kind="generate") or s.metric("lstm_text_active_generations"):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            s.wait_idle()
             assert c.post("/v1/generate", json={"prompt": "the", "max_tokens": 5}).status_code == 200
     finally:
         assert s.stop() == 0
