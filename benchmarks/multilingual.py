@@ -32,6 +32,8 @@ _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if _SHARED.is_dir():  # the project's machines keep the data beside the checkout, as the Makefile assumes
     os.environ.setdefault("LSTM_TEXT_DATA", str(_SHARED))
 
+from sentiment_peers import timed  # noqa: E402  (beside this script: predictions and lines/s, best of reps)
+
 PEER = "char TF-IDF + LR"
 MIN_TRAIN = 1000  # the targets concern folders with at least this many training rows
 
@@ -54,15 +56,6 @@ def scores(gold: list[str], pred: list[str]) -> dict:
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
     acc = sum(g == p for g, p in zip(gold, pred)) / len(gold)
     return {"acc": acc, "macro_f1": sum(f1s) / len(f1s)}
-
-
-def timed(predict, texts: list[str], reps: int) -> tuple[list[str], float]:
-    best, out = float("inf"), []
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = predict(texts)
-        best = min(best, time.perf_counter() - t)
-    return out, len(texts) / best
 
 
 def peer_scores(train: list[tuple[str, str]], dev: list[tuple[str, str]], reps: int) -> dict:
