@@ -1,0 +1,145 @@
+"""``classify`` (one output line per input line) and ``evaluate`` (bpc, or accuracy on a labelled file)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import Device, Quantize, _q
+
+
+class OutFormat(str, Enum):
+    text = "text"
+    tsv = "tsv"
+    jsonl = "jsonl"
+
+
+def classify(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Input files, one text per line ('-' or none: stdin).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Classifier run directory, model file or built-in name.")
+    ] = "sentiment",
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="text, tsv (label, score, text) or jsonl.")
+    ] = OutFormat.text,
+    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 512,
+    threshold: Annotated[float, typer.Option(help="Below this top probability, answer --abstain-label.")] = 0.0,
+    abstain_label: Annotated[str, typer.Option(help="Label for answers under --threshold.")] = "neutral",
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="Show which words drove each decision: coloured on a terminal, else a last column of word:weight."
+        ),
+    ] = False,
+    quantize: Annotated[
+        Quantize, typer.Option(help="int8: hold the lookup table in int8 (4x less memory).")
+    ] = Quantize.none,
+):
+    """Classify the sentiment of each input line: exactly one output line per input line, in order.
+
+    An empty (or blank) line gets an empty label and score in text and tsv output, null in jsonl.
+
+    Runs on the CPU without torch (NumPy), so it starts fast."""
+    import lstm_text
+
+    from ..data import read_lines
+    from ..infer.classifier import classify_stream, score_text
+    from ..infer.classifier import explain as explain_words
+
+    if batch_size < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
+    if not 0.0 <= threshold < 1.0:
+        raise typer.BadParameter("must be in [0, 1)", param_hint="--threshold")
+    m = lstm_text.load(model, quantize=_q(quantize))
+    if not m.labels:
+        raise typer.BadParameter(
+            f"{model} is a language model without a classification head; train one with 'lstm-text train-classifier'",
+            param_hint="--model",
+        )
+    console = None
+    shown = str  # piped: the text as it came
+    if fmt != OutFormat.jsonl and sys.stdout.isatty():  # a terminal: input text cannot drive it
+        from ..ui import out, visible
+
+        shown = visible
+        if explain and fmt == OutFormat.text:  # coloured words; piped: a fourth column
+            console = out()
+    w = sys.stdout
+    clf = m.classifier
+    for text, r in classify_stream(
+        clf, m.tokenizer, read_lines(files or []), batch_size=batch_size, threshold=threshold, abstain=abstain_label
+    ):
+        weights = explain_words(clf, m.tokenizer, text) if explain and r["label"] is not None else []
+        if fmt == OutFormat.jsonl:
+            d = {"text": text, **r}
+            if explain:
+                d["explain"] = [[t, round(v, 4)] for t, v in weights]
+            w.write(json.dumps(d, ensure_ascii=False) + "\n")
+        elif console is not None:
+            from ..ui import explained
+
+            console.print(explained(r, weights, text))
+        else:
+            if r["label"] is None:  # an empty line: empty label and score in every format (jsonl: null)
+                line = f"\t\t{shown(text)}"
+            elif fmt == OutFormat.tsv:
+                line = f"{r['label']}\t{r['score']:.4f}\t{shown(text)}"
+            else:
+                line = f"{r['label']}\t{score_text(r)}\t{shown(text)}"
+            if explain:  # each word with how much it moved the answer's probability
+                line += "\t" + " ".join(f"{shown(word)}:{v:+.3f}" for word, v in weights)
+            w.write(line + "\n")
+    w.flush()
+
+
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Run directory or model file.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Text file to measure [default: a language model's whole validation split, from the token cache]",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    quantize: Annotated[Quantize, typer.Option(help="int8: measure the int8 inference path instead.")] = Quantize.none,
+    device: Annotated[Device, typer.Option(help="Where to run.")] = Device.cpu,
+    text_column: Annotated[
+        str | None, typer.Option(help="Text column or key of a labelled file \\[default: the model's training one]")
+    ] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column or key of a labelled file.")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Encoding of a labelled file \\[default: UTF-8, or UTF-16 with a BOM]")
+    ] = None,
+):
+    """Measure a model on a file: bits per character for a language model; accuracy, macro-F1, confusion
+    matrix and calibration error for a classifier on a labelled file."""
+    import lstm_text
+
+    from ..data.labelled import is_labelled_name
+    from ..ui import classification_report, lm_report, out
+
+    m = lstm_text.load(model, device.value, _q(quantize))
+    if file is None:
+        if not m.has_lm:
+            raise typer.BadParameter("a classifier needs a labelled file to measure", param_hint="FILE")
+        r = m.evaluate_validation()
+        if as_json:
+            print(json.dumps(r))
+        else:
+            lm_report(out(), r, r["split"])
+        return
+    labelled = m.labels and (not m.has_lm or is_labelled_name(file))
+    cols = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
+    r = m.evaluate_labelled(file, **cols) if labelled else m.evaluate_file(file)
+    if as_json:
+        print(json.dumps(r))
+    else:
+        (classification_report if labelled else lm_report)(out(), r, str(file))
