@@ -154,12 +154,12 @@ class Model:
 
     def inspect(self, text: str, *, max_tokens: int | None = None, untrained: bool = False, seed: int = 0):
         """The gates, cell and hidden states of every layer and the surprisal of each token of ``text``
-        (``inspect.Trace``). ``untrained``: the same configuration at its seeded initialisation instead."""
-        from . import inspect
+        (``probe.Trace``). ``untrained``: the same configuration at its seeded initialisation instead."""
+        from . import probe
 
-        weights = inspect.untrained_weights(self.cfg, seed) if untrained else self.ckpt.weights
-        limit = inspect.MAX_TOKENS if max_tokens is None else max_tokens
-        return inspect.run(self.cfg, weights, self.tokenizer, text, limit)
+        weights = probe.untrained_weights(self.cfg, seed) if untrained else self.ckpt.weights
+        limit = probe.MAX_TOKENS if max_tokens is None else max_tokens
+        return probe.run(self.cfg, weights, self.tokenizer, text, limit)
 
     def evaluate(self, text: str) -> dict:
         """Bits per character, perplexity and counts for ``text`` (always text: a string is never read as a

@@ -1,5 +1,5 @@
 """Figures as PNG files: training curves of run directories (``metrics.jsonl``) and the histogram of cells'
-memory (``inspect.time_constants``). matplotlib is optional (``pip install 'lstm-text[plot]'``) and imported
+memory (``probe.time_constants``). matplotlib is optional (``pip install 'lstm-text[plot]'``) and imported
 only here, on first use; reading the metrics needs nothing but the standard library.
 """
 
@@ -117,7 +117,7 @@ def memory_png(
     """A histogram of cells' memory tau (L, H) in tokens over ``edges`` bins, one bar group per layer."""
     import numpy as np
 
-    from .inspect import memory_histogram
+    from .probe import memory_histogram
 
     plt = pyplot()
     counts = memory_histogram(tau, edges)  # (L, bins)

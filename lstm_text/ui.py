@@ -361,7 +361,7 @@ def find_table(found: dict, title: str) -> Table:
 
 
 def memory_table(counts, edges, title: str) -> Table:
-    """The cells per memory bin (tokens), one bar column per layer: ``inspect.memory_histogram``'s counts."""
+    """The cells per memory bin (tokens), one bar column per layer: ``probe.memory_histogram``'s counts."""
     t = Table(title=title, title_justify="left")
     t.add_column("tau (tokens)", justify="right")
     top = max(int(counts.max()), 1)

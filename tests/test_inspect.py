@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import lstm_text
-from lstm_text import inspect as ins
+from lstm_text import probe as ins
 from lstm_text.cli import main
 
 TEXT = 'the king said "war" (and [the queen] sang)\nold men told tales by the fire .\n'

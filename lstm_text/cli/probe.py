@@ -63,11 +63,9 @@ def inspect_cmd(
     """Show what the LSTM does on a text: every layer's gates, cell and hidden state and the surprisal of each token.
 
     The text is coloured by surprisal, by one --cell, or by the cell that tracks a --find signal best."""
-    import numpy as np
-
     import lstm_text
 
-    from .. import inspect as ins
+    from .. import probe
     from ..ui import err, find_table, inspect_text, memory_table, out, warn
 
     if top < 1:
@@ -77,63 +75,49 @@ def inspect_cmd(
     _writable(html, "--html")
     _writable(memory_png, "--memory-png")
     source = _read_prompt(text, file)
-    m = lstm_text.load(model)
-    trace = m.inspect(source, max_tokens=max_tokens, untrained=untrained, seed=seed)
-    L, T, H = trace.shape
-    if T == max_tokens and len(m.tokenizer.encode(source)) > max_tokens:
+    trace = lstm_text.load(model).inspect(source, max_tokens=max_tokens, untrained=untrained, seed=seed)
+    if trace.truncated:
         warn(f"the text is longer than --max-tokens {max_tokens:,}: its first {max_tokens:,} tokens are inspected")
-    if layer is not None:
-        ins.check_cell(trace, layer, 0)
-    found = ins.find(trace, find, gate.value, top, layer) if find else None
-    chosen = cell is not None
-    if chosen:
-        layer = L - 1 if layer is None else layer
-        ins.check_cell(trace, layer, cell)
-    elif found:
-        layer, cell = found["top"][0]["layer"], found["top"][0]["cell"]
-    layer = L - 1 if layer is None else layer
-    if cell is None and trace.surprisal is None and not (as_json or memory or html or memory_png):
+    v = probe.view(trace, cell=cell, layer=layer, quantity=gate.value, signal=find, top=top)
+    if v.cell is None and trace.surprisal is None and not (as_json or memory or html or memory_png):
         raise typer.BadParameter("this model has no language-model head, so no surprisal: choose a --cell")
-    tau = ins.time_constants(trace)
+    L, T, H = trace.shape
     if html is not None:
-        from ..inspect_page import MAX_TOKENS as PAGE_TOKENS
-        from ..inspect_page import page
+        from ..probe_page import MAX_TOKENS as PAGE_TOKENS
+        from ..probe_page import page
 
-        start = gate.value if cell is not None or trace.surprisal is None else "surprisal"
         title = f"lstm-text inspect {model}" + (" (untrained)" if untrained else "")
-        html.write_text(page(trace, title=title, found=found, layer=layer, cell=cell or 0, quantity=start), "utf-8")
+        html.write_text(
+            page(trace, title=title, found=v.found, layer=v.layer, cell=v.cell or 0, quantity=v.start), "utf-8"
+        )
         note = f" (its first {PAGE_TOKENS:,} tokens)" if T > PAGE_TOKENS else ""
         err.print(f"wrote {html}{note}", markup=False)
     if memory_png is not None:
         from ..plot import memory_png as write_png
 
         what = "untrained " if untrained else ""
-        write_png(tau, memory_png, ins.MEMORY_EDGES, f"memory of {what}{model} over {T:,} tokens")
+        write_png(v.tau, memory_png, probe.MEMORY_EDGES, f"memory of {what}{model} over {T:,} tokens")
         err.print(f"wrote {memory_png}", markup=False)
     if as_json:
-        print(json.dumps(ins.to_json(trace, found)))
+        print(json.dumps(probe.to_json(trace, v.found)))
         return
     console = out()
-    if found:
-        console.print(find_table(found, f"cells whose {gate.value} tracks {find!r} (Pearson r over {T:,} tokens)"))
+    if v.found:
+        console.print(find_table(v.found, f"cells whose {gate.value} tracks {find!r} (Pearson r over {T:,} tokens)"))
     if memory:
-        median = float(np.median(tau))  # inf sorts last: a median over all cells
+        counts, median = v.memory()
         title = f"memory of {L * H:,} cells over {T:,} tokens (median tau {median:.1f})"
-        console.print(memory_table(ins.memory_histogram(tau), ins.MEMORY_EDGES, title))
-    if not chosen and (memory or html or memory_png):
+        console.print(memory_table(counts, probe.MEMORY_EDGES, title))
+    if not v.chosen and (memory or html or memory_png):
         return  # the text view comes with --cell, or when nothing else was asked for
-    if cell is None:
-        s = trace.surprisal
-        console.print(inspect_text(trace.tokens, s, signed=False, scale=8.0))
-        mean = float(s[1:].mean()) if T > 1 else float("nan")
+    values, signed, scale = v.colours()
+    console.print(inspect_text(trace.tokens, values, signed=signed, scale=scale))
+    if v.cell is None:
+        mean = float(values[1:].mean()) if T > 1 else float("nan")
         err.print(f"surprisal: white 0 bits, red 8+ bits; mean {mean:.3f} bits per token", markup=False)
-        return
-    v = trace.values[gate.value][layer, :, cell]
-    signed = gate.value in ("cell", "hidden")
-    scale = max(float(abs(v).max()), 1e-6) if signed else 1.0
-    console.print(inspect_text(trace.tokens, v, signed=signed, scale=scale))
-    how = f"blue -{scale:.2f}, white 0, red +{scale:.2f}" if signed else "white 0, red 1"
-    err.print(f"layer {layer} cell {cell} {gate.value}: {how}", markup=False)
+    else:
+        how = f"blue -{scale:.2f}, white 0, red +{scale:.2f}" if signed else "white 0, red 1"
+        err.print(f"layer {v.layer} cell {v.cell} {gate.value}: {how}", markup=False)
 
 
 def plot(

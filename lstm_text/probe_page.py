@@ -1,5 +1,5 @@
 """``lstm-text inspect --html``: one self-contained page (inline CSS, JS and SVG; nothing fetched) that shows a
-``inspect.Trace``: the text coloured by a selectable layer, cell and gate, each token's gate values on hover,
+``probe.Trace``: the text coloured by a selectable layer, cell and gate, each token's gate values on hover,
 a plot of the cell over the text, and the cells ranked by how well they track a ``--find`` signal.
 
 The arrays travel as base64 bytes, one per value (gates: 0..1 in 1/255 steps; states: +-1 of each cell's
@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .inspect import QUANTITIES, Trace
+from .probe import QUANTITIES, Trace
 
 MAX_TOKENS = 3_000  # tokens on one page: the page holds L x T x H x 5 bytes
 GATES = ("input", "forget", "output")
@@ -36,7 +36,7 @@ def _encode(values: np.ndarray, signed: bool) -> tuple[str, list[float]]:
 def page(
     trace: Trace, *, title: str, found: dict | None = None, layer: int = 0, cell: int = 0, quantity: str = "cell"
 ) -> str:
-    """The HTML of the page. ``found`` (``inspect.find``'s result) adds the signal and the ranked cell list;
+    """The HTML of the page. ``found`` (``probe.find``'s result) adds the signal and the ranked cell list;
     ``layer``, ``cell`` and ``quantity`` are what it shows first."""
     L, T, H = trace.shape
     T = min(T, MAX_TOKENS)

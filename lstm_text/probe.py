@@ -1,5 +1,6 @@
 """What an LSTM does on a text: every layer's gates, cell state and hidden state per token, the model's
-surprisal, cells that track a signal of the text (``find``) and the forget gates' memory (``time_constants``).
+surprisal, cells that track a signal of the text (``find``), the forget gates' memory (``time_constants``) and
+what ``lstm-text inspect`` shows of them (``view``).
 
 The values are computed from the model's own packed weights (``infer.packed``) one token at a time, as
 generation steps them; ``tests/test_inspect.py`` recomputes them from the raw weights. NumPy only.
@@ -33,6 +34,7 @@ class Trace:
     spans: list[tuple[int, int]]  # each token's [start, end) in ``text``
     values: dict[str, np.ndarray]  # QUANTITIES -> (L, T, H), after reading each token
     surprisal: np.ndarray | None  # (T,) bits, -log2 p(token | tokens before); NaN for the first; None: no LM head
+    truncated: bool = False  # the text had more than ``max_tokens`` tokens: its first ones were read
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -54,7 +56,8 @@ def run(cfg, weights: dict[str, np.ndarray], tokenizer, text: str, max_tokens: i
     """
     if cfg.bidirectional:
         raise LstmTextError("inspect reads left to right: a bidirectional classifier has no single reading order")
-    ids = tokenizer.encode(text)[:max_tokens]
+    ids = tokenizer.encode(text)
+    truncated, ids = len(ids) > max_tokens, ids[:max_tokens]
     if not ids:
         raise LstmTextError("the text is empty: give some text to inspect")
     dec, tokens, spans, pos = StreamDecoder(tokenizer), [], [], 0
@@ -88,7 +91,7 @@ def run(cfg, weights: dict[str, np.ndarray], tokenizer, text: str, max_tokens: i
         logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
         surprisal = np.full(T, np.nan)
         surprisal[1:] = -logp[np.arange(T - 1), ids[1:]] / math.log(2)
-    return Trace("".join(tokens), ids, tokens, spans, out, surprisal)
+    return Trace("".join(tokens), ids, tokens, spans, out, surprisal, truncated)
 
 
 def untrained_weights(cfg, seed: int = 0) -> dict[str, np.ndarray]:
@@ -216,6 +219,64 @@ def memory_histogram(tau: np.ndarray, edges: tuple[float, ...] = MEMORY_EDGES) -
     e = np.asarray(edges, dtype=np.float64)
     idx = np.clip(np.searchsorted(e, tau, side="right") - 1, 0, len(e) - 2)  # (L, H): inf lands in the last bin
     return np.stack([np.bincount(row, minlength=len(e) - 1) for row in idx])
+
+
+# -- what to show -------------------------------------------------------------------------------------------
+@dataclass
+class View:
+    """What ``lstm-text inspect`` shows of a trace: the cell it colours the text by, the ``find`` ranking and
+    each cell's memory."""
+
+    trace: Trace
+    quantity: str  # what a cell shows (QUANTITIES)
+    layer: int  # the layer of ``cell``, and the one a page opens on
+    cell: int | None  # the cell the text is coloured by; None: by surprisal
+    chosen: bool  # ``cell`` was asked for (not the best of ``found``)
+    found: dict | None  # ``find``'s result, for a signal
+    tau: np.ndarray  # (L, H) each cell's memory in tokens (``time_constants``)
+
+    @property
+    def start(self) -> str:
+        """The quantity a page opens on: the cell's, or surprisal when there is no cell and the model has it."""
+        return self.quantity if self.cell is not None or self.trace.surprisal is None else "surprisal"
+
+    def memory(self) -> tuple[np.ndarray, float]:
+        """The cells per tau bin of each layer (L, bins over MEMORY_EDGES) and the median tau of all cells."""
+        return memory_histogram(self.tau), float(np.median(self.tau))  # inf sorts last: a median over all cells
+
+    def colours(self) -> tuple[np.ndarray, bool, float]:
+        """What colours the text: (values (T,), signed, scale), the cell's values or, without one, surprisal in
+        bits (0 to 8+)."""
+        if self.cell is None:
+            return self.trace.surprisal, False, 8.0
+        v = self.trace.values[self.quantity][self.layer, :, self.cell]
+        signed = self.quantity in ("cell", "hidden")
+        return v, signed, max(float(abs(v).max()), 1e-6) if signed else 1.0
+
+
+def view(
+    trace: Trace,
+    *,
+    cell: int | None = None,
+    layer: int | None = None,
+    quantity: str = "cell",
+    signal: str | None = None,
+    top: int = 10,
+) -> View:
+    """Choose what to show of ``trace``: ``cell`` of ``layer`` (default: the top layer), else the cell that
+    tracks ``signal`` best (``find``, ranked within ``layer`` when given), else surprisal."""
+    L = trace.shape[0]
+    if layer is not None:
+        check_cell(trace, layer, 0)
+    found = find(trace, signal, quantity, top, layer) if signal else None
+    chosen = cell is not None
+    if chosen:
+        layer = L - 1 if layer is None else layer
+        check_cell(trace, layer, cell)
+    elif found:
+        layer, cell = found["top"][0]["layer"], found["top"][0]["cell"]
+    layer = L - 1 if layer is None else layer
+    return View(trace, quantity, layer, cell, chosen, found, time_constants(trace))
 
 
 def to_json(trace: Trace, found: dict | None = None, decimals: int = 4) -> dict:
