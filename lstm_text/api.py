@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .config import GenerateConfig
@@ -213,6 +214,28 @@ class Model:
         lines = [texts] if single else texts
         res = [r for _, r in classify_stream(self.classifier, self.tokenizer, lines, threshold=threshold)]
         return res[0] if single else res
+
+    def classify_lines(
+        self,
+        lines: Iterable[str],
+        *,
+        batch_size: int = 512,
+        threshold: float = 0.0,
+        abstain_label: str = "neutral",
+        explain: bool = False,
+    ) -> Iterator[tuple[str, dict]]:
+        """(line, result) for each of ``lines`` in order, as they are classified: ``batch_size`` lines at a time,
+        reading a bounded window ahead (``infer.classifier.classify_stream``), so a stream of any length runs in
+        bounded memory. Below ``threshold`` the label is ``abstain_label``; an empty line gets label and score
+        None. ``explain``: each result also has "explain", the (word, weight) pairs of ``explain``."""
+        from .infer.classifier import classify_stream
+        from .infer.classifier import explain as explain_words
+
+        clf, tok = self.classifier, self.tokenizer
+        pairs = classify_stream(clf, tok, lines, batch_size=batch_size, threshold=threshold, abstain=abstain_label)
+        if not explain:
+            return pairs
+        return ((t, {**r, "explain": explain_words(clf, tok, t) if r["label"] is not None else []}) for t, r in pairs)
 
     def explain(self, text: str) -> list[tuple[str, float]]:
         """(word, weight) pairs: how much each word raised the predicted label's probability."""

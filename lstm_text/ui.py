@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -240,6 +241,41 @@ def visible(text: str) -> str:
     """``text`` for a terminal: control characters as escapes (``\\x1b``), so that input text cannot move the
     cursor, clear the screen, set the window title or reorder what is shown."""
     return _HIDDEN.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
+
+
+def classified(pairs, fmt: str = "text", explain: bool = False) -> None:
+    """``lstm-text classify``'s output on stdout, one line per (text, result) of ``Model.classify_lines``: text
+    (label, score, text), tsv (label, score to 4 decimals, text) or jsonl (the text and the result). An empty line
+    gets an empty label and score (jsonl: null). ``explain``: each word's weight too, a last column (coloured words
+    on a terminal; jsonl: an "explain" list). On a terminal, control characters of the text show as escapes."""
+    from .infer.classifier import score_text
+
+    w = sys.stdout
+    console, shown = None, str  # piped: the text as it came
+    if fmt != "jsonl" and w.isatty():  # a terminal: input text cannot drive it
+        shown = visible
+        if explain and fmt == "text":  # coloured words; piped: a fourth column
+            console = out()
+    for text, r in pairs:
+        weights = r["explain"] if explain else []
+        if fmt == "jsonl":
+            d = {"text": text, **r}
+            if explain:
+                d["explain"] = [[t, round(v, 4)] for t, v in weights]
+            w.write(json.dumps(d, ensure_ascii=False) + "\n")
+        elif console is not None:
+            console.print(explained(r, weights, text))
+        else:
+            if r["label"] is None:  # an empty line: empty label and score in every format (jsonl: null)
+                line = f"\t\t{shown(text)}"
+            elif fmt == "tsv":
+                line = f"{r['label']}\t{r['score']:.4f}\t{shown(text)}"
+            else:
+                line = f"{r['label']}\t{score_text(r)}\t{shown(text)}"
+            if explain:  # each word with how much it moved the answer's probability
+                line += "\t" + " ".join(f"{shown(word)}:{v:+.3f}" for word, v in weights)
+            w.write(line + "\n")
+    w.flush()
 
 
 def explained(r: dict, weights: list[tuple[str, float]], text: str):

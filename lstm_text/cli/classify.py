@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -50,8 +49,7 @@ def classify(
     import lstm_text
 
     from ..data import read_lines
-    from ..infer.classifier import classify_stream, score_text
-    from ..infer.classifier import explain as explain_words
+    from ..ui import classified
 
     if batch_size < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
@@ -63,40 +61,8 @@ def classify(
             f"{model} is a language model without a classification head; train one with 'lstm-text train-classifier'",
             param_hint="--model",
         )
-    console = None
-    shown = str  # piped: the text as it came
-    if fmt != OutFormat.jsonl and sys.stdout.isatty():  # a terminal: input text cannot drive it
-        from ..ui import out, visible
-
-        shown = visible
-        if explain and fmt == OutFormat.text:  # coloured words; piped: a fourth column
-            console = out()
-    w = sys.stdout
-    clf = m.classifier
-    for text, r in classify_stream(
-        clf, m.tokenizer, read_lines(files or []), batch_size=batch_size, threshold=threshold, abstain=abstain_label
-    ):
-        weights = explain_words(clf, m.tokenizer, text) if explain and r["label"] is not None else []
-        if fmt == OutFormat.jsonl:
-            d = {"text": text, **r}
-            if explain:
-                d["explain"] = [[t, round(v, 4)] for t, v in weights]
-            w.write(json.dumps(d, ensure_ascii=False) + "\n")
-        elif console is not None:
-            from ..ui import explained
-
-            console.print(explained(r, weights, text))
-        else:
-            if r["label"] is None:  # an empty line: empty label and score in every format (jsonl: null)
-                line = f"\t\t{shown(text)}"
-            elif fmt == OutFormat.tsv:
-                line = f"{r['label']}\t{r['score']:.4f}\t{shown(text)}"
-            else:
-                line = f"{r['label']}\t{score_text(r)}\t{shown(text)}"
-            if explain:  # each word with how much it moved the answer's probability
-                line += "\t" + " ".join(f"{shown(word)}:{v:+.3f}" for word, v in weights)
-            w.write(line + "\n")
-    w.flush()
+    opts = dict(batch_size=batch_size, threshold=threshold, abstain_label=abstain_label, explain=explain)
+    classified(m.classify_lines(read_lines(files or []), **opts), fmt.value, explain)
 
 
 def evaluate(
