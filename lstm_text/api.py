@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .config import GenerateConfig
+from .config import ClassifyConfig, GenerateConfig
 from .errors import LstmTextError
 
 
@@ -206,10 +206,11 @@ class Model:
         if not self.labels:
             raise LstmTextError("this model has no classification head; train one with 'lstm-text train-classifier'")
 
-    def classify(self, texts: str | list[str], *, threshold: float = 0.0) -> dict | list[dict]:
+    def classify(self, texts: str | list[str], *, threshold: float = ClassifyConfig.threshold) -> dict | list[dict]:
         """Label, score and per-label probabilities for a text (or a list of texts)."""
         from .infer.classifier import classify_stream
 
+        ClassifyConfig(threshold=threshold)
         single = isinstance(texts, str)
         lines = [texts] if single else texts
         res = [r for _, r in classify_stream(self.classifier, self.tokenizer, lines, threshold=threshold)]
@@ -219,10 +220,10 @@ class Model:
         self,
         lines: Iterable[str],
         *,
-        batch_size: int = 512,
-        threshold: float = 0.0,
-        abstain_label: str = "neutral",
-        explain: bool = False,
+        batch_size: int = ClassifyConfig.batch_size,
+        threshold: float = ClassifyConfig.threshold,
+        abstain_label: str = ClassifyConfig.abstain_label,
+        explain: bool = ClassifyConfig.explain,
     ) -> Iterator[tuple[str, dict]]:
         """(line, result) for each of ``lines`` in order, as they are classified: ``batch_size`` lines at a time,
         reading a bounded window ahead (``infer.classifier.classify_stream``), so a stream of any length runs in
@@ -231,6 +232,7 @@ class Model:
         from .infer.classifier import classify_stream
         from .infer.classifier import explain as explain_words
 
+        ClassifyConfig(batch_size=batch_size, threshold=threshold, abstain_label=abstain_label, explain=explain)
         clf, tok = self.classifier, self.tokenizer
         pairs = classify_stream(clf, tok, lines, batch_size=batch_size, threshold=threshold, abstain=abstain_label)
         if not explain:

@@ -1,16 +1,55 @@
 """Small dataclass configs for the model, training and generation (stdlib only).
 
-Each is validated in ``__post_init__`` with messages that name the CLI flag, so a bad value fails before
-any work starts.
+Each is validated in ``__post_init__``, so a bad value fails before any work starts. A field that is also an
+option (``_opt``) carries its help text, and its choices where it has some: the command line's options
+(``cli.options.option``) and the HTTP schemas (``serve.schemas``) derive from the fields, so that each option's
+default, choices and help live here once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field
 
-from .errors import LstmTextError
+from .errors import LstmTextError, render
+
+TOKENIZERS = ("char", "bpe", "unigram", "word")  # word: classifiers with word vectors
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SAMPLING_RANGE = (1e-3, 1e3)  # temperature and repetition penalty: logits (at most ~1e2) stay far below float32's max
+TOP_P_MIN = 1e-6
+_SAMPLING = "[{:g}, {:g}]".format(*SAMPLING_RANGE)
+
+
+def _opt(default, help: str, *, choices: tuple[str, ...] | None = None):
+    """A field that is also an option: ``help`` is what ``--help`` and the HTTP schema say of it (``{name}``
+    stands for another option: ``--name`` on the command line, ``name`` elsewhere, as in error messages)."""
+    meta = {"help": help, **({"choices": choices} if choices else {})}
+    if isinstance(default, list):
+        return field(default_factory=list, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _field(cls, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def default_of(cls, name: str):
+    """The default of field ``name`` of the config class ``cls``."""
+    f = _field(cls, name)
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def help_of(cls, name: str, say: Callable[[str], str] = str) -> str:
+    """The help text of option ``name`` of ``cls``, each parameter it names said by ``say`` (``--top-p``)."""
+    return render(_field(cls, name).metadata["help"], say)
+
+
+def choices_of(cls, name: str) -> tuple[str, ...]:
+    """The values option ``name`` of ``cls`` may take."""
+    return _field(cls, name).metadata["choices"]
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -30,13 +69,20 @@ def _finite(cfg) -> None:
 @dataclass
 class ModelConfig:
     vocab_size: int  # tokenizer size, pad and unknown ids included
-    embed: int = 256  # token embedding width; equals the LM head's input width when weights are tied
-    hidden: int = 512  # LSTM units per layer (per direction)
-    layers: int = 1  # stacked LSTM layers; 1 (the "vanilla" LSTM) learns fastest in a 2-core, 5-minute budget
-    dropout: float = 0.0  # dropout between LSTM layers and before the heads
-    embed_dropout: float = 0.0  # drops whole embedding rows (a word everywhere), AWD-LSTM (Merity et al. 2017)
-    tie_weights: bool = True  # share embedding and output matrix (Press & Wolf 2017); fewer params, better bpc
-    bidirectional: bool = False  # only for classifiers: an LM cannot look ahead
+    # token embedding width; equals the LM head's input width when weights are tied
+    embed: int = _opt(256, "Embedding width.")
+    hidden: int = _opt(512, "LSTM units per layer.")  # per direction
+    # 1 (the "vanilla" LSTM) learns fastest in a 2-core, 5-minute budget
+    layers: int = _opt(1, "Stacked LSTM layers.")
+    dropout: float = _opt(0.0, "Locked dropout between layers and before the head.")  # before the heads
+    # a word dropped everywhere, AWD-LSTM (Merity et al. 2017)
+    embed_dropout: float = _opt(0.0, "Drop whole embedding rows (AWD-LSTM).")
+    # the embedding and output matrix shared (Press & Wolf 2017): fewer params, better bpc
+    tie_weights: bool = _opt(True, "Share embedding and output weights.")
+    # only for classifiers: an LM cannot look ahead
+    bidirectional: bool = _opt(
+        False, "Read lines in both directions (default from scratch; a model from {init} reads left to right)."
+    )
     lm_head: bool = True  # next-token prediction head
     labels: list[str] = field(default_factory=list)  # classification head over these labels; empty: none
     calibration_temperature: float = 1.0  # divides class logits: fitted on dev after training (Guo et al. 2017)
@@ -65,6 +111,11 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def check_model(fields: dict, classifier: bool = False) -> None:
+    """Check ModelConfig ``fields`` before any data is read (the vocabulary and the labels come from it)."""
+    ModelConfig(**{"vocab_size": 2, **({"labels": ["a", "b"]} if classifier else {}), **fields})
+
+
 # validation keeps (N, C) probabilities and a C x C confusion matrix: 10,000 labels took 3 GB for 20,000 rows
 MAX_LABELS = 1000
 RENAMED = {"temperature": "calibration_temperature"}  # old ModelConfig field -> its name now
@@ -72,38 +123,69 @@ RENAMED = {"temperature": "calibration_temperature"}  # old ModelConfig field ->
 
 @dataclass
 class TrainConfig:
-    tokenizer: str = "char"  # char | bpe | unigram | word (classifiers with word vectors)
-    vocab_size: int = 0  # 0: every character (char) or word (word), or 2048 pieces (bpe/unigram)
-    normalize: bool = False  # classifiers: read raw and tokenized text alike (normalize.py); never for an LM
-    val_fraction: float = 0.1  # the last part of each file, contiguous, never trained on
-    val_tokens: int = 250_000  # validation reads a fixed seeded sample this big of a larger split (~2 s at 512 units)
-    tokenizer_sample: int = 16_000_000  # bytes of a larger corpus SentencePiece trains on (a seeded sample)
-    batch_size: int = 32  # parallel streams (B); on a CPU budget, more updates beat bigger batches. Classifiers:
-    # 0 fits the data (``classifier_batch``), so that a small file still gets enough steps per epoch
-    seq_len: int = 64  # truncated BPTT length (T); state is carried across windows, so context is longer
-    max_len: int = 400  # classifiers: a longer training line keeps its head and tail (infer.classifier.cut)
-    tune_vectors: int = 0  # classifiers with --vectors: the data's N most frequent words train their vector rows
-    lr: float = 1e-2  # AdamW peak learning rate (3e-3: 2.37 bpc, 1e-2: 2.25, 2e-2: 2.38 at 120 s, 2x256)
+    tokenizer: str = _opt("char", "char, or SentencePiece bpe/unigram.", choices=TOKENIZERS)
+    # 0: every character (char) or word (word), or 2048 pieces (bpe/unigram)
+    vocab_size: int = _opt(0, "Vocabulary size (char: 0 keeps every character).")
+    # classifiers: read raw and tokenized text alike (normalize.py); never for an LM
+    normalize: bool = _opt(
+        False,
+        "Read raw text like tokenized text: lower case, clitics split, emoji and emoticons as words, HTML and URLs "
+        "cleaned (stored in the model).",
+    )
+    # the last part of each file, contiguous, never trained on
+    val_fraction: float = _opt(0.1, "Last fraction of each file used to validate.")
+    # validation reads a fixed seeded sample this big of a larger split (~2 s at 512 units)
+    val_tokens: int = _opt(
+        250_000,
+        "Validate on a fixed sample this big of a larger validation split ('lstm-text evaluate' gives the whole "
+        "split).",
+    )
+    tokenizer_sample: int = _opt(16_000_000, "Bytes of a bigger corpus that SentencePiece trains on (a seeded sample).")
+    # parallel streams (B); on a CPU budget, more updates beat bigger batches. Classifiers: 0 fits the data
+    # (``classifier_batch``), so that a small file still gets enough steps per epoch
+    batch_size: int = _opt(32, "Parallel streams per step, per process.")
+    # truncated BPTT length (T); state is carried across windows, so context is longer
+    seq_len: int = _opt(64, "Truncated BPTT length in tokens.")
+    # classifiers: a longer training line keeps its head and tail (infer.classifier.cut)
+    max_len: int = _opt(400, "Cut longer training lines to this many tokens: their first quarter and last three.")
+    # classifiers with vectors: the data's N most frequent words train their vector rows
+    tune_vectors: int = _opt(
+        0, "With {vectors}: DATA's N most frequent words keep training their rows (the rest stay fixed)."
+    )
+    # 3e-3: 2.37 bpc, 1e-2: 2.25, 2e-2: 2.38 at 120 s, 2x256
+    lr: float = _opt(1e-2, "Peak learning rate (AdamW).")
     min_lr_ratio: float = 0.1  # cosine decays to lr * this
-    warmup: int = 20  # linear warm-up steps, at most WARMUP_SHARE of the run (a short run still reaches its lr)
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0  # max global gradient norm (exploding gradients, Pascanu et al. 2013)
-    max_steps: int = 0  # 0: no step limit
-    epochs: float = 0.0  # 0: no epoch limit
-    time_budget: float = 0.0  # wall-clock seconds, validation and saving included; 0: no time limit
-    patience: int = 0  # stop after this many validations in a row without a better selection metric; 0: off
-    eval_interval: int = 0  # steps between validations; 0: about every 30 s or 1/10 of the run
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + gradient scaler where bf16 is missing), else fp32
-    keep_resume: bool = True  # keep resume.safetensors (3x the model) after a finished run, so --resume can extend it
+    # at most WARMUP_SHARE of the run (a short run still reaches its lr)
+    warmup: int = _opt(20, "Linear warm-up steps (at most a tenth of the run).")
+    weight_decay: float = _opt(0.01, "AdamW weight decay.")
+    # max global gradient norm (exploding gradients, Pascanu et al. 2013)
+    grad_clip: float = _opt(1.0, "Clip the gradient norm to this (0: off).")
+    # the stopping rules (STOPPING_RULES), 0: off each
+    max_steps: int = _opt(0, "Stop after this many steps.")
+    epochs: float = _opt(0.0, "Stop after this many passes over the data.")
+    time_budget: float = _opt(0.0, "Wall-clock seconds for the whole run, validation and saving included.")
+    # validations in a row without a better selection metric
+    patience: int = _opt(0, "Stop after this many validations without a better val bpc (0: off).")
+    # 0: about every 30 s or 1/10 of the run
+    eval_interval: int = _opt(0, "Steps between validations (default: quarters).")
+    seed: int = _opt(0, "Random seed.")
+    device: str = _opt("auto", "Where to train.", choices=DEVICES)
+    precision: str = _opt(
+        "auto",
+        "auto: bf16 autocast on CUDA (fp16 with loss scaling where bf16 is missing), fp32 on CPU.",
+        choices=PRECISIONS,
+    )
+    # resume.safetensors is 3x the model
+    keep_resume: bool = _opt(
+        True, "Keep resume.safetensors (3x the model) after the run finishes, so {resume} can extend it."
+    )
 
     def __post_init__(self) -> None:
         _finite(self)
-        _check(self.tokenizer in ("char", "bpe", "unigram", "word"), "--tokenizer must be char, bpe, unigram or word")
+        _check(self.tokenizer in TOKENIZERS, "--tokenizer must be char, bpe, unigram or word")
         _check(self.val_tokens >= 1000, "--val-tokens must be at least 1000")
         _check(self.tokenizer_sample >= 1 << 16, "--tokenizer-sample must be at least 65536 bytes")
-        _check(self.precision in ("auto", "fp32", "bf16", "fp16"), "--precision must be auto, fp32, bf16 or fp16")
+        _check(self.precision in PRECISIONS, "--precision must be auto, fp32, bf16 or fp16")
         _check(self.vocab_size >= 0, "--vocab-size must be >= 0")
         _check(
             self.tokenizer == "char" or self.vocab_size == 0 or self.vocab_size >= 16,
@@ -125,7 +207,7 @@ class TrainConfig:
         _check(self.patience >= 0, "--patience must be >= 0 (0: off)")
         _check(self.eval_interval >= 0, "--eval-interval must be >= 0")
         _check(
-            self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+            self.device in DEVICES or self.device.startswith("cuda:"),
             "--device must be auto, cpu, cuda or mps",
         )
 
@@ -140,15 +222,16 @@ class TrainConfig:
 
 @dataclass
 class GenerateConfig:
-    max_tokens: int = 500  # new tokens per sample
-    temperature: float = 1.0  # < 1 sharper, > 1 flatter
-    top_k: int = 0  # keep the k most likely tokens; 0: off
-    top_p: float = 1.0  # nucleus sampling (Holtzman et al. 2020); 1: off
-    min_p: float = 0.0  # drop tokens below min_p * p(best); 0: off
-    repetition_penalty: float = 1.0  # CTRL-style (Keskar et al. 2019) penalty on seen tokens; 1: off
-    stop: list[str] = field(default_factory=list)  # end a sample at the first of these strings
-    seed: int | None = None  # same seed, same text
-    greedy: bool = False  # always the most likely token
+    max_tokens: int = _opt(500, "New tokens per sample.")
+    temperature: float = _opt(1.0, f"Sampling temperature in {_SAMPLING}.")  # < 1 sharper, > 1 flatter
+    top_k: int = _opt(0, "Sample from the k most likely tokens (0: all).")
+    top_p: float = _opt(1.0, f"Nucleus sampling mass in [{TOP_P_MIN:g}, 1].")  # Holtzman et al. 2020
+    min_p: float = _opt(0.0, "Drop tokens below min-p x the top probability.")
+    # CTRL-style (Keskar et al. 2019) penalty on seen tokens
+    repetition_penalty: float = _opt(1.0, f"Penalise tokens already seen (1: off), in {_SAMPLING}.")
+    stop: list[str] = _opt([], "End the text at the first of these strings.")
+    seed: int | None = _opt(None, "Random seed: same seed, same text.")
+    greedy: bool = _opt(False, "Always take the most likely token.")
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -170,8 +253,20 @@ class GenerateConfig:
         _check(all(isinstance(s, str) and s for s in self.stop), "--stop strings must not be empty")
 
 
-SAMPLING_RANGE = (1e-3, 1e3)  # temperature and repetition penalty: logits (at most ~1e2) stay far below float32's max
-TOP_P_MIN = 1e-6
+@dataclass
+class ClassifyConfig:
+    # large enough to amortise the per-step overhead, small enough for the cache
+    batch_size: int = _opt(512, "Lines per batch.")
+    threshold: float = _opt(0.0, "Below this top probability, answer {abstain_label}.")  # 0: never abstain
+    abstain_label: str = _opt("neutral", "Label for answers under {threshold}.")
+    explain: bool = _opt(False, "Also each word's weight: how much the label's probability drops without it.")
+
+    def __post_init__(self) -> None:
+        _finite(self)
+        if self.batch_size < 1:
+            raise LstmTextError(f"{{batch_size}} must be at least 1, got {self.batch_size}", param="batch_size")
+        if not 0.0 <= self.threshold < 1.0:
+            raise LstmTextError(f"{{threshold}} must be in [0, 1), got {self.threshold}", param="threshold")
 
 
 @dataclass(frozen=True)
@@ -211,13 +306,25 @@ def classifier_model(**overrides) -> dict:
 
 
 LM_TIME_BUDGET = 300.0  # seconds a language model trains for when no stopping rule is given
+STOPPING_RULES = (
+    "max_steps",
+    "epochs",
+    "time_budget",
+)  # a run ends at the first it reaches; given on resume, they replace the run's
+RESUMABLE = (*STOPPING_RULES, "patience", "eval_interval", "device", "keep_resume")  # what a resumed run may change
+
+
+def has_stopping_rule(cfg: TrainConfig | dict) -> bool:
+    """Whether ``cfg`` (a TrainConfig, or some of its fields as a dict) sets any of the ``STOPPING_RULES``."""
+    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+    return any(get(k) for k in STOPPING_RULES)
 
 
 def lm_train(resume: bool = False, **overrides) -> TrainConfig:
     """The TrainConfig of a language-model run: TrainConfig's defaults, ``overrides``, and a
     ``LM_TIME_BUDGET`` wall-clock budget when no stopping rule is among them (``resume``: none, the resumed
     run keeps its own rules)."""
-    if not resume and not any(overrides.get(k) for k in ("max_steps", "epochs", "time_budget")):
+    if not resume and not has_stopping_rule(overrides):
         overrides = {**overrides, "time_budget": LM_TIME_BUDGET}
     return TrainConfig(**overrides)
 
@@ -253,7 +360,7 @@ def fit_classifier(cfg: TrainConfig, lines: int) -> TrainConfig:
     d = {}
     if not cfg.batch_size:
         d["batch_size"] = classifier_batch(lines)
-    if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
+    if not has_stopping_rule(cfg):
         steps_per_epoch = max(1, math.ceil(lines / d.get("batch_size", cfg.batch_size)))
         d["epochs"] = float(max(CLASSIFIER.epochs, math.ceil(CLASSIFIER.min_steps / steps_per_epoch)))
     return dataclasses.replace(cfg, **d) if d else cfg

@@ -30,4 +30,9 @@ class LstmTextError(Exception):
 
     def render(self, name: Callable[[str], str] = str) -> str:
         """The message with each parameter said by ``name`` (default: its Python name)."""
-        return _NAME.sub(lambda m: name(m[1]), self.template)
+        return render(self.template, name)
+
+
+def render(template: str, name: Callable[[str], str] = str) -> str:
+    """``template`` with each ``{name}`` placeholder said by ``name``: an error's message, an option's help."""
+    return _NAME.sub(lambda m: name(m[1]), template)

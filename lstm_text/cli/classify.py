@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from .options import Device, Quantize, _q
+from ..config import ClassifyConfig
+from .options import Device, Quantize, _q, checked, option
 
 
 class OutFormat(str, Enum):
@@ -28,15 +29,14 @@ def classify(
     fmt: Annotated[
         OutFormat, typer.Option("--format", "-f", help="text, tsv (label, score, text) or jsonl.")
     ] = OutFormat.text,
-    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 512,
-    threshold: Annotated[float, typer.Option(help="Below this top probability, answer --abstain-label.")] = 0.0,
-    abstain_label: Annotated[str, typer.Option(help="Label for answers under --threshold.")] = "neutral",
-    explain: Annotated[
-        bool,
-        typer.Option(
-            help="Show which words drove each decision: coloured on a terminal, else a last column of word:weight."
-        ),
-    ] = False,
+    batch_size: int = option(ClassifyConfig, "batch_size"),
+    threshold: float = option(ClassifyConfig, "threshold"),
+    abstain_label: str = option(ClassifyConfig, "abstain_label"),
+    explain: bool = option(
+        ClassifyConfig,
+        "explain",
+        help="Show which words drove each decision: coloured on a terminal, else a last column of word:weight.",
+    ),
     quantize: Annotated[
         Quantize, typer.Option(help="int8: hold the lookup table in int8 (4x less memory).")
     ] = Quantize.none,
@@ -51,17 +51,15 @@ def classify(
     from ..data import read_lines
     from ..ui import classified
 
-    if batch_size < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
-    if not 0.0 <= threshold < 1.0:
-        raise typer.BadParameter("must be in [0, 1)", param_hint="--threshold")
+    opts = checked(
+        ClassifyConfig, batch_size=batch_size, threshold=threshold, abstain_label=abstain_label, explain=explain
+    )
     m = lstm_text.load(model, quantize=_q(quantize))
     if not m.labels:
         raise typer.BadParameter(
             f"{model} is a language model without a classification head; train one with 'lstm-text train-classifier'",
             param_hint="--model",
         )
-    opts = dict(batch_size=batch_size, threshold=threshold, abstain_label=abstain_label, explain=explain)
     classified(m.classify_lines(read_lines(files or []), **opts), fmt.value, explain)
 
 

@@ -9,29 +9,26 @@ from typing import Annotated
 
 import typer
 
-from ..config import SAMPLING_RANGE, TOP_P_MIN
-from .options import Device, Quantize, Sentiment, _q, _read_prompt
-
-_SAMPLING = "[{:g}, {:g}]".format(*SAMPLING_RANGE)
+from ..config import GenerateConfig
+from .options import Device, Quantize, Sentiment, _q, _read_prompt, option
 
 
 def generate(
     model: Annotated[str, typer.Argument(help="Run directory or model file.")],
     prompt: Annotated[str | None, typer.Argument(help="Text to continue ('-': stdin).")] = None,
     prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from this file ('-': stdin).")] = None,
-    max_tokens: Annotated[int, typer.Option(help="New tokens per sample.")] = 500,
-    temperature: Annotated[float, typer.Option(help=f"Sampling temperature in {_SAMPLING}.")] = 1.0,
-    top_k: Annotated[int, typer.Option(help="Sample from the k most likely tokens (0: all).")] = 0,
-    top_p: Annotated[float, typer.Option(help=f"Nucleus sampling mass in [{TOP_P_MIN:g}, 1].")] = 1.0,
-    min_p: Annotated[float, typer.Option(help="Drop tokens below min-p x the top probability.")] = 0.0,
-    repetition_penalty: Annotated[
-        float,
-        typer.Option(help=f"Penalise tokens already seen (1: off), in {_SAMPLING}."),
-    ] = 1.0,
-    stop: Annotated[list[str] | None, typer.Option(help="End a sample at this string (repeatable).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same text.")] = None,
+    max_tokens: int = option(GenerateConfig, "max_tokens"),
+    temperature: float = option(GenerateConfig, "temperature"),
+    top_k: int = option(GenerateConfig, "top_k"),
+    top_p: float = option(GenerateConfig, "top_p"),
+    min_p: float = option(GenerateConfig, "min_p"),
+    repetition_penalty: float = option(GenerateConfig, "repetition_penalty"),
+    stop: list[str] | None = option(
+        GenerateConfig, "stop", help="End a sample at this string (repeatable).", default=None
+    ),
+    seed: int | None = option(GenerateConfig, "seed"),
     num_samples: Annotated[int, typer.Option(help="Samples to draw (as one batch).")] = 1,
-    greedy: Annotated[bool, typer.Option(help="Always take the most likely token.")] = False,
+    greedy: bool = option(GenerateConfig, "greedy"),
     quantize: Annotated[
         Quantize, typer.Option(help="int8: int8 weights for the per-token steps (CPU only; faster on larger models).")
     ] = Quantize.none,
@@ -56,7 +53,6 @@ def generate(
     """Generate text from a prompt; streams to stdout as it is produced."""
     import lstm_text
 
-    from ..config import GenerateConfig
     from ..ui import warn
 
     text = _read_prompt(prompt, prompt_file)

@@ -1,4 +1,5 @@
-"""What the commands share: the choice enums, the option helpers, reading a prompt, the torchrun rank."""
+"""What the commands share: the choice enums, ``option`` (a Typer option derived from a config field), the help
+of the run options, reading a prompt, the torchrun rank."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from pathlib import Path
 
 import typer
 
-from ..config import TrainConfig
+from ..config import DEVICES, PRECISIONS, RESUMABLE, STOPPING_RULES, TOKENIZERS, TrainConfig, default_of, help_of
 
 
-class TokenizerKind(str, Enum):
-    char = "char"
-    bpe = "bpe"
-    unigram = "unigram"
-    word = "word"
+def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A ``str`` enum of ``values`` (config's tuples): Typer shows and checks an option's choices from it."""
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+TokenizerKind = _choice("TokenizerKind", TOKENIZERS)
+Device = _choice("Device", DEVICES)
+Precision = _choice("Precision", PRECISIONS)
 
 
 class Quantize(str, Enum):
@@ -24,15 +28,13 @@ class Quantize(str, Enum):
     int8 = "int8"
 
 
+class Sentiment(str, Enum):
+    positive = "positive"
+    negative = "negative"
+
+
 def _q(q: Quantize) -> str:
     return "" if q == Quantize.none else q.value
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
 
 
 def _rank() -> int:
@@ -40,38 +42,59 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
+def flag(name: str) -> str:
+    """A parameter's name on the command line: ``top_p`` -> ``--top-p``."""
+    return "--" + name.replace("_", "-")
 
 
-class Sentiment(str, Enum):
-    positive = "positive"
-    negative = "negative"
-
-
-def _default(cls, name: str) -> str:
+def _shown(value) -> str:
     """ " [default: X]" for a help text whose option defaults to None (so a resumed run keeps its own value)."""
-    import dataclasses
-
-    v = next(f.default for f in dataclasses.fields(cls) if f.name == name)
-    return f" \\[default: {str(v).lower() if isinstance(v, bool) else v}]"  # \\[: not Rich markup
+    return f" \\[default: {str(value).lower() if isinstance(value, bool) else value}]"  # \\[: not Rich markup
 
 
+_FIELD = object()  # option()'s default: the field's own
+
+
+def option(
+    cls, name: str, *decls: str, help: str | None = None, default=_FIELD, given: bool = False, show: bool = True, **kw
+):
+    """The ``typer.Option`` of field ``name`` of the config class ``cls``, with the field's help and default
+    (``help``, ``default``: this command's own, where they differ: a classifier's defaults, a wording that names
+    DATA). ``given``: the option defaults to None, so that only what the command line gives overrides (a resumed
+    run keeps its own values), and the help says the default (unless not ``show``)."""
+    text = help_of(cls, name, flag) if help is None else help
+    value = default_of(cls, name) if default is _FIELD else default
+    if given:
+        return typer.Option(None, *decls, help=text + (_shown(value) if show else ""), **kw)
+    return typer.Option(value, *decls, help=text, **kw)
+
+
+def checked(cls, **fields) -> dict:
+    """``fields`` once the config class ``cls`` accepts them (its checks are the library's), before any model
+    loads; a value it refuses is a usage error (exit 2) naming the option."""
+    from ..errors import LstmTextError
+
+    try:
+        cls(**fields)
+    except LstmTextError as e:
+        raise typer.BadParameter(e.render(flag)) from None
+    return fields
+
+
+_STOPS, _OTHERS = [flag(k) for k in STOPPING_RULES], [flag(k) for k in RESUMABLE if k not in STOPPING_RULES]
 RESUME_HELP = (
-    "Continue the interrupted run in --out. Stopping rules given now (--max-steps, --epochs, --time-budget) replace "
-    "the run's; --patience, --eval-interval, --device and --keep-resume may change too; other options may not."
+    f"Continue the interrupted run in --out. Stopping rules given now ({', '.join(_STOPS)}) replace the run's; "
+    f"{', '.join(_OTHERS[:-1])} and {_OTHERS[-1]} may change too; other options may not."
 )
 OVERWRITE_HELP = "Replace the run already in --out (its model, resume state and metrics log)."
 KEEP_RESUME_HELP = (
     "Keep resume.safetensors (3x the model) after the run finishes, so --resume can extend it; "
-    "--no-keep-resume removes it at the end." + _default(TrainConfig, "keep_resume")
+    "--no-keep-resume removes it at the end." + _shown(default_of(TrainConfig, "keep_resume"))
 )
 
 
 def _given(**kw) -> dict:
+    """The options given on the command line (not None), enums as their values."""
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in kw.items() if v is not None}
 
 

@@ -1,4 +1,8 @@
-"""``train`` and ``train-classifier``: parse the options, build the configs, call the trainer, render the summary."""
+"""``train`` and ``train-classifier``: parse the options, build the configs, call the trainer, render the summary.
+
+Each option's default and help come from its config field (``options.option``); ``train`` leaves out what the
+command line does not give (a resumed run keeps its own values), ``train-classifier`` starts from
+``config.CLASSIFIER``."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ..config import CLASSIFIER, ModelConfig, TrainConfig
+from ..config import CLASSIFIER, LM_TIME_BUDGET, ModelConfig, TrainConfig, help_of
 from .options import (
     KEEP_RESUME_HELP,
     OVERWRITE_HELP,
@@ -15,10 +19,13 @@ from .options import (
     Device,
     Precision,
     TokenizerKind,
-    _default,
     _given,
     _rank,
+    flag,
+    option,
 )
+
+OUT_HELP = "Run directory to create (or to continue with --resume)."
 
 
 def train(
@@ -30,99 +37,38 @@ def train(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")
-    ] = ...,
-    tokenizer: Annotated[
-        TokenizerKind | None,
-        typer.Option(help="char, or SentencePiece bpe/unigram." + _default(TrainConfig, "tokenizer")),
-    ] = None,
-    tokenizer_sample: Annotated[
-        int | None,
-        typer.Option(
-            help="Bytes of a bigger corpus that SentencePiece trains on (a seeded sample)."
-            + _default(TrainConfig, "tokenizer_sample")
-        ),
-    ] = None,
-    vocab_size: Annotated[
-        int | None,
-        typer.Option(help="Vocabulary size (char: 0 keeps every character)." + _default(TrainConfig, "vocab_size")),
-    ] = None,
-    layers: Annotated[int | None, typer.Option(help="Stacked LSTM layers." + _default(ModelConfig, "layers"))] = None,
-    hidden: Annotated[int | None, typer.Option(help="LSTM units per layer." + _default(ModelConfig, "hidden"))] = None,
-    embed: Annotated[int | None, typer.Option(help="Embedding width." + _default(ModelConfig, "embed"))] = None,
-    dropout: Annotated[
-        float | None,
-        typer.Option(help="Locked dropout between layers and before the head." + _default(ModelConfig, "dropout")),
-    ] = None,
-    embed_dropout: Annotated[
-        float | None,
-        typer.Option(help="Drop whole embedding rows (AWD-LSTM)." + _default(ModelConfig, "embed_dropout")),
-    ] = None,
-    tie_weights: Annotated[
-        bool | None,
-        typer.Option(
-            "--tie-weights/--no-tie-weights",
-            help="Share embedding and output weights." + _default(ModelConfig, "tie_weights"),
-        ),
-    ] = None,
-    val_fraction: Annotated[
-        float | None,
-        typer.Option(help="Last fraction of each file used to validate." + _default(TrainConfig, "val_fraction")),
-    ] = None,
-    val_tokens: Annotated[
-        int | None,
-        typer.Option(
-            help="Validate on a fixed sample this big of a larger validation split ('lstm-text evaluate' gives the "
-            "whole split)." + _default(TrainConfig, "val_tokens")
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(help="Parallel streams per step, per process." + _default(TrainConfig, "batch_size")),
-    ] = None,
-    seq_len: Annotated[
-        int | None, typer.Option(help="Truncated BPTT length in tokens." + _default(TrainConfig, "seq_len"))
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW)." + _default(TrainConfig, "lr"))] = None,
-    warmup: Annotated[
-        int | None,
-        typer.Option(help="Linear warm-up steps (at most a tenth of the run)." + _default(TrainConfig, "warmup")),
-    ] = None,
-    weight_decay: Annotated[
-        float | None, typer.Option(help="AdamW weight decay." + _default(TrainConfig, "weight_decay"))
-    ] = None,
-    grad_clip: Annotated[
-        float | None, typer.Option(help="Clip the gradient norm to this (0: off)." + _default(TrainConfig, "grad_clip"))
-    ] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Stop after this many passes over the data.")] = None,
-    time_budget: Annotated[
-        float | None,
-        typer.Option(
-            help="Wall-clock seconds for the whole run, validation and saving included. Without any stopping rule: 300."
-        ),
-    ] = None,
-    patience: Annotated[
-        int | None,
-        typer.Option(
-            help="Stop after this many validations without a better val bpc (0: off)."
-            + _default(TrainConfig, "patience")
-        ),
-    ] = None,
-    eval_interval: Annotated[
-        int | None,
-        typer.Option(help="Steps between validations (default: quarters)." + _default(TrainConfig, "eval_interval")),
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed." + _default(TrainConfig, "seed"))] = None,
-    device: Annotated[Device | None, typer.Option(help="Where to train." + _default(TrainConfig, "device"))] = None,
-    precision: Annotated[
-        Precision | None,
-        typer.Option(
-            help="auto: bf16 autocast on CUDA (fp16 with loss scaling where bf16 is missing), fp32 on CPU."
-            + _default(TrainConfig, "precision")
-        ),
-    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)] = ...,
+    tokenizer: TokenizerKind | None = option(TrainConfig, "tokenizer", given=True),
+    tokenizer_sample: int | None = option(TrainConfig, "tokenizer_sample", given=True),
+    vocab_size: int | None = option(TrainConfig, "vocab_size", given=True),
+    layers: int | None = option(ModelConfig, "layers", given=True),
+    hidden: int | None = option(ModelConfig, "hidden", given=True),
+    embed: int | None = option(ModelConfig, "embed", given=True),
+    dropout: float | None = option(ModelConfig, "dropout", given=True),
+    embed_dropout: float | None = option(ModelConfig, "embed_dropout", given=True),
+    tie_weights: bool | None = option(ModelConfig, "tie_weights", "--tie-weights/--no-tie-weights", given=True),
+    val_fraction: float | None = option(TrainConfig, "val_fraction", given=True),
+    val_tokens: int | None = option(TrainConfig, "val_tokens", given=True),
+    batch_size: int | None = option(TrainConfig, "batch_size", given=True),
+    seq_len: int | None = option(TrainConfig, "seq_len", given=True),
+    lr: float | None = option(TrainConfig, "lr", given=True),
+    warmup: int | None = option(TrainConfig, "warmup", given=True),
+    weight_decay: float | None = option(TrainConfig, "weight_decay", given=True),
+    grad_clip: float | None = option(TrainConfig, "grad_clip", given=True),
+    max_steps: int | None = option(TrainConfig, "max_steps", given=True, show=False),
+    epochs: float | None = option(TrainConfig, "epochs", given=True, show=False),
+    time_budget: float | None = option(
+        TrainConfig,
+        "time_budget",
+        help=f"{help_of(TrainConfig, 'time_budget', flag)} Without any stopping rule: {LM_TIME_BUDGET:g}.",
+        given=True,
+        show=False,
+    ),
+    patience: int | None = option(TrainConfig, "patience", given=True),
+    eval_interval: int | None = option(TrainConfig, "eval_interval", given=True),
+    seed: int | None = option(TrainConfig, "seed", given=True),
+    device: Device | None = option(TrainConfig, "device", given=True),
+    precision: Precision | None = option(TrainConfig, "precision", given=True),
     resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
     keep_resume: Annotated[
@@ -168,7 +114,6 @@ def train(
         layers=layers, hidden=hidden, embed=embed, dropout=dropout, embed_dropout=embed_dropout, tie_weights=tie_weights
     )
     quiet = quiet or _rank() != 0  # under torchrun, rank 0 alone reports
-    ModelConfig(vocab_size=2, **mcfg)  # validate the model flags before reading any data
     summary = train_lm(
         corpus or [],
         out,
@@ -190,9 +135,7 @@ def train_classifier(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Run directory to create (or to continue with --resume).")
-    ] = ...,
+    out: Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)] = ...,
     dev: Annotated[
         list[Path] | None,
         typer.Option(
@@ -214,79 +157,64 @@ def train_classifier(
             show_default=False,
         ),
     ] = None,
-    tune_vectors: Annotated[
-        int,
-        typer.Option(
-            help="With --vectors: DATA's N most frequent words keep training their rows (the rest stay fixed)."
-        ),
-    ] = 0,
-    tokenizer: Annotated[
-        TokenizerKind | None,
-        typer.Option(
-            help=f"Tokenizer trained on DATA (without --init) \\[default: {CLASSIFIER.tokenizer}; word with --vectors]",
-            show_default=False,
-        ),
-    ] = None,
-    normalize: Annotated[
-        bool,
-        typer.Option(
-            "--normalize/--no-normalize",
-            help="Read raw text like tokenized text: lower case, clitics split, emoji and emoticons as words, "
-            "HTML and URLs cleaned (stored in the model).",
-        ),
-    ] = CLASSIFIER.normalize,
-    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = CLASSIFIER.vocab_size,
-    layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = CLASSIFIER.layers,
-    hidden: Annotated[int, typer.Option(help="LSTM units per layer and direction.")] = CLASSIFIER.hidden,
-    embed: Annotated[int, typer.Option(help="Embedding width.")] = CLASSIFIER.embed,
-    dropout: Annotated[float, typer.Option(help="Dropout on the encoder and before the head.")] = CLASSIFIER.dropout,
-    embed_dropout: Annotated[float, typer.Option(help="Drop whole embedding rows.")] = CLASSIFIER.embed_dropout,
-    bidirectional: Annotated[
-        bool | None,
-        typer.Option(
-            "--bidirectional/--no-bidirectional",
-            help="Read lines in both directions (default from scratch; a model from --init reads left to right).",
-            show_default=False,
-        ),
-    ] = None,
-    val_fraction: Annotated[float, typer.Option(help="Held-out share of DATA when no --dev is given.")] = 0.1,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Lines per step \\[default: {CLASSIFIER.batch_size}; a file of fewer than "
-            f"{CLASSIFIER.batch_size * CLASSIFIER.steps_per_epoch} lines: lines / {CLASSIFIER.steps_per_epoch}, "
-            f"at least {CLASSIFIER.min_batch}]",
-            show_default=False,
-        ),
-    ] = None,
-    max_len: Annotated[
-        int, typer.Option(help="Cut longer training lines to this many tokens: their first quarter and last three.")
-    ] = TrainConfig.max_len,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = CLASSIFIER.lr,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
-    grad_clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).")] = 1.0,
-    warmup: Annotated[int, typer.Option(help="Linear warm-up steps (at most a tenth of the run).")] = CLASSIFIER.warmup,
-    epochs: Annotated[
-        float | None,
-        typer.Option(
-            help=f"Passes over DATA \\[default without other limits: {CLASSIFIER.epochs:g}, or enough for "
-            f"{CLASSIFIER.min_steps} steps on a small file]",
-            show_default=False,
-        ),
-    ] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
-    time_budget: Annotated[
-        float | None, typer.Option(help="Wall-clock seconds for the whole run, validation and saving included.")
-    ] = None,
-    patience: Annotated[
-        int,
-        typer.Option(
-            help="Stop after this many validations (two per epoch) without a better dev score, counted once the "
-            "warm-up is over (0: off)."
-        ),
-    ] = CLASSIFIER.patience,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    tune_vectors: int = option(TrainConfig, "tune_vectors"),
+    tokenizer: TokenizerKind | None = option(
+        TrainConfig,
+        "tokenizer",
+        help=f"Tokenizer trained on DATA (without --init) \\[default: {CLASSIFIER.tokenizer}; word with --vectors]",
+        default=None,
+        show_default=False,
+    ),
+    normalize: bool = option(TrainConfig, "normalize", "--normalize/--no-normalize", default=CLASSIFIER.normalize),
+    vocab_size: int = option(
+        TrainConfig, "vocab_size", help="Tokenizer vocabulary size.", default=CLASSIFIER.vocab_size
+    ),
+    layers: int = option(ModelConfig, "layers", default=CLASSIFIER.layers),
+    hidden: int = option(ModelConfig, "hidden", help="LSTM units per layer and direction.", default=CLASSIFIER.hidden),
+    embed: int = option(ModelConfig, "embed", default=CLASSIFIER.embed),
+    dropout: float = option(
+        ModelConfig, "dropout", help="Dropout on the encoder and before the head.", default=CLASSIFIER.dropout
+    ),
+    embed_dropout: float = option(
+        ModelConfig, "embed_dropout", help="Drop whole embedding rows.", default=CLASSIFIER.embed_dropout
+    ),
+    bidirectional: bool | None = option(
+        ModelConfig, "bidirectional", "--bidirectional/--no-bidirectional", default=None, show_default=False
+    ),
+    val_fraction: float = option(TrainConfig, "val_fraction", help="Held-out share of DATA when no --dev is given."),
+    batch_size: int | None = option(
+        TrainConfig,
+        "batch_size",
+        help=f"Lines per step \\[default: {CLASSIFIER.batch_size}; a file of fewer than "
+        f"{CLASSIFIER.batch_size * CLASSIFIER.steps_per_epoch} lines: lines / {CLASSIFIER.steps_per_epoch}, "
+        f"at least {CLASSIFIER.min_batch}]",
+        default=None,
+        show_default=False,
+    ),
+    max_len: int = option(TrainConfig, "max_len"),
+    lr: float = option(TrainConfig, "lr", default=CLASSIFIER.lr),
+    weight_decay: float = option(TrainConfig, "weight_decay"),
+    grad_clip: float = option(TrainConfig, "grad_clip"),
+    warmup: int = option(TrainConfig, "warmup", default=CLASSIFIER.warmup),
+    epochs: float | None = option(
+        TrainConfig,
+        "epochs",
+        help=f"Passes over DATA \\[default without other limits: {CLASSIFIER.epochs:g}, or enough for "
+        f"{CLASSIFIER.min_steps} steps on a small file]",
+        default=None,
+        show_default=False,
+    ),
+    max_steps: int | None = option(TrainConfig, "max_steps", default=None),
+    time_budget: float | None = option(TrainConfig, "time_budget", default=None),
+    patience: int = option(
+        TrainConfig,
+        "patience",
+        help="Stop after this many validations (two per epoch) without a better dev score, counted once the "
+        "warm-up is over (0: off).",
+        default=CLASSIFIER.patience,
+    ),
+    seed: int = option(TrainConfig, "seed"),
+    device: Device = option(TrainConfig, "device"),
     label_map: Annotated[
         str | None,
         typer.Option(
@@ -313,13 +241,13 @@ def train_classifier(
     ] = None,
     resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
-    keep_resume: Annotated[
-        bool, typer.Option("--keep-resume/--no-keep-resume", help=KEEP_RESUME_HELP, show_default=False)
-    ] = TrainConfig.keep_resume,
+    keep_resume: bool = option(
+        TrainConfig, "keep_resume", "--keep-resume/--no-keep-resume", help=KEEP_RESUME_HELP, show_default=False
+    ),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a sentiment (or any label) classifier on labelled lines."""
-    from ..config import ModelConfig, classifier_model, classifier_train
+    from ..config import classifier_model, classifier_train
     from ..data.labelled import parse_label_map
     from ..training.classifier import train_classifier as run
     from ..ui import TrainProgress, train_summary
@@ -359,7 +287,6 @@ def train_classifier(
         embed_dropout=embed_dropout,
         bidirectional=not init if bidirectional is None else bidirectional,
     )
-    ModelConfig(vocab_size=2, labels=["a", "b"], **mcfg)
     if vectors is not None and not vectors.is_file():
         raise typer.BadParameter(f"no such file: {vectors}", param_hint="--vectors")
     s = run(

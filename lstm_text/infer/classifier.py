@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from ..config import ModelConfig
+from ..config import ClassifyConfig, ModelConfig
 from ..errors import LstmTextError
 from ..tokenizer import PAD
 from .packed import pack_lstm, pool_features, pooled_features, quantize_rows
@@ -26,7 +26,7 @@ except ImportError:
     _cell = None
 
 MAX_TOKENS = 1024  # a line longer than this is classified on its head and tail (``cut``): bounded memory and time
-BATCH = 512  # lines per batch: large enough to amortise the per-step overhead, small enough for the cache
+BATCH = ClassifyConfig.batch_size  # lines per batch (classify --batch-size)
 BATCH_TOKENS = 65_536  # padded tokens per batch at most (~125 MB of work arrays): long lines come in smaller batches
 
 

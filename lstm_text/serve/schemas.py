@@ -2,6 +2,8 @@
 
 Ranges of the sampling options are checked by ``GenerateConfig`` (one set of rules for the CLI, the Python API
 and the server); the server's own bounds (``limits.Limits``) are checked by the handlers, naming the limit.
+The fields the CLI shares take their defaults and descriptions from the config fields (``config.ClassifyConfig``,
+``config.GenerateConfig``), as the CLI's options do.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ..config import ClassifyConfig, GenerateConfig, default_of, help_of
 
 SEED = Field(None, ge=-(2**63), le=2**64 - 1, description="Same seed, same text.")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -26,16 +30,21 @@ def _whole_characters(s: str) -> str:
 Text = Annotated[str, AfterValidator(_whole_characters)]  # every string a request sends
 
 
+def _option(cls, name: str, **kw):
+    """The request field of config field ``name`` of ``cls``: its default, and its help as the description."""
+    return Field(default_of(cls, name), **{"description": help_of(cls, name), **kw})
+
+
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     texts: list[Text] = Field(description="Texts to classify; the results come back in this order.")
     model: Text | None = Field(None, description="A served model's name (default: the first classifier).")
-    threshold: float = Field(0.0, ge=0.0, lt=1.0, description="Below this top probability, answer abstain_label.")
-    abstain_label: Text = Field("neutral", description="Answered under threshold (see lstm-text serve --max-label).")
-    explain: bool = Field(
-        False, description="Also each word's weight: how much the label's probability drops without it."
+    threshold: float = _option(ClassifyConfig, "threshold", ge=0.0, lt=1.0)
+    abstain_label: Text = _option(
+        ClassifyConfig, "abstain_label", description="Answered under threshold (see lstm-text serve --max-label)."
     )
+    explain: bool = _option(ClassifyConfig, "explain")
 
 
 class GenerateRequest(BaseModel):
@@ -43,15 +52,15 @@ class GenerateRequest(BaseModel):
 
     prompt: Text = Field("", description="Text to continue; the response holds the continuation only.")
     model: Text | None = Field(None, description="A served model's name (default: the first language model).")
-    max_tokens: int = 500
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    repetition_penalty: float = 1.0
+    max_tokens: int = _option(GenerateConfig, "max_tokens")
+    temperature: float = _option(GenerateConfig, "temperature")
+    top_k: int = _option(GenerateConfig, "top_k")
+    top_p: float = _option(GenerateConfig, "top_p")
+    min_p: float = _option(GenerateConfig, "min_p")
+    repetition_penalty: float = _option(GenerateConfig, "repetition_penalty")
     stop: list[Text] | Text | None = Field(None, description="End the text at the first of these strings.")
     seed: int | None = SEED
-    greedy: bool = False
+    greedy: bool = _option(GenerateConfig, "greedy")
     stream: bool = Field(False, description="Send the text as server-sent events as it is produced.")
 
 
@@ -78,9 +87,9 @@ class OpenAIRequest(BaseModel):
     logit_bias: dict[str, float] | None = None
     user: Text | None = None
     # extensions (the openai client sends them with extra_body=...), as in lstm-text generate
-    top_k: int = 0
-    min_p: float = 0.0
-    repetition_penalty: float = 1.0
+    top_k: int = default_of(GenerateConfig, "top_k")
+    min_p: float = default_of(GenerateConfig, "min_p")
+    repetition_penalty: float = default_of(GenerateConfig, "repetition_penalty")
 
 
 class CompletionRequest(OpenAIRequest):

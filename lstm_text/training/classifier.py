@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import RESUME_FILE, read_resume
-from ..config import CLASSIFIER, ModelConfig, TrainConfig, classifier_model, classifier_train, fit_classifier
+from ..config import (
+    CLASSIFIER,
+    ModelConfig,
+    TrainConfig,
+    check_model,
+    classifier_model,
+    classifier_train,
+    fit_classifier,
+)
 from ..errors import LstmTextError
 from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
@@ -207,6 +215,7 @@ def train_classifier(
     from ..model import LSTMModel
     from ..tokenizer import train_tokenizer
 
+    check_model({**classifier_model(), **(model or {})}, classifier=True)  # before any data is read
     out = Path(out)
     cfg = train or classifier_train()
     saved, trained_rows = None, 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import RESUME_FILE, read_resume
-from ..config import ModelConfig, TrainConfig, lm_train
+from ..config import ModelConfig, TrainConfig, check_model, lm_train
 from ..errors import LstmTextError
 from .loop import Callback, StopSignals, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
@@ -133,6 +133,7 @@ def train_lm(
     from ..data.corpus import expand
     from ..model import LSTMModel
 
+    check_model(model)  # before any data is read
     out = Path(out)
     saved = tokenizer = None
     if resume:

@@ -28,7 +28,7 @@ from ..checkpoint import (
     save_model,
     write_resume,
 )
-from ..config import TrainConfig
+from ..config import RESUMABLE, STOPPING_RULES, TrainConfig, has_stopping_rule
 from ..errors import LstmTextError
 from ..plot import METRICS_FILE
 from .runtime import Runtime
@@ -141,7 +141,7 @@ def run_progress(cfg: TrainConfig, step: int, steps_per_epoch: int, elapsed: flo
 
 def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int | None:
     """The step count a run stops at, when a step or epoch limit fixes it (a time budget does not)."""
-    if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
+    if not has_stopping_rule(cfg):
         raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
     limits = [s for s in (cfg.max_steps, math.ceil(cfg.epochs * steps_per_epoch) if cfg.epochs else 0) if s]
     return min(limits) if limits else None
@@ -204,10 +204,6 @@ def make_optimizer(model, cfg: TrainConfig, scale: dict[int, float] | None = Non
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-8)
 
 
-STOPS = ("max_steps", "epochs", "time_budget")  # stopping rules: given on --resume, they replace the run's
-RESUMABLE = (*STOPS, "patience", "eval_interval", "device", "keep_resume")  # what --resume may change
-
-
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -230,7 +226,7 @@ def resume_config(saved: dict, train: TrainConfig, base: TrainConfig, model: dic
             f"and training options; start a new run with --overwrite or another --out (--resume may change "
             f"{', '.join(map(_flag, RESUMABLE))})"
         )
-    stops = {k: given.get(k, 0) for k in STOPS} if any(k in given for k in STOPS) else {}
+    stops = {k: given.get(k, 0) for k in STOPPING_RULES} if any(k in given for k in STOPPING_RULES) else {}
     return TrainConfig.from_dict({**old_train, **stops, **{k: v for k, v in given.items() if k in RESUMABLE}})
 
 

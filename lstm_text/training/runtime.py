@@ -17,9 +17,8 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ..config import PRECISIONS
 from ..errors import LstmTextError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
