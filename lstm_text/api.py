@@ -62,6 +62,22 @@ class Model:
         """Characters of ``text`` the tokenizer never saw in training (they become the unknown token)."""
         return self.tokenizer.unknown(text)
 
+    def prompt_notes(self, prompt: str) -> list[str]:
+        """What a user should know of how this model reads ``prompt``: a very long prompt is read from its end,
+        and characters it never saw in training become the unknown token."""
+        from .infer.generate import MAX_PROMPT_CHARS
+
+        notes = []
+        if len(prompt) > MAX_PROMPT_CHARS:
+            notes.append(f"the prompt has {len(prompt):,} characters; the model reads its last {MAX_PROMPT_CHARS:,}")
+        unknown = self.unknown_chars(prompt[-MAX_PROMPT_CHARS:])
+        if unknown:
+            notes.append(
+                f"the prompt has {len(unknown)} character(s) this model never saw in training "
+                f"({''.join(sorted(unknown))[:20]!r}); they become the unknown token"
+            )
+        return notes
+
     def stream(
         self,
         prompt: str = "",

@@ -9,7 +9,11 @@ from typing import Annotated
 
 import typer
 
+import lstm_text
+
 from ..config import ClassifyConfig
+from ..data import read_lines
+from ..data.labelled import is_labelled_name
 from .options import Device, Quantize, _q, checked, option
 
 
@@ -46,9 +50,6 @@ def classify(
     An empty (or blank) line gets an empty label and score in text and tsv output, null in jsonl.
 
     Runs on the CPU without torch (NumPy), so it starts fast."""
-    import lstm_text
-
-    from ..data import read_lines
     from ..ui import classified
 
     opts = checked(
@@ -85,9 +86,6 @@ def evaluate(
 ):
     """Measure a model on a file: bits per character for a language model; accuracy, macro-F1, confusion
     matrix and calibration error for a classifier on a labelled file."""
-    import lstm_text
-
-    from ..data.labelled import is_labelled_name
     from ..ui import classification_report, lm_report, out
 
     m = lstm_text.load(model, device.value, _q(quantize))

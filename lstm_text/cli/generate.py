@@ -9,7 +9,10 @@ from typing import Annotated
 
 import typer
 
+import lstm_text
+
 from ..config import GenerateConfig
+from ..errors import LstmTextError
 from .options import Device, Quantize, Sentiment, _q, _read_prompt, option
 
 
@@ -51,8 +54,6 @@ def generate(
     ] = False,
 ):
     """Generate text from a prompt; streams to stdout as it is produced."""
-    import lstm_text
-
     from ..ui import warn
 
     text = _read_prompt(prompt, prompt_file)
@@ -85,16 +86,8 @@ def generate(
     if interactive:
         _repl(m.session(**steering, **opts), text)
         return
-    from ..infer.generate import MAX_PROMPT_CHARS
-
-    if len(text) > MAX_PROMPT_CHARS:
-        warn(f"the prompt has {len(text):,} characters; the model reads its last {MAX_PROMPT_CHARS:,}")
-    unknown = m.unknown_chars(text[-MAX_PROMPT_CHARS:])
-    if unknown:
-        warn(
-            f"the prompt has {len(unknown)} character(s) this model never saw in training "
-            f"({''.join(sorted(unknown))[:20]!r}); they become the unknown token"
-        )
+    for note in m.prompt_notes(text):
+        warn(note)
     w = sys.stdout
     if num_samples == 1:
         pieces = m.stream(text, **steering, **opts)  # checks the steering before the prompt is written
@@ -158,7 +151,6 @@ def _line_editing() -> _History | None:
 def _repl(session, first: str) -> None:
     """``generate --interactive``: read turns from stdin until /quit or end of input; each reply streams to
     stdout, command replies and errors go to stderr."""
-    from ..errors import LstmTextError
     from ..ui import error
 
     tty = sys.stdin.isatty()

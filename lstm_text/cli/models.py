@@ -9,6 +9,10 @@ from typing import Annotated
 
 import typer
 
+import lstm_text
+
+from ..errors import LstmTextError
+from ..plot import metrics_path, read_metrics, validation_key
 from .options import Quantize, _q
 
 
@@ -21,8 +25,6 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ):
     """Show a model's heads, configuration, parameter count, tokenizer and training summary."""
-    import lstm_text
-
     from ..ui import info_table, out
 
     d = lstm_text.load(model).info()
@@ -56,8 +58,6 @@ def export(
     outputs; a classifier's probabilities), the tokenizer as data, and export.json describing them.
 
     Needs the export extra: pip install 'lstm-text\\[export]'."""
-    import lstm_text
-
     from ..ui import out
 
     manifest = lstm_text.load(model).export(out_dir, format=fmt.value, quantize=_q(quantize), check=check)
@@ -74,8 +74,6 @@ def export(
 
 def _validation_curve(model_file: str | None) -> tuple[str, str] | None:
     """(name, sparkline and first -> last value) of the validations of the run a model file lies in, if any."""
-    from ..errors import LstmTextError
-    from ..plot import metrics_path, read_metrics, validation_key
     from ..ui import sparkline
 
     if not model_file or metrics_path(model_file) is None:

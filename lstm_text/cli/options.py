@@ -11,6 +11,8 @@ from pathlib import Path
 import typer
 
 from ..config import DEVICES, PRECISIONS, RESUMABLE, STOPPING_RULES, TOKENIZERS, TrainConfig, default_of, help_of
+from ..data import read_text
+from ..errors import LstmTextError
 
 
 def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
@@ -72,8 +74,6 @@ def option(
 def checked(cls, **fields) -> dict:
     """``fields`` once the config class ``cls`` accepts them (its checks are the library's), before any model
     loads; a value it refuses is a usage error (exit 2) naming the option."""
-    from ..errors import LstmTextError
-
     try:
         cls(**fields)
     except LstmTextError as e:
@@ -99,8 +99,6 @@ def _given(**kw) -> dict:
 
 
 def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
-    from ..data import read_text
-
     if prompt is not None and prompt_file is not None:
         raise typer.BadParameter("give PROMPT or --prompt-file, not both", param_hint="--prompt-file")
     if prompt_file is not None:

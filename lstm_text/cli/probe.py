@@ -9,6 +9,10 @@ from typing import Annotated
 
 import typer
 
+import lstm_text
+
+from ..plot import curves_png, read_metrics
+from ..plot import memory_png as memory_png_file
 from .options import _read_prompt, _writable
 
 
@@ -63,8 +67,6 @@ def inspect_cmd(
     """Show what the LSTM does on a text: every layer's gates, cell and hidden state and the surprisal of each token.
 
     The text is coloured by surprisal, by one --cell, or by the cell that tracks a --find signal best."""
-    import lstm_text
-
     from .. import probe
     from ..ui import err, find_table, inspect_text, memory_table, out, warn
 
@@ -93,10 +95,8 @@ def inspect_cmd(
         note = f" (its first {PAGE_TOKENS:,} tokens)" if T > PAGE_TOKENS else ""
         err.print(f"wrote {html}{note}", markup=False)
     if memory_png is not None:
-        from ..plot import memory_png as write_png
-
         what = "untrained " if untrained else ""
-        write_png(v.tau, memory_png, probe.MEMORY_EDGES, f"memory of {what}{model} over {T:,} tokens")
+        memory_png_file(v.tau, memory_png, probe.MEMORY_EDGES, f"memory of {what}{model} over {T:,} tokens")
         err.print(f"wrote {memory_png}", markup=False)
     if as_json:
         print(json.dumps(probe.to_json(trace, v.found)))
@@ -125,7 +125,6 @@ def plot(
     out_png: Annotated[Path, typer.Option("--out", "-o", help="Image to write (PNG).")] = ...,
 ):
     """Plot training curves: train loss and validation bpc against steps and wall time, runs overlaid."""
-    from ..plot import curves_png, read_metrics
     from ..ui import err
 
     _writable(out_png, "--out")

@@ -9,6 +9,11 @@ from typing import Annotated
 
 import typer
 
+import lstm_text
+
+from ..data import read_text
+from ..errors import LstmTextError
+from ..serve.chat import ChatTemplate
 from ..serve.limits import Limits as _ServeLimits  # stdlib only: the defaults of serve's options
 from .options import Quantize, _q
 
@@ -93,8 +98,6 @@ def serve(
     /metrics (Prometheus), /docs.
 
     Needs the serve extra (pip install 'lstm-text\\[serve]'). SIGTERM finishes the requests in flight, then exits 0."""
-    from ..errors import LstmTextError
-
     try:
         import fastapi  # noqa: F401
         import swagger_ui_bundle  # noqa: F401  (/docs without the internet)
@@ -118,8 +121,6 @@ def serve(
         limit_concurrency=limit_concurrency,
         request_timeout=request_timeout,
     )
-    from ..serve.chat import ChatTemplate
-
     template = ChatTemplate.load(chat_template) if chat_template else None
     served = load_models(models, _q(quantize))
     run(served, host=host, port=port, limits=limits, api_key=api_key, log_level=log_level.value, chat=template)
@@ -135,10 +136,7 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ):
     """Measure this machine: GEMM GFLOP/s, training and generation speed as ratios of it, classification lines/s."""
-    import lstm_text
-
     from .. import bench as b
-    from ..data import read_text
     from ..ui import bench_report, out, warn
 
     cfg = lstm_text.load(lm).cfg if lm else None

@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from ..config import CLASSIFIER, LM_TIME_BUDGET, ModelConfig, TrainConfig, help_of
+from ..config import (
+    CLASSIFIER,
+    LM_TIME_BUDGET,
+    ModelConfig,
+    TrainConfig,
+    classifier_model,
+    classifier_train,
+    help_of,
+    lm_train,
+)
+from ..data.labelled import parse_label_map
 from .options import (
     KEEP_RESUME_HELP,
     OVERWRITE_HELP,
@@ -82,7 +92,6 @@ def train(
     corpora larger than memory train and a second run starts at once. Under torchrun
     (torchrun --nproc-per-node N -m lstm_text train ...) the processes train one model together.
     """
-    from ..config import lm_train
     from ..training.lm import train_lm
     from ..ui import TrainProgress, train_summary
 
@@ -247,8 +256,6 @@ def train_classifier(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ):
     """Train a sentiment (or any label) classifier on labelled lines."""
-    from ..config import classifier_model, classifier_train
-    from ..data.labelled import parse_label_map
     from ..training.classifier import train_classifier as run
     from ..ui import TrainProgress, train_summary
 
