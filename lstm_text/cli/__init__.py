@@ -19,7 +19,7 @@ import typer  # noqa: E402
 
 from . import classify, generate, models, probe, serve, train  # noqa: E402  (light: heavy imports are lazy)
 from .generate import _repl  # noqa: E402, F401  (tests drive the prompt loop)
-from .options import _rank  # noqa: E402
+from .options import _rank, flag  # noqa: E402
 
 app = typer.Typer(
     name="lstm-text",
@@ -103,6 +103,21 @@ def _full_option_names() -> None:
     rich_utils.Table = OptionsTable
 
 
+def _param_names(args: list[str]):
+    """How this command line says a library parameter: the running command's own option (``out`` -> ``--out``,
+    a positional argument by its metavar), else ``flag``'s ``--name``."""
+    from typer.main import get_command
+
+    command = getattr(get_command(app), "commands", {}).get(args[0]) if args else None
+    said = {}
+    for p in getattr(command, "params", ()):
+        if p.param_type_name == "argument":
+            said[p.name] = p.human_readable_name
+        else:
+            said[p.name] = max(p.opts, key=len)  # --out, not -o
+    return lambda name: said.get(name, flag(name))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     try:  # typer >= 0.22 vendors click; older releases depend on it
@@ -133,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except LstmTextError as e:
         if _rank() == 0 or e.exit_code < 128:  # under torchrun, one line per stop signal, from rank 0
-            error(str(e) if _rank() == 0 else f"rank {_rank()}: {e}")
+            msg = e.render(_param_names(args))
+            error(msg if _rank() == 0 else f"rank {_rank()}: {msg}")
         return e.exit_code
     except KeyboardInterrupt:
         error("interrupted")

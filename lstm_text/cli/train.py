@@ -128,7 +128,7 @@ def train(
         out,
         model=mcfg,
         train=lm_train(resume, **tcfg),
-        callback=TrainProgress(quiet),
+        callback=TrainProgress(quiet, name=flag),
         resume=resume,
         overwrite=overwrite,
     )
@@ -303,7 +303,9 @@ def train_classifier(
         init=init,
         model=mcfg,
         train=tcfg,
-        callback=TrainProgress(quiet, *(("dev_macro_f1", "dev F1") if balance else ("dev_accuracy", "dev acc"))),
+        callback=TrainProgress(
+            quiet, *(("dev_macro_f1", "dev F1") if balance else ("dev_accuracy", "dev acc")), name=flag
+        ),
         label_map=parse_label_map(label_map),
         balance=balance,
         vectors=str(vectors) if vectors else None,

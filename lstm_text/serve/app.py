@@ -34,7 +34,7 @@ from .generation import GenerationPool
 from .limits import ApiError, Busy, Limits
 from .metrics import Metrics
 from .schemas import ChatRequest, ClassifyRequest, CompletionRequest, GenerateRequest
-from .web import EventStream, Gate, api_message, collect, error_response, over, sse, usage
+from .web import EventStream, Gate, collect, error_response, over, sse, usage
 
 log = logging.getLogger("uvicorn.error")
 PAGE = Path(__file__).with_name("page.html")  # GET /: one self-contained page to try the models
@@ -107,8 +107,7 @@ def create_app(
 
     @app.exception_handler(LstmTextError)
     async def _library_error(request, e: LstmTextError):
-        flag = re.search(r"--([a-z][a-z0-9-]*)", str(e))  # the option it names is the field at fault
-        return error_response(422, api_message(str(e)), flag.group(1).replace("-", "_") if flag else None)
+        return error_response(422, e.render(), e.param)  # a request names fields as Python does: top_p
 
     @app.exception_handler(Busy)
     async def _busy(request, e: Busy):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import re
 import time
 from collections import Counter
 
@@ -40,9 +39,7 @@ def error_response(
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status, headers)
 
 
-def api_message(msg: str) -> str:
-    """A library message names CLI flags (--top-p); a request names fields (top_p)."""
-    return re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), msg)
+
 
 
 def over(param: str, value: int, unit: str, limit: int, flag: str) -> ApiError:

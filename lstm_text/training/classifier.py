@@ -40,7 +40,6 @@ def class_logits(net, seqs: list[list[int]]) -> np.ndarray:
 
 
 class ClassifierTask(Task):
-    command = "train-classifier"
     evals_per_epoch = 2
     final_passes = 2  # the final validation, then the calibration pass over dev
 
@@ -220,7 +219,7 @@ def train_classifier(
     cfg = train or classifier_train()
     saved, trained_rows = None, 0
     if resume:
-        check_out_dir(out, resume=True, command="train-classifier", overwrite=overwrite)
+        check_out_dir(out, resume=True, overwrite=overwrite)
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "classifier":
             raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
@@ -261,7 +260,7 @@ def train_classifier(
         raise LstmTextError("--resume: the labelled data differs from the data this run was started on")
     cfg = fit_classifier(cfg, len(pairs))  # a resumed run's are settled already
     if not resume and rt.is_main:
-        check_out_dir(out, resume=False, command="train-classifier", overwrite=overwrite)
+        check_out_dir(out, resume=False, overwrite=overwrite)
     torch.manual_seed(cfg.seed)
     if saved is not None:
         mcfg = ModelConfig.from_dict(saved["model"])
