@@ -254,7 +254,7 @@ def export(ckpt, out: str | Path, *, quantize: str = "") -> dict:
         raise LstmTextError(f"unknown {{quantize}} {quantize!r} (choose int8)", "quantize")
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise LstmTextError(f"{out} exists and is not an lstm-text export; choose another folder (-o)")
+        raise LstmTextError(f"{out} exists and is not an lstm-text export; choose another {{out}}", "out")
     cfg, tok = ckpt.cfg, ckpt.tokenizer
     graphs = {}
     if cfg.lm_head:
