@@ -267,6 +267,8 @@ class GenerateConfig:
 
 @dataclass
 class ClassifyConfig:
+    """How lines are classified: ``lstm-text classify``, ``Model.classify_lines`` and POST /v1/classify."""
+
     # large enough to amortise the per-step overhead, small enough for the cache
     batch_size: int = _opt(512, "Lines per batch.")
     threshold: float = _opt(0.0, "Below this top probability, answer {abstain_label}.")  # 0: never abstain
@@ -275,10 +277,8 @@ class ClassifyConfig:
 
     def __post_init__(self) -> None:
         _finite(self)
-        if self.batch_size < 1:
-            raise LstmTextError(f"{{batch_size}} must be at least 1, got {self.batch_size}", param="batch_size")
-        if not 0.0 <= self.threshold < 1.0:
-            raise LstmTextError(f"{{threshold}} must be in [0, 1), got {self.threshold}", param="threshold")
+        _check(self.batch_size >= 1, f"{{batch_size}} must be at least 1, got {self.batch_size}", "batch_size")
+        _check(0.0 <= self.threshold < 1.0, f"{{threshold}} must be in [0, 1), got {self.threshold}", "threshold")
 
 
 @dataclass(frozen=True)
