@@ -104,7 +104,7 @@ class Model:
 
         self._need_lm()
         if num_samples < 1:
-            raise LstmTextError("--num-samples must be at least 1")
+            raise LstmTextError("{num_samples} must be at least 1", "num_samples")
         cfg = GenerateConfig(**options)
         steer = self.steer(sentiment, classifier=classifier, strength=strength, prompt=prompt) if sentiment else None
         out = generate(self.net, self.tokenizer, prompt, cfg, num_samples, self.quantize, steer)
@@ -258,7 +258,7 @@ class Model:
         from . import export as ex
 
         if format != "onnx":
-            raise LstmTextError(f"unknown export --format {format!r} (choose onnx)")
+            raise LstmTextError(f"unknown export {{format}} {format!r} (choose onnx)", "format")
         manifest = ex.export(self.ckpt, out, quantize=quantize)
         if check:
             manifest["check"] = ex.check(self, out)
@@ -298,11 +298,11 @@ def load(path: str | Path, device: str = "cpu", quantize: str = "") -> Model:
     from .checkpoint import read_model
 
     if quantize not in ("", "int8"):
-        raise LstmTextError(f"unknown --quantize {quantize!r} (choose int8)")
+        raise LstmTextError(f"unknown {{quantize}} {quantize!r} (choose int8)", "quantize")
     if device != "cpu":  # only torch knows the other devices; a wrong one fails here, not at first use
         from .device import resolve_device
 
         device = resolve_device(device)
     if quantize and device != "cpu":
-        raise LstmTextError("--quantize int8 runs on the CPU only; drop --device or --quantize")
+        raise LstmTextError("{quantize} int8 runs on the CPU only; drop {device} or {quantize}", "quantize")
     return Model(read_model(path), device, quantize)

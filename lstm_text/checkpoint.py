@@ -119,8 +119,8 @@ def model_path(arg: str | Path) -> Path:
             return p / MODEL_FILE
         if (p / RESUME_FILE).is_file():
             raise LstmTextError(
-                f"the run in {p} was interrupted before its first save, so it has no {MODEL_FILE} yet; continue it "
-                f"with 'lstm-text {_resume_command(p / RESUME_FILE)} --out {p} --resume'"
+                f"the run in {p} was interrupted before its first save, so it has no {MODEL_FILE} yet; continue its "
+                f"training with {{out}} {p} {{resume}}"
             )
         raise LstmTextError(f"{p} has no {MODEL_FILE}: is it a run directory made by 'lstm-text train'?")
     if p.is_file():
@@ -137,17 +137,6 @@ def model_path(arg: str | Path) -> Path:
         f"model not found: {arg} (give a run directory, a .safetensors file or a built-in model: "
         f"{', '.join(pretrained.NAMES)}){hint}"
     )
-
-
-def _resume_command(path: Path) -> str:
-    """The command that continues the run of a resume file (its header's task), read without its tensors."""
-    try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            task = json.loads(json.loads(f.read(min(n, 1 << 24)))["__metadata__"]["resume"]).get("task")
-    except (OSError, ValueError, KeyError, TypeError):
-        task = None
-    return "train-classifier" if task == "classifier" else "train"
 
 
 @dataclass
@@ -265,7 +254,7 @@ def restore_resume(path: Path, tensors: dict, model, opt) -> dict:
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or set(missing) - {"lm_head.weight"}:  # a tied head is stored once, as the embedding
-        raise LstmTextError(f"--resume: {path} does not match the model it was saved with")
+        raise LstmTextError(f"{{resume}}: {path} does not match the model it was saved with", "resume")
     sd = opt.state_dict()
     for i in sd["state"].keys() | {int(k.split(".")[1]) for k in tensors if k.startswith("opt.")}:
         sd["state"][i] = {k.split(".")[2]: tensors[k] for k in tensors if k.startswith(f"opt.{i}.")}

@@ -244,7 +244,7 @@ def train(
     """
     from .config import lm_train
     from .training.lm import train_lm
-    from .ui import TrainProgress, train_summary
+    from .ui import TrainProgress, flag, train_summary
 
     if not corpus and not resume:
         raise typer.BadParameter("give a text file or a dataset name (e.g. tinyshakespeare)", param_hint="CORPUS")
@@ -280,7 +280,7 @@ def train(
         out,
         model=mcfg,
         train=lm_train(resume, **tcfg),
-        callback=TrainProgress(quiet),
+        callback=TrainProgress(quiet, name=flag),
         resume=resume,
         overwrite=overwrite,
     )
@@ -681,7 +681,7 @@ def train_classifier(
     from .config import ModelConfig, classifier_model, classifier_train
     from .data.labelled import parse_label_map
     from .training.classifier import train_classifier as run
-    from .ui import TrainProgress, train_summary
+    from .ui import TrainProgress, flag, train_summary
 
     quiet = quiet or _rank() != 0  # under torchrun, rank 0 alone reports
 
@@ -728,7 +728,9 @@ def train_classifier(
         init=init,
         model=mcfg,
         train=tcfg,
-        callback=TrainProgress(quiet, *(("dev_macro_f1", "dev F1") if balance else ("dev_accuracy", "dev acc"))),
+        callback=TrainProgress(
+            quiet, *(("dev_macro_f1", "dev F1") if balance else ("dev_accuracy", "dev acc")), name=flag
+        ),
         label_map=parse_label_map(label_map),
         balance=balance,
         vectors=str(vectors) if vectors else None,
@@ -1232,6 +1234,23 @@ def _full_option_names() -> None:
     rich_utils.Table = OptionsTable
 
 
+def _param_names(args: list[str]):
+    """How this command line says a library parameter: the running command's own option (``out`` -> ``--out``,
+    a positional argument by its metavar), else ``ui.flag``'s ``--name``."""
+    from typer.main import get_command
+
+    from .ui import flag
+
+    command = getattr(get_command(app), "commands", {}).get(args[0]) if args else None
+    said = {}
+    for p in getattr(command, "params", ()):
+        if p.param_type_name == "argument":
+            said[p.name] = p.human_readable_name
+        else:
+            said[p.name] = max(p.opts, key=len)  # --out, not -o
+    return lambda name: said.get(name, flag(name))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     try:  # typer >= 0.22 vendors click; older releases depend on it
@@ -1262,7 +1281,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except LstmTextError as e:
         if _rank() == 0 or e.exit_code < 128:  # under torchrun, one line per stop signal, from rank 0
-            error(str(e) if _rank() == 0 else f"rank {_rank()}: {e}")
+            msg = e.render(_param_names(args))
+            error(msg if _rank() == 0 else f"rank {_rank()}: {msg}")
         return e.exit_code
     except KeyboardInterrupt:
         error("interrupted")

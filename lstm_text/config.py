@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from .errors import LstmTextError
 
 
-def _check(cond: bool, msg: str) -> None:
+def _check(cond: bool, msg: str, param: str | None = None) -> None:
     if not cond:
-        raise LstmTextError(msg)
+        raise LstmTextError(msg, param)
 
 
 def _finite(cfg) -> None:
@@ -24,7 +24,7 @@ def _finite(cfg) -> None:
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if isinstance(v, float) and not math.isfinite(v):
-            raise LstmTextError(f"--{f.name.replace('_', '-')} must be a finite number, got {v}")
+            raise LstmTextError(f"{{{f.name}}} must be a finite number, got {v}", f.name)
 
 
 @dataclass
@@ -44,13 +44,13 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _finite(self)
         _check(self.vocab_size >= 2, "vocab size must be at least 2")
-        _check(self.embed >= 1, "--embed must be a positive integer")
-        _check(self.hidden >= 1, "--hidden must be a positive integer")
-        _check(1 <= self.layers <= 16, "--layers must be between 1 and 16")
+        _check(self.embed >= 1, "{embed} must be a positive integer", "embed")
+        _check(self.hidden >= 1, "{hidden} must be a positive integer", "hidden")
+        _check(1 <= self.layers <= 16, "{layers} must be between 1 and 16", "layers")
         for name in ("dropout", "embed_dropout"):
             v = getattr(self, name)
-            _check(0.0 <= v < 1.0, f"--{name.replace('_', '-')} must be in [0, 1), got {v}")
-        _check(not (self.bidirectional and self.lm_head), "--bidirectional is only for classifiers")
+            _check(0.0 <= v < 1.0, f"{{{name}}} must be in [0, 1), got {v}", name)
+        _check(not (self.bidirectional and self.lm_head), "{bidirectional} is only for classifiers", "bidirectional")
         _check(self.lm_head or len(self.labels) >= 2, "a model needs an LM head or at least two labels")
         n = len(self.labels)
         _check(n <= MAX_LABELS, f"a classifier has at most {MAX_LABELS:,} labels, got {n:,}")
@@ -100,33 +100,43 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _finite(self)
-        _check(self.tokenizer in ("char", "bpe", "unigram", "word"), "--tokenizer must be char, bpe, unigram or word")
-        _check(self.val_tokens >= 1000, "--val-tokens must be at least 1000")
-        _check(self.tokenizer_sample >= 1 << 16, "--tokenizer-sample must be at least 65536 bytes")
-        _check(self.precision in ("auto", "fp32", "bf16", "fp16"), "--precision must be auto, fp32, bf16 or fp16")
-        _check(self.vocab_size >= 0, "--vocab-size must be >= 0")
+        _check(
+            self.tokenizer in ("char", "bpe", "unigram", "word"),
+            "{tokenizer} must be char, bpe, unigram or word",
+            "tokenizer",
+        )
+        _check(self.val_tokens >= 1000, "{val_tokens} must be at least 1000", "val_tokens")
+        _check(self.tokenizer_sample >= 1 << 16, "{tokenizer_sample} must be at least 65536 bytes", "tokenizer_sample")
+        _check(
+            self.precision in ("auto", "fp32", "bf16", "fp16"),
+            "{precision} must be auto, fp32, bf16 or fp16",
+            "precision",
+        )
+        _check(self.vocab_size >= 0, "{vocab_size} must be >= 0", "vocab_size")
         _check(
             self.tokenizer == "char" or self.vocab_size == 0 or self.vocab_size >= 16,
-            "--vocab-size must be at least 16 for bpe/unigram",
+            "{vocab_size} must be at least 16 for bpe/unigram",
+            "vocab_size",
         )
-        _check(0.0 < self.val_fraction < 1.0, "--val-fraction must be in (0, 1)")
-        _check(self.batch_size >= 0, "--batch-size must be a positive integer")
-        _check(self.seq_len >= 2, "--seq-len must be at least 2")
-        _check(self.max_len >= 4, "--max-len must be at least 4")
-        _check(self.tune_vectors >= 0, "--tune-vectors must be >= 0")
-        _check(self.lr > 0, "--lr must be positive")
-        _check(0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must be in [0, 1]")
-        _check(self.warmup >= 0, "--warmup must be >= 0")
-        _check(self.weight_decay >= 0, "--weight-decay must be >= 0")
-        _check(self.grad_clip >= 0, "--grad-clip must be >= 0 (0 disables clipping)")
-        _check(self.max_steps >= 0, "--max-steps must be >= 0")
-        _check(self.epochs >= 0, "--epochs must be >= 0")
-        _check(self.time_budget >= 0, "--time-budget must be >= 0")
-        _check(self.patience >= 0, "--patience must be >= 0 (0: off)")
-        _check(self.eval_interval >= 0, "--eval-interval must be >= 0")
+        _check(0.0 < self.val_fraction < 1.0, "{val_fraction} must be in (0, 1)", "val_fraction")
+        _check(self.batch_size >= 0, "{batch_size} must be a positive integer", "batch_size")
+        _check(self.seq_len >= 2, "{seq_len} must be at least 2", "seq_len")
+        _check(self.max_len >= 4, "{max_len} must be at least 4", "max_len")
+        _check(self.tune_vectors >= 0, "{tune_vectors} must be >= 0", "tune_vectors")
+        _check(self.lr > 0, "{lr} must be positive", "lr")
+        _check(0.0 <= self.min_lr_ratio <= 1.0, "{min_lr_ratio} must be in [0, 1]", "min_lr_ratio")
+        _check(self.warmup >= 0, "{warmup} must be >= 0", "warmup")
+        _check(self.weight_decay >= 0, "{weight_decay} must be >= 0", "weight_decay")
+        _check(self.grad_clip >= 0, "{grad_clip} must be >= 0 (0 disables clipping)", "grad_clip")
+        _check(self.max_steps >= 0, "{max_steps} must be >= 0", "max_steps")
+        _check(self.epochs >= 0, "{epochs} must be >= 0", "epochs")
+        _check(self.time_budget >= 0, "{time_budget} must be >= 0", "time_budget")
+        _check(self.patience >= 0, "{patience} must be >= 0 (0: off)", "patience")
+        _check(self.eval_interval >= 0, "{eval_interval} must be >= 0", "eval_interval")
         _check(
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
-            "--device must be auto, cpu, cuda or mps",
+            "{device} must be auto, cpu, cuda or mps",
+            "device",
         )
 
     def to_dict(self) -> dict:
@@ -152,22 +162,24 @@ class GenerateConfig:
 
     def __post_init__(self) -> None:
         _finite(self)
-        _check(self.max_tokens >= 0, "--max-tokens must be >= 0")
+        _check(self.max_tokens >= 0, "{max_tokens} must be >= 0", "max_tokens")
         # logits (N, V) are float32: a temperature or penalty past these bounds divides them into inf, and a
         # top_p under float32's smallest numbers rounds to 0, so that every token is dropped (nan probabilities)
         lo, hi = SAMPLING_RANGE
         _check(
             lo <= self.temperature <= hi,
-            f"--temperature must be in [{lo:g}, {hi:g}], got {self.temperature} (--greedy: deterministic output)",
+            f"{{temperature}} must be in [{lo:g}, {hi:g}], got {self.temperature} ({{greedy}}: deterministic output)",
+            "temperature",
         )
-        _check(self.top_k >= 0, "--top-k must be >= 0")
-        _check(TOP_P_MIN <= self.top_p <= 1.0, f"--top-p must be in [{TOP_P_MIN:g}, 1], got {self.top_p}")
-        _check(0.0 <= self.min_p < 1.0, "--min-p must be in [0, 1)")
+        _check(self.top_k >= 0, "{top_k} must be >= 0", "top_k")
+        _check(TOP_P_MIN <= self.top_p <= 1.0, f"{{top_p}} must be in [{TOP_P_MIN:g}, 1], got {self.top_p}", "top_p")
+        _check(0.0 <= self.min_p < 1.0, "{min_p} must be in [0, 1)", "min_p")
         _check(
             lo <= self.repetition_penalty <= hi,
-            f"--repetition-penalty must be in [{lo:g}, {hi:g}], got {self.repetition_penalty}",
+            f"{{repetition_penalty}} must be in [{lo:g}, {hi:g}], got {self.repetition_penalty}",
+            "repetition_penalty",
         )
-        _check(all(isinstance(s, str) and s for s in self.stop), "--stop strings must not be empty")
+        _check(all(isinstance(s, str) and s for s in self.stop), "{stop} strings must not be empty", "stop")
 
 
 SAMPLING_RANGE = (1e-3, 1e3)  # temperature and repetition penalty: logits (at most ~1e2) stay far below float32's max

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_NAME = re.compile(r"\{([a-z][a-z0-9_]*)\}")  # {top_p}: a parameter's Python name
+_NAME = re.compile(r"\{\{|\}\}|\{([a-z][a-z0-9_]*)\}")  # {top_p}: a parameter's Python name; {{ and }}: a brace
 
 
 class LstmTextError(Exception):
@@ -18,7 +18,8 @@ class LstmTextError(Exception):
 
     Args:
         message: what went wrong; ``{name}`` stands for the parameter ``name`` (a keyword argument, config field
-            or request field: ``"{top_p} must be in [1e-06, 1]"``).
+            or request field: ``"{top_p} must be in [1e-06, 1]"``); ``{{`` and ``}}`` are literal braces, as in
+            ``str.format``.
         param: the parameter at fault, if one is (a front end may point at it: a 422's ``param``).
     """
 
@@ -30,4 +31,15 @@ class LstmTextError(Exception):
 
     def render(self, name: Callable[[str], str] = str) -> str:
         """The message with each parameter said by ``name`` (default: its Python name)."""
-        return _NAME.sub(lambda m: name(m[1]), self.template)
+        return render(self.template, name)
+
+
+def render(template: str, name: Callable[[str], str] = str) -> str:
+    """``template`` with each ``{name}`` placeholder said by ``name`` (default: the Python name itself)."""
+    return _NAME.sub(lambda m: name(m[1]) if m[1] else m[0][0], template)
+
+
+def notice(template: str) -> dict:
+    """A training callback's "notice" or "warning" info: the ``message`` in Python's words, and the ``template``
+    for a front end that says parameters its own way (the CLI's ``--epochs``)."""
+    return {"message": render(template), "template": template}

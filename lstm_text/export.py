@@ -251,10 +251,10 @@ def export(ckpt, out: str | Path, *, quantize: str = "") -> dict:
 
     onnx = _need_onnx()
     if quantize not in ("", "int8"):
-        raise LstmTextError(f"unknown --quantize {quantize!r} (choose int8)")
+        raise LstmTextError(f"unknown {{quantize}} {quantize!r} (choose int8)", "quantize")
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise LstmTextError(f"{out} exists and is not an lstm-text export; choose another folder (-o)")
+        raise LstmTextError(f"{out} exists and is not an lstm-text export; choose another {{out}}", "out")
     cfg, tok = ckpt.cfg, ckpt.tokenizer
     graphs = {}
     if cfg.lm_head:
@@ -331,7 +331,7 @@ def _quantize(path: Path) -> None:
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
-        raise LstmTextError("--quantize int8 needs onnxruntime: pip install 'lstm-text[export]'") from None
+        raise LstmTextError("{quantize} int8 needs onnxruntime: pip install 'lstm-text[export]'", "quantize") from None
     import logging
 
     q = path.with_suffix(".int8.onnx")

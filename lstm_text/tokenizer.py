@@ -147,8 +147,9 @@ class SentencePieceTokenizer:
             m = re.search(r"(\d+) vs (\d+)", str(e))
             if m and "required" in str(e):  # 256 byte pieces plus the text's characters must fit
                 raise LstmTextError(
-                    f"--vocab-size {vocab_size} is too small for a {kind} tokenizer with byte "
-                    f"fallback on this text; use at least {int(m.group(2)) + 20}"
+                    f"{{vocab_size}} {vocab_size} is too small for a {kind} tokenizer with byte "
+                    f"fallback on this text; use at least {int(m.group(2)) + 20}",
+                    "vocab_size",
                 ) from None
             raise LstmTextError(f"SentencePiece could not train a {kind} tokenizer: {str(e).splitlines()[0]}") from None
         return cls(model.getvalue(), kind, normalize)

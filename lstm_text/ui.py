@@ -6,13 +6,21 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .errors import render
+
 err = Console(stderr=True, highlight=False)
+
+
+def flag(name: str) -> str:
+    """How the command line says a parameter: ``top_p`` -> ``--top-p``."""
+    return "--" + name.replace("_", "-")
 
 
 def out() -> Console:
@@ -51,17 +59,21 @@ def _fmt(v: float, spec: str = ".3f") -> str:
 class TrainProgress:
     """The training callback: a progress bar on stderr with step, loss, val bpc, tokens/s and ETA."""
 
-    def __init__(self, quiet: bool = False, metric: str = "val_bpc", label: str = "val bpc"):
-        self.quiet, self.metric, self.label = quiet, metric, label
+    def __init__(
+        self, quiet: bool = False, metric: str = "val_bpc", label: str = "val bpc", name: Callable[[str], str] = str
+    ):
+        """``name``: how notices and warnings say a parameter (``flag`` on the command line; Python's own name)."""
+        self.quiet, self.metric, self.label, self.name = quiet, metric, label, name
         self.progress: Progress | None = None
         self.task = None
         self.last_step: dict = {}  # the latest step event: tokens/s and progress for the plain eval lines
 
     def __call__(self, event: str, info: dict) -> None:
+        message = render(info["template"], self.name) if "template" in info else info.get("message", "")
         if event == "warning":
-            warn(info["message"])
+            warn(message)
         if event == "notice" and not self.quiet:
-            (self.progress.console if self.progress else err).print(f"notice: {info['message']}", markup=False)
+            (self.progress.console if self.progress else err).print(f"notice: {message}", markup=False)
         if self.quiet:
             return
         if event == "start":

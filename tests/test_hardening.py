@@ -93,12 +93,12 @@ def test_a_killed_runs_temporary_token_folder_is_removed_by_the_next_run(tmp_pat
 @pytest.mark.parametrize(
     "option, value, says",
     [
-        ("temperature", float("inf"), "--temperature must be a finite number"),
-        ("temperature", 1e39, "--temperature must be in [0.001, 1000]"),
-        ("temperature", 1e-39, "--temperature must be in [0.001, 1000]"),
-        ("top_p", 1e-46, "--top-p must be in [1e-06, 1]"),
-        ("top_p", float("nan"), "--top-p must be a finite number"),
-        ("repetition_penalty", 1e-39, "--repetition-penalty must be in [0.001, 1000]"),
+        ("temperature", float("inf"), "temperature must be a finite number"),
+        ("temperature", 1e39, "temperature must be in [0.001, 1000]"),
+        ("temperature", 1e-39, "temperature must be in [0.001, 1000]"),
+        ("top_p", 1e-46, "top_p must be in [1e-06, 1]"),
+        ("top_p", float("nan"), "top_p must be a finite number"),
+        ("repetition_penalty", 1e-39, "repetition_penalty must be in [0.001, 1000]"),
     ],
 )
 def test_sampling_options_that_would_give_nan_probabilities_are_refused(tiny_run, option, value, says):
@@ -106,8 +106,9 @@ def test_sampling_options_that_would_give_nan_probabilities_are_refused(tiny_run
     import lstm_text
     from lstm_text.errors import LstmTextError
 
-    with pytest.raises(LstmTextError, match=re.escape(says)):
+    with pytest.raises(LstmTextError, match=re.escape(says)) as e:  # Python's own names: top_p, not --top-p
         lstm_text.load(tiny_run).generate("a", max_tokens=2, **{option: value})
+    assert e.value.param == option
 
 
 @pytest.mark.parametrize(

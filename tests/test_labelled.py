@@ -143,7 +143,7 @@ def test_missing_columns(tmp_path):
     msg = error([write(tmp_path / "d.tsv", "a\tb\npos\tx\n")])
     assert msg == (
         f"{tmp_path / 'd.tsv'}: the header has no 'label' or 'text' column (found: a, b); "
-        "name the columns with --text-column and --label-column, or make the first line name them, "
+        "name the columns with text_column and label_column, or make the first line name them, "
         "e.g. label<TAB>text"
     )
     msg = error([write(tmp_path / "nohead.tsv", "0\tit's a charming film\n")])
@@ -161,7 +161,7 @@ def test_named_columns_and_keys(tmp_path):
     jsonl = write(tmp_path / "r.jsonl", '{"review": "fine", "stars": 5}\n')
     assert read_labelled([jsonl], text_column="review", label_column="stars") == [("fine", "5")]
     msg = error([jsonl], text_column="body", label_column="stars")
-    assert "no 'body' key (found: review, stars)" in msg and "--text-column" in msg
+    assert "no 'body' key (found: review, stars)" in msg and "text_column and label_column" in msg
     msg = error([csv_file], text_column="body", label_column="sentiment")
     assert "no 'body' column (found: id, review, sentiment)" in msg
     assert "two different" in error([csv_file], text_column="x", label_column="X")

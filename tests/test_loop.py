@@ -16,6 +16,7 @@ from lstm_text.config import CLASSIFIER, TrainConfig
 from lstm_text.errors import LstmTextError
 from lstm_text.training.classifier import train_classifier
 from lstm_text.training.loop import Interrupted
+from lstm_text.ui import flag
 
 from conftest import labelled
 
@@ -45,8 +46,8 @@ def test_classifier_resume_after_a_signal_is_bit_exact(tmp_path, clf_data):
 
     with pytest.raises(Interrupted) as e:
         train_classifier(data, tmp_path / "cut", dev=dev, model=TINY_CLF, train=_cfg(), callback=sigint_at_23)
-    assert e.value.exit_code == 130 and "lstm-text train-classifier --out" in str(e.value)
-    assert "--resume" in str(e.value)
+    assert e.value.exit_code == 130 and str(e.value).endswith(f"continue it with out {tmp_path / 'cut'} resume")
+    assert e.value.render(flag).endswith(f"continue it with --out {tmp_path / 'cut'} --resume")  # the CLI's words
     resumed = train_classifier([], tmp_path / "cut", resume=True)
     assert resumed["steps"] == full["steps"] and resumed["dev_accuracy"] == full["dev_accuracy"]
     a, b = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
@@ -60,7 +61,7 @@ def test_classifier_resume_refuses_changed_data_and_the_wrong_run_kind(tmp_path,
     train_classifier(data, tmp_path / "r", dev=dev, model=TINY_CLF, train=_cfg(epochs=1))
     with pytest.raises(LstmTextError, match="not a classifier run"):
         train_classifier([], tiny_run, resume=True)
-    with pytest.raises(LstmTextError, match="already holds a run; continue it with 'lstm-text train-classifier"):
+    with pytest.raises(LstmTextError, match="already holds a run; continue it with resume"):
         train_classifier(data, tmp_path / "r", dev=dev, model=TINY_CLF, train=_cfg(epochs=1))
     original = (clf_data / "train.tsv").read_text()
     (clf_data / "train.tsv").write_text(original + "positive\tone more line\n")
@@ -85,7 +86,8 @@ def test_sigterm_saves_a_classifier_run_that_the_cli_resumes(tmp_path, clf_data)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: interrupted at step") and "train-classifier --out" in last and "Traceback" not in err
+    assert last.startswith("error: interrupted at step") and f"continue it with --out {out} --resume" in last
+    assert "Traceback" not in err
     stopped = int(last.split("at step ")[1].split(";")[0])
     r = subprocess.run(
         [sys.executable, "-m", "lstm_text", "train-classifier", "--out", str(out), "--resume"]

@@ -177,7 +177,7 @@ def test_a_run_interrupted_before_its_first_save_says_so_and_how_to_resume(tmp_p
     assert main(["generate", str(out), "x", "--max-tokens", "3"]) == 1
     err = capsys.readouterr().err
     assert f"the run in {out} was interrupted before its first save" in err
-    assert f"'lstm-text train --out {out} --resume'" in err
+    assert f"continue its training with --out {out} --resume" in err
 
 
 # -- leftovers, overwriting ------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_a_finished_run_says_how_to_drop_its_resume_state_or_drops_it_when_asked
     assert (tmp_path / "b" / "model.safetensors").is_file() and not (tmp_path / "b" / "resume.safetensors").exists()
     assert "resume state" not in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "b"), "--resume", "--max-steps", "8"]) == 1
-    assert "finished and its resume.safetensors was removed (--no-keep-resume)" in capsys.readouterr().err
+    assert "finished and its resume.safetensors was removed (--keep-resume off)" in capsys.readouterr().err
 
 
 def test_overwrite_replaces_a_run_and_only_its_files(tmp_path, corpus_file, capsys):

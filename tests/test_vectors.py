@@ -122,7 +122,7 @@ def test_embedding_init(tmp_path):
 
 def test_embedding_init_dimension_mismatch(tmp_path):
     v = WordVectors(["a"], np.zeros((1, 100), dtype=np.float32))
-    with pytest.raises(LstmTextError, match=r"--embed 96 does not match the vectors' dimension 100; use --embed 100"):
+    with pytest.raises(LstmTextError, match=r"embed 96 does not match the vectors' dimension 100; use embed 100"):
         embedding_init(v, ["a"], 96)
 
 
@@ -151,7 +151,7 @@ def error_of(path, **kwargs) -> str:
 
 
 def test_missing_file_and_directory(tmp_path):
-    assert "not found" in error_of(tmp_path / "nope.txt") and "--vectors" in error_of(tmp_path / "nope.txt")
+    assert "not found" in error_of(tmp_path / "nope.txt") and "the vectors path" in error_of(tmp_path / "nope.txt")
     assert "is a directory" in error_of(tmp_path)
 
 

@@ -51,7 +51,7 @@ def read_labelled(
         raise LstmTextError("no labelled data given; pass one or more .tsv, .csv or .jsonl files")
     cols = (text_column.strip(), label_column.strip())
     if not all(cols) or cols[0].lower() == cols[1].lower():
-        raise LstmTextError("--text-column and --label-column must be two different non-empty names")
+        raise LstmTextError("{text_column} and {label_column} must be two different non-empty names", "label_column")
     pairs: list[tuple[str, str]] = []
     for path in paths:
         pairs += _read_file(Path(path), cols, encoding)
@@ -70,7 +70,8 @@ def check_labels(pairs: Iterable[tuple[str, str]], min_classes: int = 2) -> list
     if len(labels) > MAX_LABELS:
         raise LstmTextError(
             f"{len(labels):,} labels in the training data ({_show_list(labels)}); a classifier takes at most "
-            f"{MAX_LABELS:,}: is the label column right? (--label-column; --label-map merges labels)"
+            f"{MAX_LABELS:,}: is the label column right? ({{label_column}}; {{label_map}} merges labels)",
+            "label_column",
         )
     return labels
 
@@ -114,8 +115,9 @@ def _read_table(p: Path, reader, delimiter: str, cols: tuple[str, str]) -> list[
     if missing:
         raise LstmTextError(
             f"{p}: the header has no {' or '.join(repr(c) for c in missing)} column "
-            f"(found: {_show_list(names)}); name the columns with --text-column and --label-column, "
-            f"or make the first line name them, e.g. label{sep}text"
+            f"(found: {_show_list(names)}); name the columns with {{text_column}} and {{label_column}}, "
+            f"or make the first line name them, e.g. label{sep}text",
+            "text_column" if tc in missing else "label_column",
         )
     li, ti = names.index(lc), names.index(tc)
     need = max(li, ti) + 1
@@ -179,8 +181,9 @@ def _read_jsonl(p: Path, lines: list[str], cols: tuple[str, str]) -> list[tuple[
             if key not in obj:
                 raise LstmTextError(
                     f"{where}: no {key!r} key (found: {_show_list(list(obj))}); every line needs "
-                    f"{tk!r} and {lk!r} (or name the keys with --text-column and --label-column), "
-                    f"e.g. {_JSON_EXAMPLE}"
+                    f"{tk!r} and {lk!r} (or name the keys with {{text_column}} and {{label_column}}), "
+                    f"e.g. {_JSON_EXAMPLE}",
+                    "text_column" if key == tk else "label_column",
                 )
         text, label = obj[tk], obj[lk]
         if not isinstance(text, str):
@@ -224,7 +227,9 @@ def parse_label_map(spec: str | None) -> dict[str, str]:
     for part in spec.split(","):
         old, sep, new = part.partition("=")
         if not sep or not old.strip() or not new.strip():
-            raise LstmTextError(f"--label-map: {part.strip()!r} is not OLD=NEW (e.g. 'very negative=negative')")
+            raise LstmTextError(
+                f"{{label_map}}: {part.strip()!r} is not OLD=NEW (e.g. 'very negative=negative')", "label_map"
+            )
         mapping[old.strip()] = new.strip()
     return mapping
 
@@ -245,7 +250,8 @@ def map_labels(pairs: list[tuple[str, str]], mapping: dict[str, str], check: boo
         unknown = [k for k in mapping if k not in have]
         if unknown:
             raise LstmTextError(
-                f"--label-map names {_show_list(unknown)}, which the data does not have; its labels are "
-                f"{_show_list(sorted(have))}"
+                f"{{label_map}} names {_show_list(unknown)}, which the data does not have; its labels are "
+                f"{_show_list(sorted(have))}",
+                "label_map",
             )
     return [(t, mapping.get(lab, lab)) for t, lab in pairs]

@@ -214,7 +214,8 @@ def embedding_init(
     """
     if embed_dim != vectors.dim:
         raise LstmTextError(
-            f"--embed {embed_dim} does not match the vectors' dimension {vectors.dim}; use --embed {vectors.dim}"
+            f"{{embed}} {embed_dim} does not match the vectors' dimension {vectors.dim}; use {{embed}} {vectors.dim}",
+            "embed",
         )
     rng = np.random.default_rng(seed)
     matrix = rng.uniform(-scale, scale, size=(len(pieces), embed_dim)).astype(np.float32)
@@ -232,9 +233,9 @@ def embedding_init(
 def _check_file(path: Path) -> bool:
     """Fail early on files that cannot be vectors; return whether the file is gzipped."""
     if not path.exists():
-        raise LstmTextError(f"vectors file not found: {path} (check the --vectors path)")
+        raise LstmTextError(f"vectors file not found: {path} (check the {{vectors}} path)", "vectors")
     if path.is_dir():
-        raise LstmTextError(f"{path} is a directory; give a vectors file such as glove.6B.100d.txt")
+        raise LstmTextError(f"{path} is a directory; give a vectors file such as glove.6B.100d.txt", "vectors")
     try:
         with open(path, "rb") as f:
             magic = f.read(4)

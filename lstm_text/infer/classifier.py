@@ -87,7 +87,7 @@ class Classifier:
         if not cfg.labels:
             raise LstmTextError("this model has no classification head; train one with 'lstm-text train-classifier'")
         if quantize not in ("", "int8"):
-            raise LstmTextError(f"unknown --quantize {quantize!r} (choose int8)")
+            raise LstmTextError(f"unknown {{quantize}} {quantize!r} (choose int8)", "quantize")
         self.cfg, self.H, self.D = cfg, cfg.hidden, 2 if cfg.bidirectional else 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         self.threads = threads or min(4, cores)

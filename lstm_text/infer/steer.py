@@ -34,15 +34,19 @@ MAX_UNKNOWN = 0.5  # a classifier that reads more than this share of the model's
 
 def check_strength(strength: float) -> None:
     if not (isinstance(strength, (int, float)) and math.isfinite(strength) and 0 <= strength <= 100):
-        raise LstmTextError(f"--strength must be a number from 0 to 100, got {strength}")
+        raise LstmTextError(f"{{strength}} must be a number from 0 to 100, got {strength}", "strength")
 
 
 def check_label(classifier, label: str, name: str) -> int:
     """The label's column in the classifier's output, or one clear error."""
     if not classifier.labels:
-        raise LstmTextError(f"--classifier {name} has no classification head: give a sentiment classifier")
+        raise LstmTextError(
+            f"{{classifier}} {name} has no classification head: give a sentiment classifier", "classifier"
+        )
     if label not in classifier.labels:
-        raise LstmTextError(f"--classifier {name} has no label {label!r} (its labels: {', '.join(classifier.labels)})")
+        raise LstmTextError(
+            f"{{classifier}} {name} has no label {label!r} (its labels: {', '.join(classifier.labels)})", "sentiment"
+        )
     return classifier.labels.index(label)
 
 
@@ -54,8 +58,9 @@ def check_fit(classifier, sample: str, name: str) -> None:
     unknown = sum(i == UNK for i in ids) / len(ids)
     if unknown > MAX_UNKNOWN:
         raise LstmTextError(
-            f"--classifier {name} does not fit this model: its tokenizer reads {unknown:.0%} of a sample of the "
-            "model's text as unknown tokens; give a classifier trained on text like this model's"
+            f"{{classifier}} {name} does not fit this model: its tokenizer reads {unknown:.0%} of a sample of the "
+            "model's text as unknown tokens; give a classifier trained on text like this model's",
+            "classifier",
         )
 
 

@@ -25,7 +25,7 @@ from .chat import ChatTemplate
 from .limits import ApiError, Busy, Limits
 from .routes import classify, generate, meta, openai
 from .state import ServerState
-from .web import Gate, api_message, error_response
+from .web import Gate, error_response
 
 log = logging.getLogger("uvicorn.error")
 
@@ -65,8 +65,7 @@ def create_app(
 
     @app.exception_handler(LstmTextError)
     async def _library_error(request, e: LstmTextError):
-        flag = re.search(r"--([a-z][a-z0-9-]*)", str(e))  # the option it names is the field at fault
-        return error_response(422, api_message(str(e)), flag.group(1).replace("-", "_") if flag else None)
+        return error_response(422, e.render(), e.param)  # a request names fields as Python does: top_p
 
     @app.exception_handler(Busy)
     async def _busy(request, e: Busy):

@@ -33,7 +33,7 @@ class ChatTemplate:
         for role in ROLES:
             text = getattr(self, role)
             if not isinstance(text, str) or text.count("{content}") != 1:
-                raise LstmTextError(f"the chat template's {role} must be a string holding {{content}} once")
+                raise LstmTextError(f"the chat template's {role} must be a string holding {{{{content}}}} once")
         if not isinstance(self.generation, str):
             raise LstmTextError("the chat template's generation must be a string")
         if not isinstance(self.stop, list) or not all(isinstance(s, str) and s for s in self.stop):

@@ -29,14 +29,14 @@ class Limits:
         names = ("max_body", "max_texts", "max_chars", "max_label", "max_tokens", "max_n", "max_stop_chars", "workers")
         for name in (*names, "max_batch", "limit_concurrency"):
             if getattr(self, name) < 1:
-                raise LstmTextError(f"--{name.replace('_', '-')} must be at least 1")
+                raise LstmTextError(f"{{{name}}} must be at least 1", name)
         if self.max_queue < 0:
-            raise LstmTextError("--max-queue must be >= 0")
+            raise LstmTextError("{max_queue} must be >= 0", "max_queue")
         if not 0 <= self.batch_wait_ms <= 1000:
-            raise LstmTextError("--batch-wait-ms must be in [0, 1000]")
+            raise LstmTextError("{batch_wait_ms} must be in [0, 1000]", "batch_wait_ms")
         for name in ("drain_timeout", "request_timeout"):
             if not 0 < getattr(self, name) < float("inf"):
-                raise LstmTextError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+                raise LstmTextError(f"{{{name}}} must be a positive number of seconds", name)
 
 
 class Busy(Exception):

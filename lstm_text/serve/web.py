@@ -7,7 +7,6 @@ import asyncio
 import hmac
 import json
 import logging
-import re
 import time
 from collections import Counter
 
@@ -40,11 +39,6 @@ def error_response(
     """The error body OpenAI's API answers (and its client reads): {"error": {"message", "type", "param", "code"}}."""
     kind = ERROR_TYPES.get(status, "invalid_request_error")
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status, headers)
-
-
-def api_message(msg: str) -> str:
-    """A library message names CLI flags (--top-p); a request names fields (top_p)."""
-    return re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), msg)
 
 
 def over(param: str, value: int, unit: str, limit: int, flag: str) -> ApiError:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import RESUME_FILE, read_resume
 from ..config import CLASSIFIER, ModelConfig, TrainConfig, classifier_model, classifier_train, fit_classifier
-from ..errors import LstmTextError
+from ..errors import LstmTextError, notice
 from ..model import LSTMModel
 from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
@@ -33,7 +33,6 @@ def class_logits(net, seqs: list[list[int]]) -> np.ndarray:
 
 
 class ClassifierTask(Task):
-    command = "train-classifier"
     evals_per_epoch = 2
     final_passes = 2  # the final validation, then the calibration pass over dev
 
@@ -206,10 +205,13 @@ def train_classifier(
     cfg = train or classifier_train()
     tensors = saved = tokenizer = None
     if resume:
-        check_out_dir(out, resume=True, command="train-classifier", overwrite=overwrite)
+        check_out_dir(out, resume=True, overwrite=overwrite)
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "classifier":
-            raise LstmTextError(f"{{resume}}: {out} is not a classifier run; use 'lstm-text train'", param="resume")
+            raise LstmTextError(
+                f"{{resume}}: {out} is not a classifier run; continue a language-model run as a language model",
+                param="resume",
+            )
         data, dev, init, vectors = saved["data"], saved["dev"], saved["init"], saved.get("vectors")
         label_map, balance = saved["label_map"], saved["balance"]
         text_column, label_column = saved.get("text_column", "text"), saved.get("label_column", "label")
@@ -229,7 +231,7 @@ def train_classifier(
         raise LstmTextError("{resume}: the labelled data differs from the data this run was started on", param="resume")
     cfg = fit_classifier(cfg, len(pairs))  # a resumed run's are settled already
     if not resume and rt.is_main:
-        check_out_dir(out, resume=False, command="train-classifier", overwrite=overwrite)
+        check_out_dir(out, resume=False, overwrite=overwrite)
     torch.manual_seed(cfg.seed)
     net, tokenizer, trained_rows = _build_model(saved, tokenizer, init, vectors, pairs, labels, model, cfg, cb)
     net = net.to(rt.device)
@@ -268,9 +270,9 @@ def train_classifier(
     return summary
 
 
-def _read_data(data, dev, read: dict, label_map, strict: bool, cfg: TrainConfig, notice: Callback | None):
+def _read_data(data, dev, read: dict, label_map, strict: bool, cfg: TrainConfig, cb: Callback | None):
     """(training pairs, dev pairs, labels): the labelled files read and mapped; without ``dev``, a seeded
-    ``val_fraction`` of the data. ``notice``: where a label ``label_map`` leaves unmapped is reported (None: not
+    ``val_fraction`` of the data. ``cb``: where a label ``label_map`` leaves unmapped is reported (None: not
     reported, as on resume)."""
     from ..data.labelled import check_labels, map_labels, read_labelled, unmapped_labels
 
@@ -283,11 +285,9 @@ def _read_data(data, dev, read: dict, label_map, strict: bool, cfg: TrainConfig,
                 "as classes)",
                 param="label_map",
             )
-        if notice:
-            message = (
-                f"--label-map leaves {which} unmapped: each stays a class of its own (--strict makes this an error)"
-            )
-            notice("notice", {"message": message})
+        if cb:
+            what = f"{{label_map}} leaves {which} unmapped: each stays a class of its own"
+            cb("notice", notice(what + " ({strict} makes this an error)"))
     pairs = map_labels(raw, label_map or {}, check=True)
     labels = check_labels(pairs)
     if dev:
@@ -346,8 +346,8 @@ def _model_from_scratch(pairs, labels: list[str], model: dict | None, cfg: Train
         tokenizer, trained_rows = _vector_vocabulary(text, wv, cfg)
     else:
         tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
-        if notice := vocab_cut(tokenizer, cfg, "data"):
-            cb("notice", notice)
+        if cut := vocab_cut(tokenizer, cfg, "data"):
+            cb("notice", cut)
     fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
     net = LSTMModel(
         ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})

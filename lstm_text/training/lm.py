@@ -17,7 +17,6 @@ from .runtime import Runtime
 
 
 class LMTask(Task):
-    command = "train"
     select = "val_bpc"
     minimize = True
     evals_per_epoch = 0  # quarters of the run
@@ -139,17 +138,20 @@ def train_lm(
         check_out_dir(out, resume=True, overwrite=overwrite)
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "lm":
-            raise LstmTextError(f"--resume: {out} is not a language-model run; use 'lstm-text train-classifier'")
+            raise LstmTextError(
+                f"{{resume}}: {out} is not a language-model run; continue a classifier run as a classifier", "resume"
+            )
         corpus = corpus or saved["corpus"]
         train = resume_config(saved, train, lm_train(resume=True), model, {})
         model = saved["model"]
     cfg = train
     if not cfg.batch_size:
-        raise LstmTextError("--batch-size must be a positive integer")
+        raise LstmTextError("{batch_size} must be a positive integer", "batch_size")
     if cfg.tokenizer == "word" or cfg.normalize:
         raise LstmTextError(
             "word tokenizers and text normalisation are for classifiers: a language model must "
-            "reproduce text exactly; use --tokenizer char, bpe or unigram"
+            "reproduce text exactly; use {tokenizer} char, bpe or unigram",
+            "tokenizer",
         )
     expand(corpus)  # a missing or unreadable file fails before anything is created
     rt = Runtime.from_env(cfg.device, cfg.precision)
@@ -161,7 +163,7 @@ def train_lm(
     with StopSignals() as signals:
         tokens = _tokens(corpus, cfg, tokenizer, rt, lambda: signals.received)
         if saved is not None and saved.get("corpus_digest", tokens.fingerprint) != tokens.fingerprint:
-            raise LstmTextError("--resume: the corpus differs from the one this run was started on")
+            raise LstmTextError("{resume}: the corpus differs from the one this run was started on", "corpus")
         if not resume and (notice := vocab_cut(tokens.tokenizer, cfg, "corpus")):
             cb("notice", notice)
         rows = _fit_rows(tokens, cfg, rows, rt, saved, cb)

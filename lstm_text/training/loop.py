@@ -29,7 +29,7 @@ from ..checkpoint import (
     write_resume,
 )
 from ..config import TrainConfig
-from ..errors import LstmTextError
+from ..errors import LstmTextError, notice, render
 from ..plot import METRICS_FILE
 from .runtime import Runtime
 
@@ -43,11 +43,9 @@ CHANCE_SHARE = 0.97  # a final training loss above this share of the chance loss
 class Interrupted(LstmTextError):
     """SIGINT or SIGTERM during training: the resume state was saved; exit 130 or 143."""
 
-    def __init__(self, signum: int, step: int, out: Path, command: str):
+    def __init__(self, signum: int, step: int, out: Path):
         self.exit_code = 128 + signum
-        super().__init__(
-            f"interrupted at step {step}; the run is saved: continue with 'lstm-text {command} --out {out} --resume'"
-        )
+        super().__init__(f"interrupted at step {step}; the run is saved: continue it with {{out}} {out} {{resume}}")
 
 
 def _step_of(line: bytes) -> float:
@@ -86,11 +84,11 @@ class StopSignals:
 MANY_EPOCHS = 10  # a run without --epochs that reaches this many passes gets one notice: the data is small
 
 
-def many_epochs(epochs: int, command: str, cfg: TrainConfig) -> str:
-    rule = "--time-budget" if cfg.time_budget else "--max-steps"
-    fix = "--epochs N or --patience N" if not cfg.patience else "--epochs N"
-    return (
-        f"the data is small: {rule} has taken {command} through {epochs} passes over it so far; the model may be "
+def many_epochs(epochs: int, cfg: TrainConfig) -> dict:
+    rule = "{time_budget}" if cfg.time_budget else "{max_steps}"
+    fix = "{epochs} N or {patience} N" if not cfg.patience else "{epochs} N"
+    return notice(
+        f"the data is small: {rule} has taken the run through {epochs} passes over it so far; the model may be "
         f"memorising it (the best validation is kept); give {fix} to stop sooner"
     )
 
@@ -101,10 +99,9 @@ def vocab_cut(tokenizer, cfg: TrainConfig, source: str) -> dict | None:
     n = tokenizer.vocab_size
     if cfg.tokenizer not in ("bpe", "unigram") or not cfg.vocab_size or n >= cfg.vocab_size:
         return None
-    return {
-        "message": f"the {source} holds only {n:,} distinct {cfg.tokenizer} pieces: --vocab-size {cfg.vocab_size:,} "
-        f"cut to {n:,}"
-    }
+    return notice(
+        f"the {source} holds only {n:,} distinct {cfg.tokenizer} pieces: {{vocab_size}} {cfg.vocab_size:,} cut to {n:,}"
+    )
 
 
 WARMUP_SHARE = 0.1  # warm-up ends by this share of the run at the latest (its steps, epochs or time budget)
@@ -142,7 +139,7 @@ def run_progress(cfg: TrainConfig, step: int, steps_per_epoch: int, elapsed: flo
 def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int | None:
     """The step count a run stops at, when a step or epoch limit fixes it (a time budget does not)."""
     if not (cfg.max_steps or cfg.epochs or cfg.time_budget):
-        raise LstmTextError("no stopping rule: give --max-steps, --epochs or --time-budget")
+        raise LstmTextError("no stopping rule: give {max_steps}, {epochs} or {time_budget}", "max_steps")
     limits = [s for s in (cfg.max_steps, math.ceil(cfg.epochs * steps_per_epoch) if cfg.epochs else 0) if s]
     return min(limits) if limits else None
 
@@ -179,7 +176,8 @@ class StepGuard:
         if self.bad_steps > MAX_BAD_STEPS:
             raise LstmTextError(
                 f"training diverged: the loss was not finite {self.bad_steps} times even after lowering the "
-                "learning rate; the last good checkpoint is kept; try a lower --lr or --grad-clip"
+                "learning rate; the last good checkpoint is kept; try a lower {lr} or {grad_clip}",
+                "lr",
             )
         return False, loss
 
@@ -208,8 +206,7 @@ STOPS = ("max_steps", "epochs", "time_budget")  # stopping rules: given on --res
 RESUMABLE = (*STOPS, "patience", "eval_interval", "device", "keep_resume")  # what --resume may change
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+
 
 
 def resume_config(saved: dict, train: TrainConfig, base: TrainConfig, model: dict, base_model: dict) -> TrainConfig:
@@ -226,9 +223,10 @@ def resume_config(saved: dict, train: TrainConfig, base: TrainConfig, model: dic
     if fixed:
         k, v, was = fixed[0]
         raise LstmTextError(
-            f"--resume cannot change {_flag(k)} (the run's {was}, given {v}): a resumed run keeps its model's shape "
-            f"and training options; start a new run with --overwrite or another --out (--resume may change "
-            f"{', '.join(map(_flag, RESUMABLE))})"
+            f"{{resume}} cannot change {{{k}}} (the run's {was}, given {v}): a resumed run keeps its model's shape "
+            f"and training options; start a new run with {{overwrite}} or another {{out}} ({{resume}} may change "
+            f"{', '.join('{' + r + '}' for r in RESUMABLE)})",
+            k,
         )
     stops = {k: given.get(k, 0) for k in STOPS} if any(k in given for k in STOPS) else {}
     return TrainConfig.from_dict({**old_train, **stops, **{k: v for k, v in given.items() if k in RESUMABLE}})
@@ -237,29 +235,31 @@ def resume_config(saved: dict, train: TrainConfig, base: TrainConfig, model: dic
 RUN_FILES = (MODEL_FILE, RESUME_FILE, METRICS_FILE)  # what a run writes; --overwrite removes these only
 
 
-def check_out_dir(out: Path, resume: bool, command: str = "train", overwrite: bool = False) -> None:
+def check_out_dir(out: Path, resume: bool, overwrite: bool = False) -> None:
     """Refuse to overwrite an earlier run (unless ``overwrite``: then its files go), and fail before training
     if ``out`` cannot be written."""
     if out.exists() and not out.is_dir():
-        raise LstmTextError(f"--out {out} exists and is not a directory")
+        raise LstmTextError(f"{{out}} {out} exists and is not a directory", "out")
     if resume and overwrite:
-        raise LstmTextError("--resume continues the run in --out and --overwrite replaces it: choose one")
+        raise LstmTextError("{resume} continues the run in {out} and {overwrite} replaces it: choose one", "overwrite")
     if resume:
         if not (out / RESUME_FILE).is_file():
             if (out / MODEL_FILE).is_file():
                 raise LstmTextError(
-                    f"--resume: the run in {out} finished and its {RESUME_FILE} was removed (--no-keep-resume), so it "
-                    f"cannot be extended; start again with --overwrite or another --out"
+                    f"{{resume}}: the run in {out} finished and its {RESUME_FILE} was removed ({{keep_resume}} off), "
+                    f"so it cannot be extended; start again with {{overwrite}} or another {{out}}",
+                    "resume",
                 )
-            raise LstmTextError(f"--resume: {out} has no {RESUME_FILE} to continue from")
+            raise LstmTextError(f"{{resume}}: {out} has no {RESUME_FILE} to continue from", "resume")
         for stale in out.glob(".*.tmp"):  # a write cut short by a crash: the file it was replacing is intact
             stale.unlink(missing_ok=True)
         return
     if (out / MODEL_FILE).exists() or (out / RESUME_FILE).exists():
         if not overwrite:
             raise LstmTextError(
-                f"--out {out} already holds a run; continue it with 'lstm-text {command} --out {out} --resume', "
-                "replace it with --overwrite, or choose another --out"
+                f"{{out}} {out} already holds a run; continue it with {{resume}}, replace it with {{overwrite}}, "
+                "or choose another {out}",
+                "out",
             )
         for name in RUN_FILES:  # only the run's own files: --out may hold the user's other files
             (out / name).unlink(missing_ok=True)
@@ -271,13 +271,13 @@ def check_out_dir(out: Path, resume: bool, command: str = "train", overwrite: bo
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as e:
-        raise LstmTextError(f"cannot write to --out {out}: {e.strerror}") from None
+        raise LstmTextError(f"cannot write to {{out}} {out}: {e.strerror}", "out") from None
 
 
 class Task:
     """What a task gives the loop. Subclasses set the attributes and override the methods they need."""
 
-    command = "train"  # the CLI command that continues the run (for messages)
+
     select = "val_bpc"  # the validation metric that picks the best model
     minimize = True  # lower ``select`` is better
     evals_per_epoch = 0  # validations per epoch; 0: at every quarter of the run
@@ -540,8 +540,8 @@ class Trainer:
             return []
         return [
             f"the model has not learned: its training loss {loss_ema:.3f} is still at chance ({chance:.3f}, what "
-            f"predicting the label shares scores) after {self.step:,} steps; train longer (--epochs, --max-steps) "
-            "or with a larger --lr"
+            f"predicting the label shares scores) after {self.step:,} steps; train longer ({{epochs}}, {{max_steps}}) "
+            "or with a larger {lr}"
         ]
 
     def _next_eval(self) -> float:
@@ -591,10 +591,11 @@ class Trainer:
                 self._sync(signals)
                 if signals.received:  # during the final validation: what was trained is saved, resumable
                     self.save_resume()
-                    raise Interrupted(signals.received, self.step, self.out, self.task.command)
+                    raise Interrupted(signals.received, self.step, self.out)
         warnings = self._not_learned(loss_ema)
         for w in warnings:
-            self.cb("warning", {"message": w})
+            self.cb("warning", notice(w))
+        warnings = [render(w) for w in warnings]
         if self.rt.is_main:  # the selected model gets the task's final touches and the whole run's summary
             from ..checkpoint import load_model
 
@@ -619,7 +620,7 @@ class Trainer:
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 task.start_epoch(self.epoch)
                 if self.epoch == MANY_EPOCHS and not self.cfg.epochs:
-                    self.cb("notice", {"message": many_epochs(self.epoch, self.task.command, self.cfg)})
+                    self.cb("notice", many_epochs(self.epoch, self.cfg))
             batch = task.batch(self.epoch, self.epoch_step)
             loss = self.train_step(batch)
             self.step, self.epoch_step = self.step + 1, self.epoch_step + 1
@@ -656,5 +657,5 @@ class Trainer:
                 last_save, t_last = self.wall, time.perf_counter()
             if signals.received:
                 self.save_resume()
-                raise Interrupted(signals.received, self.step, self.out, task.command)
+                raise Interrupted(signals.received, self.step, self.out)
         return loss_ema
