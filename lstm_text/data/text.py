@@ -35,14 +35,16 @@ def read_text(path: str | Path, encoding: str | None = None) -> str:
     try:
         text = raw.decode(codec)
     except LookupError:
-        raise LstmTextError(f"unknown --encoding {encoding!r}; e.g. utf-8, latin-1, cp1252, utf-16") from None
+        raise LstmTextError(
+            f"unknown {{encoding}} {encoding!r}; e.g. utf-8, latin-1, cp1252, utf-16", "encoding"
+        ) from None
     except UnicodeDecodeError as e:
-        hint = "check --encoding"
+        hint = "check {encoding}"
         if not encoding:
-            hint = "convert it to UTF-8 first (labelled files: or name it with --encoding, e.g. latin-1 or cp1252)"
+            hint = "convert it to UTF-8 first (labelled files: or name it with {encoding}, e.g. latin-1 or cp1252)"
         name = {"utf-8": "UTF-8", "utf-16": "UTF-16"}.get(codec, codec)
         where = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
-        raise LstmTextError(f"{p} is not valid {name} ({where}); {hint}") from None
+        raise LstmTextError(f"{p} is not valid {name} ({where}); {hint}", "encoding") from None
     return text.removeprefix("\ufeff")  # a BOM is an encoding mark, not text
 
 
