@@ -40,13 +40,13 @@ checks: install  ## the public checks in ../shared/checks
 	../shared/checks/contract && ../shared/checks/generation && ../shared/checks/bpc-300s
 
 # The built-in classifiers, made by the project's own commands from ../shared/data (README: figures, time).
-# Dev sets are lstm_text.data.splits' cuts (published dev files, else a crc32 hash of the text), never trained on.
+# Dev sets are benchmarks/splits.py's cuts (published dev files, else a crc32 hash of the text), never trained on.
 SPLITS = runs/splits
 GLOVE = $(LSTM_TEXT_DATA)/glove/glove.6B.100d.100k.txt
 CLF = --vectors $(GLOVE) --tune-vectors 20000 --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0
 pretrained: install
 	rm -rf runs/sentiment runs/sentiment3 $(SPLITS)
-	$(BIN)/python -c "from lstm_text.data.splits import write_splits; write_splits('$(SPLITS)')"
+	PYTHONPATH=benchmarks $(BIN)/python -c "from splits import write_splits; write_splits('$(SPLITS)')"
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst2-phrases.tsv $(SPLITS)/train/imdb.tsv \
 		$(SPLITS)/train/pros_cons.tsv --dev $(SPLITS)/dev/sst2.tsv --dev $(SPLITS)/dev/imdb.tsv \
 		--dev $(SPLITS)/dev/pros_cons.tsv $(CLF) --vocab-size 6000 --epochs 4 --out runs/sentiment

@@ -1,5 +1,5 @@
 """SST-2 dev as published (tokenized, lower case) against the same sentences written as people write them
-(detokenized, capitalised: ``normalize.detokenize`` + ``normalize.capitalise``), in one run, for each model;
+(detokenized, capitalised: ``sst.detokenize`` + ``sst.capitalise``, beside this script), in one run, for each model;
 and accuracy on the dev sentences holding a word that the SST-2 training phrases never show.
 
     .venv/bin/python benchmarks/raw_text.py [--model sentiment --model runs/x ...]
@@ -21,7 +21,9 @@ import numpy as np  # noqa: E402
 
 import lstm_text  # noqa: E402
 from lstm_text.data.labelled import read_labelled  # noqa: E402
-from lstm_text.normalize import capitalise, detokenize, normalize  # noqa: E402
+from lstm_text.normalize import normalize  # noqa: E402
+
+from sst import capitalise, detokenize  # noqa: E402
 
 
 def accuracy(model, pairs) -> float:

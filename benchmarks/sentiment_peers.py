@@ -1,4 +1,4 @@
-"""Sentiment peers on every dev set of ``lstm_text.data.splits``: lstm-text's built-in models against TF-IDF +
+"""Sentiment peers on every dev set of ``splits`` (benchmarks/splits.py): lstm-text's built-in models against TF-IDF +
 logistic regression, VADER and TextBlob, in one run.
 
 Per dev set and model: accuracy (macro-F1 where the set has three classes; on ``objective``, whose lines are all
@@ -31,7 +31,8 @@ from importlib.metadata import version  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import lstm_text  # noqa: E402
-from lstm_text.data import splits  # noqa: E402
+
+import splits  # noqa: E402
 
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if _SHARED.is_dir():  # the project's machines keep the data beside the checkout, as the Makefile assumes

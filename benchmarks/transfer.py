@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import lstm_text
-from lstm_text.data import splits
+
+import splits
 
 HERE = Path(__file__).resolve().parents[1]
 _SHARED = HERE.parent / "shared" / "data"

@@ -23,8 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lstm_text.data import splits
 from lstm_text.normalize import normalize
+
+import splits
 
 SOURCES = ["sst2-phrases", "imdb", "pros_cons"]  # the built-in `sentiment`'s training parts
 DEVS = ["sst2", "imdb", "pros_cons"]

@@ -341,7 +341,7 @@ def load(path: str | Path, device: str = "cpu", quantize: str = "") -> Model:
     if quantize not in ("", "int8"):
         raise LstmTextError(f"unknown {{quantize}} {quantize!r} (choose int8)", "quantize")
     if device != "cpu":  # only torch knows the other devices; a wrong one fails here, not at first use
-        from .training.runtime import resolve_device
+        from .device import resolve_device
 
         device = resolve_device(device)
     if quantize and device != "cpu":

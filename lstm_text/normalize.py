@@ -1,7 +1,6 @@
 """Text normalisation for sentiment classifiers: raw text (``Doesn't``, ``GREAT!!!``, emoji, HTML, URLs) and the
 Stanford Sentiment Treebank's tokenized lower-case text (``does n't``, ``-lrb-``) map to one canonical form.
-
-``detokenize`` and ``capitalise`` go the other way, for tests and benchmarks. Standard library only.
+Standard library only. (The other way, SST's tokens written as people write them, is ``benchmarks/sst.py``.)
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import re
 import unicodedata
 from itertools import chain
 
-__all__ = ["NORMALIZER", "normalize", "line_chunks", "chunk_tokens", "detokenize", "capitalise"]
+__all__ = ["NORMALIZER", "normalize", "line_chunks", "chunk_tokens"]
 
 NORMALIZER = "v1"  # bump whenever normalize() changes its output: checkpoints record the version they saw
 
@@ -165,7 +164,7 @@ _UNICODE_PUNCT = str.maketrans(
 )
 
 # SST's PTB escapes stand for brackets; mapping them back lets SST text and raw text meet.
-_PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
+PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
 _PTB_BRACKET = re.compile(r"-[lr][rsc]b-")
 
 # Tags from scraped reviews (IMDB's <br />) say nothing about sentiment; a space keeps the words apart.
@@ -321,7 +320,7 @@ def _line(text: str) -> str:
     if "\\" in text:
         text = text.replace("\\/", "/").replace("\\*", "*")  # SST escapes / and *
     if "b-" in text:
-        text = _PTB_BRACKET.sub(lambda m: _PTB_BRACKETS[m.group()], text)
+        text = _PTB_BRACKET.sub(lambda m: PTB_BRACKETS[m.group()], text)
     if "<" in text:
         text = _TAG.sub(" ", text)
     if "@" in text:
@@ -358,44 +357,3 @@ def line_chunks(text: str) -> list[str] | None:
     per chunk (``WordTokenizer.encode``)."""
     text = _line(text)
     return None if _RUN_HINT.search(text) else text.split()
-
-
-# detokenize: SST tokens that attach to the word before them, and those that attach to the word after.
-_ATTACH_LEFT = set(", . ; : ! ? % ... ) ] } ' '' n't 's 're 've 'll 'd 'm".split())
-_ATTACH_RIGHT = set("( [ { `` ` $".split())
-_DETOK_MAP = {**_PTB_BRACKETS, "``": '"', "''": '"', "`": "'"}
-_CLITIC_AFTER_QUOTE = re.compile(r"(?:s|re|ve|ll|d|m)(?![\w-])")  # "'" + this would read as a clitic
-
-
-def detokenize(text: str) -> str:
-    """SST's tokenized text as a person would write it: ``it 's`` -> ``it's``, ``-lrb-`` -> ``(``, ``end .`` ->
-    ``end.``. Lower case stays lower case (see ``capitalise``)."""
-    out = ""
-    glue = False  # the previous token opens a bracket or quote: no space after it
-    for token in text.split():
-        word = _DETOK_MAP.get(token) or token.replace("\\/", "/").replace("\\*", "*")
-        if token in _PTB_BRACKETS:
-            token = word
-        attach = out and (glue or token in _ATTACH_LEFT)
-        # Never glue two pieces into something that reads differently: "no. ." is not an ellipsis, "( x : )"
-        # is not a smiley, "` 're-release" is not a clitic, two quotes '' are not a double quote.
-        if attach and (
-            (out[-1] == "." and word[0] == ".")
-            or (out[-1] in ":;=" and word[0] in ")]}(")
-            or (out[-1] == "'" and word[0] == "'")
-            or (glue and out[-1] == "'" and _CLITIC_AFTER_QUOTE.match(word))
-        ):
-            attach = False
-        out += word if attach or not out else " " + word
-        glue = token in _ATTACH_RIGHT
-    return out
-
-
-_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+)[\"'(\[{]*[a-z]")
-_PRONOUN_I = re.compile(r"(?<![\w'.-])i(?![\w.-])")
-
-
-def capitalise(text: str) -> str:
-    """Capitalise the first letter of each sentence and the pronoun "i" (ASCII letters only)."""
-    text = _SENTENCE_START.sub(lambda m: m.group()[:-1] + m.group()[-1].upper(), text)
-    return _PRONOUN_I.sub("I", text)

@@ -116,17 +116,18 @@ def test_mixed_precision_trains_through_the_same_code(tmp_path, corpus, precisio
 
 
 def test_runtime_reads_torchrun_environment(monkeypatch):
+    from lstm_text.device import resolve_precision
     from lstm_text.errors import LstmTextError
-    from lstm_text.training.runtime import Runtime, resolve_precision
+    from lstm_text.training.runtime import Runtime
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     rt = Runtime.from_env("cpu", "auto")
     assert (rt.rank, rt.world_size, rt.device, rt.precision, rt.is_main) == (0, 1, "cpu", "fp32", True)
     assert resolve_precision("bf16", "cuda:0") == "bf16"
-    with pytest.raises(LstmTextError, match="--precision bf16 is for CUDA GPUs"):
+    with pytest.raises(LstmTextError, match="precision bf16 is for CUDA GPUs"):
         resolve_precision("bf16", "cpu")
-    with pytest.raises(LstmTextError, match="--precision"):
+    with pytest.raises(LstmTextError, match="precision must be one of"):
         resolve_precision("fp8", "cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(LstmTextError, match="--device cuda: .*(CPU-only build|sees no GPU)"):
+        with pytest.raises(LstmTextError, match="device cuda: .*(CPU-only build|sees no GPU)"):
             Runtime.from_env("cuda")

@@ -61,7 +61,7 @@ def test_a_killed_runs_temporary_token_folder_is_removed_by_the_next_run(tmp_pat
     the folder of a build still running (its lock is held)."""
     import fcntl
 
-    from lstm_text.data import tokens
+    from lstm_text.data import cache, tokens
 
     monkeypatch.setenv("LSTM_TEXT_CACHE", str(tmp_path / "cache"))
     corpus = tmp_path / "c.txt"
@@ -74,10 +74,10 @@ def test_a_killed_runs_temporary_token_folder_is_removed_by_the_next_run(tmp_pat
     (stale / "train.bin").write_bytes(b"\0" * 4096)
     reused = folder / f".{'b' * 24}.{os.getppid()}.tmp"  # a live process id, but nobody holds the lock
     reused.mkdir()
-    (reused / tokens.LOCK).write_bytes(b"")
+    (reused / cache.LOCK).write_bytes(b"")
     live = folder / f".{'c' * 24}.{os.getpid()}.tmp"  # a build in progress: its lock is held
     live.mkdir()
-    held = open(live / tokens.LOCK, "wb")
+    held = open(live / cache.LOCK, "wb")
     fcntl.flock(held, fcntl.LOCK_EX)
     try:
         tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
@@ -182,13 +182,14 @@ def test_a_files_json_of_the_wrong_shape_is_rebuilt(tmp_path, monkeypatch, memo)
     import json
 
     from lstm_text.data import tokens
+    from lstm_text.data.cache import file_stat
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("LSTM_TEXT_CACHE", str(cache))
     corpus = tmp_path / "c.txt"
     corpus.write_text(make_corpus(20_000), encoding="utf-8")
     cache.mkdir()
-    stat = json.dumps(tokens._stat(str(corpus.resolve())))  # the file's own: an entry without a digest
+    stat = json.dumps(file_stat(str(corpus.resolve())))  # the file's own: an entry without a digest
     (cache / "files.json").write_text(memo.replace("<path>", json.dumps(str(corpus.resolve()))).replace("<stat>", stat))
     ts = tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
     again = tokens.prepare([str(corpus)], kind="char", vocab_size=0, val_fraction=0.1)
@@ -202,7 +203,7 @@ def test_a_cache_that_cannot_be_written_gets_one_line(tmp_path, monkeypatch, cap
     import errno
 
     from lstm_text.cli import main
-    from lstm_text.data import tokens
+    from lstm_text.data.cache import TokenWriter
 
     if where == "file":
         cache = tmp_path / "cache"
@@ -220,7 +221,7 @@ def test_a_cache_that_cannot_be_written_gets_one_line(tmp_path, monkeypatch, cap
         def full(self, ids):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(tokens._Writer, "write", full)
+        monkeypatch.setattr(TokenWriter, "write", full)
     monkeypatch.setenv("LSTM_TEXT_CACHE", str(cache))
     corpus = tmp_path / "c.txt"
     corpus.write_text(make_corpus(20_000), encoding="utf-8")

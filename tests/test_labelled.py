@@ -174,7 +174,7 @@ def test_encodings(tmp_path):
     for bom in ("utf-16", "utf-16-le", "utf-16-be"):  # Excel's "Unicode text": UTF-16 with a byte-order mark
         data = rows.encode(bom) if bom == "utf-16" else "\ufeff".encode(bom) + rows.encode(bom)
         assert read_labelled([write(tmp_path / f"{bom}.tsv", data)]) == [("café crème", "pos")], bom
-    assert "unknown --encoding 'nope'" in error([latin], encoding="nope")
+    assert "unknown encoding 'nope'" in error([latin], encoding="nope")
     assert "is not valid UTF-8" in error([latin]) and "--encoding" in error([latin])
 
 

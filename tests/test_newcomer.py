@@ -341,8 +341,8 @@ def test_a_misspelt_model_name_gets_a_suggestion(capsys):
 def test_device_cuda_without_a_cuda_torch_says_how_to_install_one(monkeypatch):
     import torch
 
+    from lstm_text.device import resolve_device
     from lstm_text.errors import LstmTextError
-    from lstm_text.training.runtime import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.version, "cuda", None)

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_text.normalize import _EMOJI_WORDS, NORMALIZER, capitalise, detokenize, normalize
+from lstm_text.normalize import _EMOJI_WORDS, NORMALIZER, normalize
+
+from sst import capitalise, detokenize
 
 SST_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2" / "dev.tsv"
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lstm_text.data import splits
 from lstm_text.data.labelled import read_labelled
 from lstm_text.errors import LstmTextError
+
+import splits
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -53,7 +54,7 @@ def test_is_dev_same_in_a_fresh_process():
     """str hashes are salted per process; the split must not be."""
     texts = [t for t, _ in synthetic(100)]
     code = (
-        "import sys; from lstm_text.data.splits import is_dev; "
+        f"import sys; sys.path.insert(0, {str(Path(splits.__file__).parent)!r}); from splits import is_dev; "
         "print(''.join('01'[is_dev(t, 0.2)] for t in sys.argv[1:]))"
     )
     fresh = subprocess.run([sys.executable, "-c", code, *texts], capture_output=True, text=True, check=True)

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_text.data.vectors import WordVectors, embedding_init, nearest, read_vectors
+from lstm_text.data.vectors import WordVectors, embedding_init, read_vectors
 from lstm_text.errors import LstmTextError
+
+from neighbours import nearest
 
 GLOVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glove" / "glove.6B.100d.100k.txt"
 

@@ -49,13 +49,31 @@ def _files_in(d: Path) -> list[Path]:
     return out
 
 
+def did_you_mean(name: str) -> str:
+    """A suggestion when a missing file's name is close to a dataset name (``tinyshakespear``)."""
+    import difflib
+
+    from .datasets import REGISTRY
+
+    close = difflib.get_close_matches(Path(name).name.lower(), list(REGISTRY), n=1, cutoff=0.75)
+    return f" (did you mean the dataset {close[0]!r}?)" if close else ""
+
+
+def resolve_corpus(arg: str) -> Path:
+    """A path to a text file, or the name of a registered dataset (see ``datasets.REGISTRY``)."""
+    from . import datasets
+
+    p = Path(arg)
+    if not p.exists() and arg in datasets.REGISTRY:
+        return datasets.resolve(arg)
+    return p
+
+
 def expand(args: list[str]) -> list[Path]:
     """The files of a corpus given as paths, dataset names, directories or glob patterns, in order.
 
     Every file is checked readable before any work starts, so a bad one among many fails at once.
     """
-    from .text import _did_you_mean, resolve_corpus
-
     if not args:
         raise LstmTextError("no corpus given: pass a text file or a dataset name such as tinyshakespeare")
     files: list[Path] = []
@@ -76,7 +94,7 @@ def expand(args: list[str]) -> list[Path]:
                 raise LstmTextError(f"no files match {arg}")
             files += found
         else:
-            raise LstmTextError(f"file not found: {p}{_did_you_mean(str(arg))}")
+            raise LstmTextError(f"file not found: {p}{did_you_mean(str(arg))}")
     for f in files:
         check_regular(f)
         try:

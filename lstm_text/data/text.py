@@ -1,4 +1,5 @@
-"""Reading text: corpora (files or dataset names), the train/validation split, and input lines for classify."""
+"""Reading text: a whole text file (one clear error for each way it can be unusable), its train/validation split,
+and input lines for classify. Finding a corpus's files is ``corpus``'s."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import LstmTextError
+from .corpus import char_start, check_regular, did_you_mean
 
 
 def read_text(path: str | Path, encoding: str | None = None) -> str:
@@ -21,11 +23,9 @@ def read_text(path: str | Path, encoding: str | None = None) -> str:
     if str(path) == "-":
         raise LstmTextError("reading a corpus from stdin is not supported; give a file path")
     if not p.exists():
-        raise LstmTextError(f"file not found: {p}{_did_you_mean(str(path))}")
+        raise LstmTextError(f"file not found: {p}{did_you_mean(str(path))}")
     if p.is_dir():
         raise LstmTextError(f"{p} is a directory; give a text file")
-    from .corpus import check_regular
-
     check_regular(p)
     try:
         raw = p.read_bytes()
@@ -35,42 +35,22 @@ def read_text(path: str | Path, encoding: str | None = None) -> str:
     try:
         text = raw.decode(codec)
     except LookupError:
-        raise LstmTextError(f"unknown --encoding {encoding!r}; e.g. utf-8, latin-1, cp1252, utf-16") from None
+        raise LstmTextError(
+            f"unknown {{encoding}} {encoding!r}; e.g. utf-8, latin-1, cp1252, utf-16", "encoding"
+        ) from None
     except UnicodeDecodeError as e:
-        hint = "check --encoding"
+        hint = "check {encoding}"
         if not encoding:
-            hint = "convert it to UTF-8 first (labelled files: or name it with --encoding, e.g. latin-1 or cp1252)"
+            hint = "convert it to UTF-8 first (labelled files: or name it with {encoding}, e.g. latin-1 or cp1252)"
         name = {"utf-8": "UTF-8", "utf-16": "UTF-16"}.get(codec, codec)
         where = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
-        raise LstmTextError(f"{p} is not valid {name} ({where}); {hint}") from None
+        raise LstmTextError(f"{p} is not valid {name} ({where}); {hint}", "encoding") from None
     return text.removeprefix("\ufeff")  # a BOM is an encoding mark, not text
-
-
-def _did_you_mean(name: str) -> str:
-    """A suggestion when a missing file's name is close to a dataset name (``tinyshakespear``)."""
-    import difflib
-
-    from .datasets import REGISTRY
-
-    close = difflib.get_close_matches(Path(name).name.lower(), list(REGISTRY), n=1, cutoff=0.75)
-    return f" (did you mean the dataset {close[0]!r}?)" if close else ""
-
-
-def resolve_corpus(arg: str) -> Path:
-    """A path to a text file, or the name of a registered dataset (see ``datasets.REGISTRY``)."""
-    from . import datasets
-
-    p = Path(arg)
-    if not p.exists() and arg in datasets.REGISTRY:
-        return datasets.resolve(arg)
-    return p
 
 
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     """The first (1 - f) of a file's UTF-8 bytes train, the last f validate (nanoGPT's shakespeare_char split;
     bytes, so the cut is found without reading the file), cut at a character's start: as ``corpus.source``."""
-    from .corpus import char_start
-
     b = text.encode("utf-8", "surrogatepass")
     n = char_start(b, int(len(b) * (1.0 - val_fraction)))
     return b[:n].decode("utf-8", "surrogatepass"), b[n:].decode("utf-8", "surrogatepass")

@@ -138,7 +138,8 @@ def _enough_descriptors(connections: int) -> None:
         return
     if hard != resource.RLIM_INFINITY and hard < need:
         raise LstmTextError(
-            f"--limit-concurrency {connections} needs {need} open files, over this system's limit of {hard} "
-            "(ulimit -Hn): give a smaller --limit-concurrency"
+            f"{{limit_concurrency}} {connections} needs {need} open files, over this system's limit of {hard} "
+            "(ulimit -Hn): give a smaller {limit_concurrency}",
+            "limit_concurrency",
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))

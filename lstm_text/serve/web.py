@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 from collections import Counter
 
@@ -29,6 +30,7 @@ ENDPOINTS = {
 OPEN_PATHS = {"/", "/healthz", "/docs", "/openapi.json"}
 ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 500: "server_error", 503: "overloaded_error"}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+log = logging.getLogger("uvicorn.error")
 
 
 def error_response(
@@ -37,9 +39,6 @@ def error_response(
     """The error body OpenAI's API answers (and its client reads): {"error": {"message", "type", "param", "code"}}."""
     kind = ERROR_TYPES.get(status, "invalid_request_error")
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status, headers)
-
-
-
 
 
 def over(param: str, value: int, unit: str, limit: int, flag: str) -> ApiError:
@@ -143,6 +142,15 @@ class EventStream(StreamingResponse):
 def sse(data: dict | str, event: str | None = None) -> str:
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     return (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
+
+
+def failure_event(job: Job, event: str | None = None) -> str | None:
+    """The SSE error event of a streamed job whose generation failed (logged here, once), or None."""
+    o = job.outcome
+    if o.error is None:
+        return None
+    log.error("generation failed: %s: %s", type(o.error).__name__, o.error)
+    return sse({"error": {"message": f"internal error: {o.error}", "type": "server_error"}}, event)
 
 
 async def collect(job: Job, request: Request, n: int) -> list[str]:

@@ -23,7 +23,8 @@ from ..config import (
     classifier_train,
     fit_classifier,
 )
-from ..errors import LstmTextError
+from ..errors import LstmTextError, notice
+from ..model import LSTMModel
 from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
 
@@ -70,7 +71,7 @@ class ClassifierTask(Task):
         self.minimize = False
         counts = torch.bincount(gold, minlength=len(labels)).float()
         self.class_weight = len(gold) / (len(labels) * counts) if balance else None
-        self.unfreeze, self.inputs, self.device = unfreeze, inputs, "cpu"
+        self.unfreeze, self.inputs, self.device = unfreeze, inputs, self.rt.device
 
     def batch(self, epoch: int, i: int):
         """(this rank's lines, the whole batch's lines): rank r of W takes every W-th line of the batch."""
@@ -208,41 +209,94 @@ def train_classifier(
     Without a batch size (0, the default) or a stopping rule, both are fitted to the data
     (``config.fit_classifier``): a small file gets smaller batches and enough epochs to learn.
     """
-    from ..checkpoint import load_model
-    from ..data.labelled import check_labels, map_labels, read_labelled, unmapped_labels
-    from ..infer.classifier import encode_lines
-    from ..model import LSTMModel
-    from ..tokenizer import train_tokenizer
-
     check_model({**classifier_model(), **(model or {})}, classifier=True)  # before any data is read
     out = Path(out)
     cfg = train or classifier_train()
-    saved, trained_rows = None, 0
+    tensors = saved = tokenizer = None
     if resume:
         check_out_dir(out, resume=True, overwrite=overwrite)
         tensors, saved, tokenizer = read_resume(out / RESUME_FILE)  # read once: configs, tensors, tokenizer
         if saved.get("task") != "classifier":
-            raise LstmTextError(f"--resume: {out} is not a classifier run; use 'lstm-text train'")
+            raise LstmTextError(
+                f"{{resume}}: {out} is not a classifier run; continue a language-model run as a language model",
+                param="resume",
+            )
         data, dev, init, vectors = saved["data"], saved["dev"], saved["init"], saved.get("vectors")
         label_map, balance = saved["label_map"], saved["balance"]
         text_column, label_column = saved.get("text_column", "text"), saved.get("label_column", "label")
         encoding = saved.get("encoding")
-        trained_rows = saved.get("trained_rows", 0)
         cfg = resume_config(saved, train or classifier_train(), classifier_train(), model or {}, classifier_model())
     if vectors and init:
-        raise LstmTextError("--vectors and --init both give the encoder its embeddings; choose one")
+        raise LstmTextError("{vectors} and {init} both give the encoder its embeddings; choose one", param="vectors")
     if vectors and cfg.tokenizer != "word":
-        raise LstmTextError("--vectors needs word tokens: use --tokenizer word (the default with --vectors)")
+        raise LstmTextError(
+            "{vectors} needs word tokens: use {tokenizer} word (the default with {vectors})", param="tokenizer"
+        )
     rt = Runtime.from_env(cfg.device, cfg.precision)
     cb = rt.main_only(callback)
     read = {"text_column": text_column, "label_column": label_column, "encoding": encoding}
+    pairs, dev_pairs, labels = _read_data(data, dev, read, label_map, strict, cfg, None if resume else cb)
+    if saved is not None and saved["data_hash"] != _pairs_hash(pairs, dev_pairs):
+        raise LstmTextError("{resume}: the labelled data differs from the data this run was started on", param="resume")
+    cfg = fit_classifier(cfg, len(pairs))  # a resumed run's are settled already
+    if not resume and rt.is_main:
+        check_out_dir(out, resume=False, overwrite=overwrite)
+    torch.manual_seed(cfg.seed)
+    net, tokenizer, trained_rows = _build_model(saved, tokenizer, init, vectors, pairs, labels, model, cfg, cb)
+    net = net.to(rt.device)
+    if init and tokenizer.kind == "word":
+        # word vectors from --init stay as they are: a word the new data never shows keeps its meaning, and
+        # a step's gradient skips the (V, E) table
+        net.embed.weight.requires_grad_(False)
+    unfreeze = [p for n, p in net.named_parameters() if not n.startswith("cls_head.") and p.requires_grad]
+    if vectors:
+        net.train_only_rows(trained_rows)  # the pretrained rows stay as they are
+    inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
+    inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors} | read
+    trainer = _build_trainer(
+        net,
+        tokenizer,
+        pairs,
+        dev_pairs,
+        labels,
+        cfg,
+        rt,
+        out=out,
+        inputs=inputs,
+        unfreeze=unfreeze if init else [],
+        trained_rows=trained_rows,
+        saved=saved,
+        callback=cb,
+    )
+    if saved is not None:
+        trainer.restore(tensors, saved)
+    summary = trainer.run()
+    rt.close()
+    if rt.is_main:  # the run's model card, README.md (card.py): written when a run ends, rewritten on resume
+        from ..card import write_card
+
+        write_card(out)
+    return summary
+
+
+def _read_data(data, dev, read: dict, label_map, strict: bool, cfg: TrainConfig, cb: Callback | None):
+    """(training pairs, dev pairs, labels): the labelled files read and mapped; without ``dev``, a seeded
+    ``val_fraction`` of the data. ``cb``: where a label ``label_map`` leaves unmapped is reported (None: not
+    reported, as on resume)."""
+    from ..data.labelled import check_labels, map_labels, read_labelled, unmapped_labels
+
     raw = read_labelled(data, **read)
     if label_map and (left := unmapped_labels(raw, label_map)):
-        what = f"--label-map leaves {', '.join(left[:8])}{' ...' if len(left) > 8 else ''} unmapped"
+        which = f"{', '.join(left[:8])}{' ...' if len(left) > 8 else ''}"
         if strict:
-            raise LstmTextError(f"{what}; map every label of the data (or drop --strict to keep them as classes)")
-        if not resume:
-            cb("notice", {"message": f"{what}: each stays a class of its own (--strict makes this an error)"})
+            raise LstmTextError(
+                f"{{label_map}} leaves {which} unmapped; map every label of the data (or drop {{strict}} to keep them "
+                "as classes)",
+                param="label_map",
+            )
+        if cb:
+            what = f"{{label_map}} leaves {which} unmapped: each stays a class of its own"
+            cb("notice", notice(what + " ({strict} makes this an error)"))
     pairs = map_labels(raw, label_map or {}, check=True)
     labels = check_labels(pairs)
     if dev:
@@ -256,57 +310,111 @@ def train_classifier(
     unknown = sorted({lab for _, lab in dev_pairs} - set(labels))
     if unknown:
         raise LstmTextError(f"the dev data has labels the training data lacks: {', '.join(unknown[:5])}")
-    if saved is not None and saved["data_hash"] != _pairs_hash(pairs, dev_pairs):
-        raise LstmTextError("--resume: the labelled data differs from the data this run was started on")
-    cfg = fit_classifier(cfg, len(pairs))  # a resumed run's are settled already
-    if not resume and rt.is_main:
-        check_out_dir(out, resume=False, overwrite=overwrite)
-    torch.manual_seed(cfg.seed)
-    if saved is not None:
-        mcfg = ModelConfig.from_dict(saved["model"])
-        net = LSTMModel(mcfg)
-    elif init:
-        base, tokenizer, _ = load_model(init)
-        if not (base.cfg.lm_head or base.cfg.labels):
-            raise LstmTextError(f"--init {init} has neither a language-model nor a classification head")
-        dropout = (model or {}).get("dropout", base.cfg.dropout)
-        mcfg = ModelConfig.from_dict({**base.cfg.to_dict(), "labels": labels, "dropout": dropout})
-        net = LSTMModel(mcfg)
-        state = base.state_dict()
-        if base.cfg.labels != labels:  # a classifier of other labels lends its encoder; the head starts anew
-            state = {k: v for k, v in state.items() if not k.startswith("cls_head.")}
-        net.load_state_dict(state, strict=False)
-    else:
-        text, wv = "\n".join(t for t, _ in pairs), None
-        if vectors:
-            from ..data.vectors import read_vectors, vector_vocabulary
-            from ..tokenizer import WordTokenizer, normalizer
+    return pairs, dev_pairs, labels
 
-            wv = read_vectors(vectors)
-            norm = normalizer(_norm_version(cfg))
-            words, trained = vector_vocabulary(
-                (norm(text) if norm else text).split(),
-                wv,
-                max_words=cfg.vocab_size - 2 if cfg.vocab_size else None,
-                max_vectors=CLASSIFIER.max_vectors,
-                tune=cfg.tune_vectors,
-            )
-            tokenizer, trained_rows = WordTokenizer(words, _norm_version(cfg)), 2 + trained
-        else:
-            tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
-            if notice := vocab_cut(tokenizer, cfg, "data"):
-                cb("notice", notice)
-        fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
-        mcfg = ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
-        net = LSTMModel(mcfg)
-    net = net.to(rt.device)
-    if init and tokenizer.kind == "word":
-        # word vectors from --init stay as they are: a word the new data never shows keeps its meaning, and
-        # a step's gradient skips the (V, E) table
-        net.embed.weight.requires_grad_(False)
+
+def _build_model(saved, tokenizer, init, vectors, pairs, labels: list[str], model: dict | None, cfg: TrainConfig, cb):
+    """(model, tokenizer, trained rows) on the CPU, one of three ways: a resumed run's (its weights come with
+    ``Trainer.restore``), from ``--init``, or from scratch (with ``vectors``: its embedding from them)."""
+    if saved is not None:
+        return LSTMModel(ModelConfig.from_dict(saved["model"])), tokenizer, saved.get("trained_rows", 0)
+    if init:
+        return *_model_from_init(init, labels, model), 0
+    return _model_from_scratch(pairs, labels, model, cfg, vectors, cb)
+
+
+def _model_from_init(init: str, labels: list[str], model: dict | None):
+    """(model, tokenizer) from --init: its tokenizer and encoder, a head for ``labels`` (kept when the model
+    already classifies these labels, in this order; an LM head is kept too)."""
+    from ..checkpoint import load_model
+    from ..model import LSTMModel
+
+    base, tokenizer, _ = load_model(init)
+    if not (base.cfg.lm_head or base.cfg.labels):
+        raise LstmTextError(f"{{init}} {init} has neither a language-model nor a classification head", param="init")
+    dropout = (model or {}).get("dropout", base.cfg.dropout)
+    net = LSTMModel(ModelConfig.from_dict({**base.cfg.to_dict(), "labels": labels, "dropout": dropout}))
+    state = base.state_dict()
+    if base.cfg.labels != labels:  # a classifier of other labels lends its encoder; the head starts anew
+        state = {k: v for k, v in state.items() if not k.startswith("cls_head.")}
+    net.load_state_dict(state, strict=False)
+    return net, tokenizer
+
+
+def _model_from_scratch(pairs, labels: list[str], model: dict | None, cfg: TrainConfig, vectors: str | None, cb):
+    """(model, tokenizer, trained rows) for a new run: a tokenizer trained on the data, or with ``vectors`` a
+    word vocabulary from them (``_init_vectors``); the model's fields over ``classifier_model()``."""
+    from ..model import LSTMModel
+    from ..tokenizer import train_tokenizer
+
+    text, wv, trained_rows = "\n".join(t for t, _ in pairs), None, 0
+    if vectors:
+        from ..data.vectors import read_vectors
+
+        wv = read_vectors(vectors)
+        tokenizer, trained_rows = _vector_vocabulary(text, wv, cfg)
+    else:
+        tokenizer = train_tokenizer(text, cfg.tokenizer, cfg.vocab_size, _norm_version(cfg))
+        if cut := vocab_cut(tokenizer, cfg, "data"):
+            cb("notice", cut)
+    fields = {**classifier_model(), **(model or {})} | ({"embed": wv.dim} if wv else {})
+    net = LSTMModel(
+        ModelConfig.from_dict({**fields, "vocab_size": tokenizer.vocab_size, "labels": labels, "lm_head": False})
+    )
+    if wv is not None:
+        _init_vectors(net, wv, tokenizer, cfg.seed)
+    return net, tokenizer, trained_rows
+
+
+def _vector_vocabulary(text: str, wv, cfg: TrainConfig):
+    """(word tokenizer, trained rows): the data's words that the vectors hold (``vector_vocabulary``); the rows
+    below ``trained rows`` (padding, unknown and the ``tune_vectors`` most frequent words) train."""
+    from ..data.vectors import vector_vocabulary
+    from ..tokenizer import WordTokenizer, normalizer
+
+    norm = normalizer(_norm_version(cfg))
+    words, trained = vector_vocabulary(
+        (norm(text) if norm else text).split(),
+        wv,
+        max_words=cfg.vocab_size - 2 if cfg.vocab_size else None,
+        max_vectors=CLASSIFIER.max_vectors,
+        tune=cfg.tune_vectors,
+    )
+    return WordTokenizer(words, _norm_version(cfg)), 2 + trained
+
+
+def _init_vectors(net, wv, tokenizer, seed: int) -> None:
+    """The embedding from the vectors; the data's words the vectors lack (e.g. "n't") start random, with the
+    vectors' spread."""
+    from ..data.vectors import embedding_init
+
+    emb, _ = embedding_init(wv, tokenizer.pieces(), wv.dim, scale=float(wv.matrix.std()) * 3**0.5, seed=seed)
+    emb[0] = 0.0  # padding
+    with torch.no_grad():
+        net.embed.weight.copy_(torch.from_numpy(emb))
+
+
+def _build_trainer(
+    net,
+    tokenizer,
+    pairs,
+    dev_pairs,
+    labels: list[str],
+    cfg: TrainConfig,
+    rt: Runtime,
+    *,
+    out: Path,
+    inputs: dict,
+    unfreeze: list,
+    trained_rows: int,
+    saved: dict | None,
+    callback: Callback,
+) -> Trainer:
+    """The task on the encoded data, the optimiser (discriminative learning rates from --init) and the loop,
+    with the run state a resume rebuilds the run from."""
+    from ..infer.classifier import encode_lines
+
     rows = rt.global_rows(cfg.batch_size, saved)
-    inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
-    inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors} | read
     lab_id = {lab: i for i, lab in enumerate(labels)}
     task = ClassifierTask(
         encode_lines(tokenizer, [t for t, _ in pairs], cfg.max_len),
@@ -315,57 +423,25 @@ def train_classifier(
         np.array([lab_id[lab] for _, lab in dev_pairs]),
         labels,
         cfg,
-        balance=balance,
-        unfreeze=[p for n, p in net.named_parameters() if not n.startswith("cls_head.") and p.requires_grad]
-        if init
-        else [],
+        balance=inputs["balance"],
+        unfreeze=unfreeze,
         inputs=inputs,
         rows=rows,
         rt=rt,
     )
-    task.device, task.model = rt.device, net
-    if vectors:
-        if not resume:
-            from ..data.vectors import embedding_init
-
-            # the data's words the vectors lack (e.g. "n't") start random, with the vectors' spread
-            emb, _ = embedding_init(
-                wv, tokenizer.pieces(), wv.dim, scale=float(wv.matrix.std()) * 3**0.5, seed=cfg.seed
-            )
-            emb[0] = 0.0  # padding
-            with torch.no_grad():
-                net.embed.weight.copy_(torch.from_numpy(emb))
-        net.train_only_rows(trained_rows)  # the pretrained rows stay as they are
-    opt = make_optimizer(net, cfg, discriminative_scale(net) if init else None)
+    opt = make_optimizer(net, cfg, discriminative_scale(net) if inputs["init"] else None)
     run_state = {
         "task": "classifier",
         **inputs,
         "data_hash": _pairs_hash(pairs, dev_pairs),
         "trained_rows": trained_rows,
         "rows": rows,
-        "model": mcfg.to_dict(),
+        "model": net.cfg.to_dict(),
         "train": cfg.to_dict(),
     }
-    trainer = Trainer(
-        task,
-        net,
-        opt,
-        cfg,
-        out=out,
-        tokenizer=tokenizer,
-        runtime=rt,
-        run_state=run_state,
-        callback=cb,
+    return Trainer(
+        task, net, opt, cfg, out=out, tokenizer=tokenizer, runtime=rt, run_state=run_state, callback=callback
     )
-    if saved is not None:
-        trainer.restore(tensors, saved)
-    summary = trainer.run()
-    rt.close()
-    if rt.is_main:  # the run's model card, README.md (card.py): written when a run ends, rewritten on resume
-        from ..card import write_card
-
-        write_card(out)
-    return summary
 
 
 def _norm_version(cfg: TrainConfig) -> str:

@@ -167,36 +167,15 @@ def train_lm(
             raise LstmTextError("{resume}: the corpus differs from the one this run was started on", "corpus")
         if not resume and (notice := vocab_cut(tokens.tokenizer, cfg, "corpus")):
             cb("notice", notice)
-        n = len(tokens.train)
-        if len(tokens.val) < 2:
-            raise LstmTextError(
-                "the validation split has fewer than two tokens; use a longer corpus or a larger {val_fraction}",
-                "val_fraction",
-            )
-        if n < cfg.seq_len + 1:
-            raise LstmTextError(
-                f"the training text has {n} tokens, shorter than one sequence "
-                f"of {cfg.seq_len + 1}; use a longer corpus or a smaller {{seq_len}}",
-                "seq_len",
-            )
-        fit = n // (cfg.seq_len + 1) // rt.world_size * rt.world_size
-        if fit < rows and not saved:
-            cb("warning", {"message": f"corpus is small: using {fit} rows per batch instead of {rows}"})
-            rows = fit
-        if rows % rt.world_size or rows < rt.world_size:
-            raise LstmTextError(
-                f"the run's batch of {rows} rows does not split evenly among {rt.world_size} processes; "
-                f"use a number of processes that divides {rows}"
-            )
-        mcfg = ModelConfig.from_dict({**model, "vocab_size": tokens.tokenizer.vocab_size})
-        net = LSTMModel(mcfg).to(rt.device)
+        rows = _fit_rows(tokens, cfg, rows, rt, saved, cb)
+        net = LSTMModel(ModelConfig.from_dict({**model, "vocab_size": tokens.tokenizer.vocab_size})).to(rt.device)
         task = LMTask(tokens, rows, cfg, corpus, rt, lambda: signals.received and not rt.distributed)
         run_state = {
             "task": "lm",
             "corpus": corpus,
             "corpus_digest": tokens.fingerprint,
             "rows": rows,
-            "model": mcfg.to_dict(),
+            "model": net.cfg.to_dict(),
             "train": cfg.to_dict(),
         }
         trainer = Trainer(
@@ -220,6 +199,33 @@ def train_lm(
 
         write_card(out)
     return summary
+
+
+def _fit_rows(tokens, cfg: TrainConfig, rows: int, rt: Runtime, saved: dict | None, cb) -> int:
+    """The run's global batch in rows, checked against the token files: a corpus too small for ``rows`` rows of
+    ``seq_len + 1`` tokens gets fewer (a new run only; a resumed run keeps its own)."""
+    n = len(tokens.train)
+    if len(tokens.val) < 2:
+        raise LstmTextError(
+            "the validation split has fewer than two tokens; use a longer corpus or a larger {val_fraction}",
+            param="val_fraction",
+        )
+    if n < cfg.seq_len + 1:
+        raise LstmTextError(
+            f"the training text has {n} tokens, shorter than one sequence "
+            f"of {cfg.seq_len + 1}; use a longer corpus or a smaller {{seq_len}}",
+            param="seq_len",
+        )
+    fit = n // (cfg.seq_len + 1) // rt.world_size * rt.world_size
+    if fit < rows and not saved:
+        cb("warning", {"message": f"corpus is small: using {fit} rows per batch instead of {rows}"})
+        rows = fit
+    if rows % rt.world_size or rows < rt.world_size:
+        raise LstmTextError(
+            f"the run's batch of {rows} rows does not split evenly among {rt.world_size} processes; "
+            f"use a number of processes that divides {rows}"
+        )
+    return rows
 
 
 def _tokens(corpus: list[str], cfg: TrainConfig, tokenizer, rt: Runtime, cancelled):

@@ -1,6 +1,6 @@
-"""Where a process runs: its rank in a data-parallel group, its device and its numeric precision. The one
-place that knows torch.distributed, CUDA and autocast, so the loop's logic reads the same on one CPU
-process and on N GPUs under torchrun.
+"""Where a process runs: its rank in a data-parallel group, its device and its numeric precision (resolved
+by ``device``). The one place in training that knows torch.distributed and autocast, so the loop's logic reads
+the same on one CPU process and on N GPUs under torchrun.
 
 Data parallel, the DistributedDataParallel way: every rank holds the same weights, reads its own rows of
 the data and averages gradients with one all-reduce before clipping. The gradients are averaged in one
@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..config import PRECISIONS
+from ..device import resolve_device, resolve_precision
 from ..errors import LstmTextError
 
 
@@ -162,47 +162,3 @@ class Runtime:
             if dist.is_initialized():
                 dist.barrier()
                 dist.destroy_process_group()
-
-
-CUDA_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cu124"
-TORCH_INSTALL_PAGE = "https://pytorch.org/get-started/locally/"
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda, mps or cpu, whichever this torch build has; an explicit device must exist."""
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        if torch.version.cuda is None:  # a CPU-only wheel (pip's default on many machines)
-            raise LstmTextError(
-                f"--device cuda: this torch {torch.__version__} is a CPU-only build; install a CUDA build with "
-                f"'{CUDA_INSTALL}' (choose the CUDA version at {TORCH_INSTALL_PAGE})"
-            )
-        raise LstmTextError(
-            f"--device cuda: torch was built for CUDA {torch.version.cuda} but sees no GPU; check the driver "
-            "(nvidia-smi) and CUDA_VISIBLE_DEVICES"
-        )
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise LstmTextError("--device mps: Apple's MPS backend is not available here")
-    return name
-
-
-def resolve_precision(name: str, device: str) -> str:
-    """``auto``: bf16 autocast on a CUDA GPU that has it, else fp16 with a gradient scaler; fp32 elsewhere."""
-    import torch
-
-    if name not in PRECISIONS:
-        raise LstmTextError(f"--precision must be one of {', '.join(PRECISIONS)}")
-    if name in ("bf16", "fp16") and not device.startswith("cuda"):
-        raise LstmTextError(f"--precision {name} is for CUDA GPUs; on {device} training runs in fp32")
-    if name != "auto":
-        return name
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"

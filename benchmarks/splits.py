@@ -1,7 +1,8 @@
-"""The sentiment dev sets models are judged on, and the train parts kept apart from them.
+"""The sentiment dev sets models are judged on, and the train parts kept apart from them (benchmarks and the
+Makefile's ``pretrained`` target; not part of the installed package: import it as ``splits`` beside this file).
 
-Stdlib only. Published dev files are used as published; where a source has none, the dev part is cut by a hash
-of the text, so it depends neither on file order nor on the machine, and duplicates land on the same side.
+Published dev files are used as published; where a source has none, the dev part is cut by a hash of the text, so
+it depends neither on file order nor on the machine, and duplicates land on the same side.
 
     dev set     dev rows  train rows  from (under LSTM_TEXT_DATA)
     sst2             872       6,920  sst2/dev.tsv; sst2/train.tsv                   negative/positive
@@ -23,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LstmTextError
-from .labelled import map_labels, read_labelled
-from .text import read_text
+from lstm_text.data.labelled import map_labels, read_labelled
+from lstm_text.data.text import read_text
+from lstm_text.errors import LstmTextError
 
 DATA_ENV = "LSTM_TEXT_DATA"  # names the shared data folder; the Makefile sets it to ../shared/data
 _BUCKETS = 10_000  # hash buckets: fractions are exact to 1/10,000
