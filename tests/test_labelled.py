@@ -175,7 +175,7 @@ def test_encodings(tmp_path):
         data = rows.encode(bom) if bom == "utf-16" else "\ufeff".encode(bom) + rows.encode(bom)
         assert read_labelled([write(tmp_path / f"{bom}.tsv", data)]) == [("café crème", "pos")], bom
     assert "unknown encoding 'nope'" in error([latin], encoding="nope")
-    assert "is not valid UTF-8" in error([latin]) and "--encoding" in error([latin])
+    assert "is not valid UTF-8" in error([latin]) and "name it with encoding, e.g. latin-1" in error([latin])
 
 
 def test_control_characters_in_a_header_stay_on_one_line(tmp_path):
