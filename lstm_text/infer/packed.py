@@ -24,7 +24,7 @@ def directions(cfg) -> list[str]:
 def tensor_shapes(cfg) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the tensors a model file of this config stores (``LSTMModel``'s, tied ones once)."""
     D, H, E, V = len(directions(cfg)), cfg.hidden, cfg.embed, cfg.vocab_size
-    shapes = {"embed.weight": (V, E)}
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (V, E)}
     for k in range(cfg.layers):
         for s in directions(cfg):
             shapes |= {
