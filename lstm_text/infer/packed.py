@@ -82,6 +82,12 @@ class PackedLayer:
     w_in: np.ndarray | None = None  # (D, in, 4H), later layers
     bias: np.ndarray | None = None  # (D, 4H), later layers
 
+    def projection(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(w_in, bias)`` of a layer packed without a table."""
+        if self.w_in is None or self.bias is None:
+            raise ValueError("this layer's input projection is its table")
+        return self.w_in, self.bias
+
 
 def pack_lstm(cfg, weights: dict[str, np.ndarray], exp_form: bool = False, table: bool = True) -> list[PackedLayer]:
     """The LSTM layers of stored float32 ``weights`` in the packed inference layout. ``table=False``: the first

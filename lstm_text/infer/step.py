@@ -7,23 +7,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .packed import PackedLayer, pack_lm_head, pack_lstm, row_scales
+from .packed import pack_lm_head, pack_lstm, row_scales
 
 SHORT_PROMPT = 12  # tokens: a prompt this short reads faster as single steps than through nn.LSTM's sequence path
 # (1 x 512, one thread: 6 tokens 0.8 ms against 2.6 ms, 16 tokens 3.3 against 4.0, 64 tokens 10.8 against 7.5)
 
 
 Linear = Callable[[torch.Tensor], torch.Tensor]  # x -> x @ w.T + b
-
-
-def _w_in(layer: PackedLayer) -> np.ndarray:
-    assert layer.w_in is not None  # every layer but a table-packed first one has it
-    return layer.w_in[0]
-
-
-def _bias(layer: PackedLayer) -> np.ndarray:
-    assert layer.bias is not None
-    return layer.bias[0]
 
 
 def int8_linear(w: np.ndarray, b: np.ndarray | None) -> Linear:
@@ -74,14 +64,15 @@ class StepModel:
         self.table = t(table[0])  # (V, 4H): embedding @ W_ih + b, the first layer's input projection as a lookup
         self.n_layers = len(lstm)
         w, b = pack_lm_head(cfg, weights)  # (V, H), (V,)
-        # What remains per layer: h @ W_hh, and above the first layer x @ W_ih + b (bias, W_ih: layers 1..).
+        # What remains per layer: h @ W_hh, and above the first layer x @ W_ih + b.
+        ih = [layer.projection() for layer in lstm[1:]]  # (D, in, 4H), (D, 4H)
         if self.int8:
             self.q_hh: list[Linear] = [int8_linear(layer.w_hh[0].T, None) for layer in lstm]
-            self.q_ih: list[Linear] = [int8_linear(_w_in(layer).T, _bias(layer)) for layer in lstm[1:]]
+            self.q_ih: list[Linear] = [int8_linear(w_in[0].T, bias[0]) for w_in, bias in ih]
             self.q_head = int8_linear(w, b)
         else:
             self.w_hh = [t(layer.w_hh[0]) for layer in lstm]  # (H, 4H)
-            self.ih = [(t(_bias(layer)), t(_w_in(layer))) for layer in lstm[1:]]  # (4H,), (in, 4H)
+            self.ih = [(t(bias[0]), t(w_in[0])) for w_in, bias in ih]  # (4H,), (in, 4H)
             self.head = (t(b), t(w.T))  # (V,), (H, V)
 
     def state_from(self, state) -> list[tuple[torch.Tensor, torch.Tensor]]:
