@@ -79,7 +79,9 @@ def lm_metrics(model, tokenizer, text: str, quantize: str = "") -> dict:
         from .errors import LstmTextError
 
         raise LstmTextError("the text is too short to evaluate: it needs at least two tokens")
-    nll, n = lm_nll(model, ids, quantize)
+    result = lm_nll(model, ids, quantize)
+    assert result is not None  # only a ``cancelled`` callback stops it early
+    nll, n = result
     return {
         "bpc": nll / math.log(2) / len(text),
         "loss": nll / n,

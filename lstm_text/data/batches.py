@@ -61,9 +61,8 @@ class StreamBatches:
         slack = min(self.T - 1, len(self.ids) - self.R * cols)  # how far the window grid may shift
         offset = random.Random(self.seed * 1_000_003 + epoch).randint(0, slack) if epoch else 0
         s = offset + i * self.T
-        w = np.stack([self.ids.read(s + b * cols, self.T + 1) for b in range(self.lo, self.hi)])  # (B, T+1)
-        w = torch.from_numpy(w)
-        return w[:, :-1], w[:, 1:]
+        w = torch.from_numpy(np.stack([self.ids.read(s + b * cols, self.T + 1) for b in range(self.lo, self.hi)]))
+        return w[:, :-1], w[:, 1:]  # (B, T+1) -> x, y (B, T)
 
 
 def eval_windows(ids, batch_size: int, seq_len: int):
@@ -113,7 +112,8 @@ class LineBatches:
 
     def __init__(self, seqs: list[list[int]], batch_size: int, seed: int = 0):
         self.seqs, self.B, self.seed = seqs, batch_size, seed
-        self._epoch, self._rng, self._batches = -1, random.Random(seed), []
+        self._epoch, self._rng = -1, random.Random(seed)
+        self._batches: list[list[int]] = []
 
     def steps_per_epoch(self) -> int:
         return -(-len(self.seqs) // self.B)

@@ -169,8 +169,7 @@ def _read_jsonl(p: Path, lines: list[str], cols: tuple[str, str]) -> list[tuple[
         except RecursionError:
             raise LstmTextError(f"{where}: invalid JSON (nested too deeply); {one_per_line}") from None
         except ValueError as e:  # JSONDecodeError, or an integer too long to convert
-            bad_json = isinstance(e, json.JSONDecodeError)
-            detail = f"{e.msg}, column {e.colno}" if bad_json else _show(str(e), 80)
+            detail = f"{e.msg}, column {e.colno}" if isinstance(e, json.JSONDecodeError) else _show(str(e), 80)
             raise LstmTextError(f"{where}: invalid JSON ({detail}); {one_per_line}") from None
         if not isinstance(obj, dict):
             raise LstmTextError(f"{where}: expected a JSON object, got {_json_kind(obj)}; {one_per_line}")
