@@ -5,8 +5,22 @@ resumed run continues with exactly the batch it would have seen."""
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING, Protocol
 
 from ..tokenizer import PAD
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class TokenIds(Protocol):
+    """A token stream read by windows: ``data.tokens.TokenFile`` (on disk) or ``Ids`` (in memory)."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """ids[start : start + n] as int64."""
+        ...
 
 
 class Ids:
@@ -20,7 +34,7 @@ class Ids:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def read(self, start: int, n: int):
+    def read(self, start: int, n: int) -> np.ndarray:
         return self.ids[start : start + n]
 
 
@@ -42,7 +56,7 @@ class StreamBatches:
     """
 
     def __init__(self, ids, rows: int, seq_len: int, seed: int = 0, part: tuple[int, int] | None = None):
-        self.ids = ids if hasattr(ids, "read") else Ids(ids)
+        self.ids: TokenIds = ids if hasattr(ids, "read") else Ids(ids)
         self.R, self.T, self.seed = rows, seq_len, seed
         self.lo, self.hi = part or (0, rows)
         self.B = self.hi - self.lo
