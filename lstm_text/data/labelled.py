@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..config import MAX_LABELS
@@ -29,7 +29,7 @@ _JSON_EXAMPLE = '{"text": "a fine film", "label": "positive"}'
 
 
 def read_labelled(
-    paths: list[str | Path], *, text_column: str = "text", label_column: str = "label", encoding: str | None = None
+    paths: Sequence[str | Path], *, text_column: str = "text", label_column: str = "label", encoding: str | None = None
 ) -> list[tuple[str, str]]:
     """(text, label) pairs from one or more files, in file and line order.
 
@@ -234,7 +234,9 @@ def unmapped_labels(pairs: list[tuple[str, str]], mapping: dict[str, str]) -> li
     return sorted({lab for _, lab in pairs} - set(mapping) - set(mapping.values()))
 
 
-def map_labels(pairs: list[tuple[str, str]], mapping: dict[str, str], check: bool = False) -> list[tuple[str, str]]:
+def map_labels(
+    pairs: list[tuple[str, str]], mapping: dict[str, str] | None, check: bool = False
+) -> list[tuple[str, str]]:
     """Labels renamed by ``mapping`` ({old: new}). ``check``: a key no example has is an error that lists the
     labels the data does have (a misspelt ``--label-map`` must not be silently ignored)."""
     if not mapping:
