@@ -215,35 +215,47 @@ def test_sigterm_while_tokenizing_stops_at_once(tmp_path):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     wait_for_children(p.pid, 2)  # past its imports (a fixed sleep can end before a busy host gets there)
     time.sleep(0.5)
-    t = time.monotonic()
     p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=30)
-    assert time.monotonic() - t < 5, "took too long to stop"
+    _, err = p.communicate(timeout=30)  # tokenizing 150 MB takes minutes: only stopping ends it within this
     assert p.returncode == 143 and "interrupted while tokenizing" in err, err
     assert not (tmp_path / "run" / "model.safetensors").exists()
     assert not [x for x in (tmp_path / "cache").rglob("*") if x.name.endswith(".tmp")]
 
 
-def test_sigterm_during_validation_saves_and_stops(tmp_path, corpus_file):
+def test_sigterm_during_validation_saves_and_stops(tmp_path, corpus_file, monkeypatch):
     """Validation polls the stop flag between windows: a signal in the middle of a long validation saves the
     run (resumable) and stops without finishing it."""
+    import lstm_text.evaluate as ev
     from lstm_text.checkpoint import read_resume
+    from lstm_text.data.batches import eval_windows
     from lstm_text.training.lm import train_lm
     from lstm_text.training.loop import Interrupted
 
     big = tmp_path / "c.txt"
     big.write_text(make_corpus(1_200_000, seed=2), encoding="utf-8")
-    fired = {}
+    fired, windows = {}, {"done": 0, "total": 0}
 
     def cb(event, info):
         if event == "step" and info["step"] == 2 and not fired:
-            fired["t"] = time.monotonic()
+            fired["step"] = info["step"]
             threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
 
+    def counted_nll(model, ids, quantize="", cancelled=None):  # the windows validated before it stopped
+        windows["total"] = sum(1 for _ in eval_windows(ids, ev.EVAL_BATCH, ev.EVAL_SEQ))
+
+        def polled():
+            stop = cancelled()
+            windows["done"] += not stop
+            return stop
+
+        return real_nll(model, ids, quantize, cancelled=polled)
+
+    real_nll = ev.lm_nll
+    monkeypatch.setattr(ev, "lm_nll", counted_nll)
     cfg = tiny_train_config(max_steps=50, eval_interval=2, val_fraction=0.5, val_tokens=1_000_000)
     with pytest.raises(Interrupted):  # this validation alone would take about a minute
         train_lm([str(big)], tmp_path / "r", model={"hidden": 256, "layers": 1}, train=cfg, callback=cb)
-    assert time.monotonic() - fired["t"] < 3.0
+    assert windows["done"] < windows["total"] // 4, windows  # it stopped within a quarter of the validation
     _, state, _ = read_resume(tmp_path / "r" / "resume.safetensors")
     assert state["loop"]["step"] == 2  # saved where it stopped: --resume continues from there
     assert not (tmp_path / "r" / "metrics.jsonl").exists()  # the cut validation recorded nothing
