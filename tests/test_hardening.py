@@ -26,7 +26,7 @@ def _started(pid: int) -> str | None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc to find the workers")
-@pytest.mark.parametrize("delay", [0.1, 0.5])
+@pytest.mark.parametrize("delay", [0.1, pytest.param(0.5, marks=pytest.mark.slow)])  # 0.5: the same, later
 def test_sigterm_to_the_process_group_while_hashing_exits_at_once(tmp_path, delay):
     """`timeout`, systemd and Kubernetes signal the whole group: the workers get SIGTERM too, at any moment
     (here while a sparse file is hashed), and the command still ends within seconds, 143, nothing left."""

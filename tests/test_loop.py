@@ -71,6 +71,7 @@ def test_classifier_resume_refuses_changed_data_and_the_wrong_run_kind(tmp_path,
         (clf_data / "train.tsv").write_text(original)
 
 
+@pytest.mark.slow  # two CLI runs in subprocesses (~40 s on busy cores); the in-process resume is tested above
 def test_sigterm_saves_a_classifier_run_that_the_cli_resumes(tmp_path, clf_data):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")

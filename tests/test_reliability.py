@@ -80,7 +80,9 @@ def _train_cmd(corpus_file, out, *extra) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+# SIGTERM: slow (two CLI runs in subprocesses, ~50 s on busy cores); its exit and save are in the fast suite
+# through test_tokens.py's SIGTERM tests
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)])
 def test_a_signal_saves_and_resume_finishes(tmp_path, corpus_file, sig, code):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
