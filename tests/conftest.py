@@ -101,3 +101,11 @@ def _token_cache(tmp_path_factory):
     import os
 
     os.environ["LSTM_TEXT_CACHE"] = str(tmp_path_factory.mktemp("token-cache"))
+
+
+@pytest.fixture
+def pro_con(tmp_path):
+    p = tmp_path / "pc.tsv"
+    rows = [("pro" if lab == "positive" else "con", text) for lab, text in labelled(60, 1)]
+    p.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in rows))
+    return p

@@ -1,10 +1,11 @@
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
 
 import lstm_text
-from lstm_text.cli import app
+from lstm_text.cli import app, main
 
 from conftest import labelled
 
@@ -282,3 +283,32 @@ def test_batches_are_bounded_in_padded_tokens(monkeypatch):
     got = clf.logits(seqs)
     assert np.allclose(got, ref, atol=1e-4)
     assert len(shapes) > 1 and all(b == 1 or b * t <= 1000 for b, t in shapes)
+
+
+def test_threshold_output_says_what_the_score_is(capsys, monkeypatch):
+    import io
+    import json
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("the film\n"))
+    assert main(["classify", "--threshold", "0.999"]) == 0
+    label, score, text = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert label == "neutral" and re.fullmatch(r"\((positive|negative) 0\.\d{3} < 0\.999\)", score)
+    monkeypatch.setattr("sys.stdin", io.StringIO("the film\n"))
+    assert main(["classify", "--threshold", "0.999", "-f", "jsonl"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    declined = d["abstained_from"]
+    assert d["label"] == "neutral" and d["score"] is None  # the binary model has no neutral probability
+    assert declined["score"] == d["probs"][declined["label"]] == max(d["probs"].values())
+
+
+@pytest.mark.parametrize("fmt", ["text", "tsv"])
+def test_explain_shows_in_piped_text_and_tsv(capsys, monkeypatch, fmt):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a wonderful film\n"))
+    assert main(["classify", "--explain", "-f", fmt]) == 0
+    cols = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert len(cols) == 4 and cols[2] == "a wonderful film"
+    weights = dict(x.rsplit(":", 1) for x in cols[3].split())
+    assert list(weights) == ["a", "wonderful", "film"]
+    assert max(weights, key=lambda w: float(weights[w])) == "wonderful"

@@ -3,7 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from lstm_text.cli import app
+from lstm_text.cli import app, main
 
 runner = CliRunner()
 
@@ -74,3 +74,19 @@ def test_bench_quick_reports_ratios():
     )
     c = d["classify"]  # the built-in model: in-process fp32 and int8, and whole `lstm-text classify` processes
     assert c["lines_per_s"] > 0 and c["int8_lines_per_s"] > 0 and c["cli_lines_per_s"] > 0 and c["cli_one_line_s"] > 0
+
+
+def test_version(capsys):
+    import lstm_text
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"lstm-text {lstm_text.__version__}"
+
+
+def test_train_help_shows_the_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option, default in [("--hidden", "512"), ("--tokenizer", "char"), ("--seq-len", "64"), ("--lr", "0.01")]:
+        line = next(x for x in text.splitlines() if f" {option} " in x)
+        assert f"[default: {default}]" in line, line

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import lstm_text
+from lstm_text.cli import main
 from lstm_text.config import GenerateConfig
 from lstm_text.errors import LstmTextError
 from lstm_text.infer.generate import StopText, filter_logits
@@ -179,3 +180,11 @@ def test_batched_rows_give_the_same_text_whatever_else_runs(model):
     assert others[1].text[0] == model.generate("the", max_tokens=200, greedy=True, repetition_penalty=1.3)
     assert others[2].finish == ["stop"] and "e" not in others[2].text[0]
     assert others[3].finish == ["cancelled"] and 0 < others[3].tokens[0] < 300
+
+
+def test_generate_returns_the_continuation_and_the_cli_prints_the_prompt_too(tiny_run, capsys):
+    import lstm_text
+
+    cont = lstm_text.load(tiny_run).generate("the ", max_tokens=20, seed=4)
+    assert main(["generate", str(tiny_run), "the ", "--max-tokens", "20", "--seed", "4"]) == 0
+    assert capsys.readouterr().out.rstrip("\n") == "the " + cont

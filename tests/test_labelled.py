@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lstm_text.cli import main
 from lstm_text.data.labelled import check_labels, read_labelled
 from lstm_text.errors import LstmTextError
 
@@ -283,3 +284,31 @@ def test_arbitrary_bytes_parse_or_raise_one_line_error(tmp_path, data):
         assert len(str(e).splitlines()) == 1, str(e)
     else:
         assert all(isinstance(t, str) and isinstance(lab, str) and lab for t, lab in pairs)
+
+
+def test_label_map_with_a_key_the_file_lacks_is_an_error_listing_its_labels(tmp_path, pro_con, capsys):
+    out = tmp_path / "r"
+    args = ["train-classifier", str(pro_con), "--out", str(out), "--max-steps", "1", "--quiet"]
+    assert main([*args, "--label-map", "pros=positive,con=negative"]) == 1
+    err = capsys.readouterr().err
+    assert "--label-map names pros, which the data does not have; its labels are con, pro" in err
+    assert not (out / "model.safetensors").exists()
+
+
+def test_a_csv_with_its_own_column_names_and_encoding_trains_and_evaluates(tmp_path, capsys):
+    import json
+
+    from conftest import labelled
+
+    rows = "".join(f'{i},"{t} café",{lab}\n' for i, (lab, t) in enumerate(labelled(120, 5)))
+    p = tmp_path / "export.csv"
+    p.write_bytes(("id,review,sentiment\n" + rows).encode("cp1252"))
+    out = tmp_path / "r"
+    args = ["train-classifier", str(p), "--out", str(out), "--epochs", "2", "--quiet", "--tokenizer", "word"]
+    assert main([*args, "--hidden", "8", "--embed", "8"]) == 1
+    assert "not valid UTF-8" in capsys.readouterr().err
+    cols = ["--text-column", "review", "--label-column", "sentiment", "--encoding", "cp1252"]
+    assert main([*args, "--hidden", "8", "--embed", "8", *cols]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(p), "--encoding", "cp1252", "--json"]) == 0  # columns: the model's
+    assert json.loads(capsys.readouterr().out)["examples"] == 120

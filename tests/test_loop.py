@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import lstm_text
+from lstm_text.cli import main
 from lstm_text.config import CLASSIFIER, TrainConfig
 from lstm_text.errors import LstmTextError
 from lstm_text.training.classifier import train_classifier
@@ -175,3 +176,64 @@ def test_a_word_only_in_the_vectors_takes_the_class_of_its_neighbours(tmp_path):
     stored = m.ckpt.weights["embed.weight"]
     for w in ("good", "superb", "awful"):
         assert np.allclose(stored[m.tokenizer.index[w]], rows[w], atol=1e-5), w  # frozen
+
+
+def test_time_budget_is_wall_clock_with_validation_and_saving_inside(tmp_path, corpus_file, monkeypatch):
+    """Validation outside the budget made a 90 s run take 1,014 s; now slow validations shorten training."""
+    import json
+
+    from lstm_text.training import loop
+    from lstm_text.training.lm import LMTask, train_lm
+
+    from conftest import TINY_MODEL, tiny_train_config
+
+    class Clock:  # the loop's clock, moved by the work alone (a busy machine cannot move it): a step takes 0.05 s,
+        now = 0.0  # a validation 0.5 s, saving the resume state 0.2 s
+
+        @classmethod
+        def perf_counter(cls):
+            return cls.now
+
+    real_loss, real_validate, real_save = LMTask.loss, LMTask.validate, loop.Trainer.save_resume
+
+    def step_loss(self, model, batch):
+        Clock.now += 0.05
+        return real_loss(self, model, batch)
+
+    def slow_validate(self, model):
+        Clock.now += 0.5
+        return real_validate(self, model)
+
+    def slow_save(self):
+        Clock.now += 0.2
+        return real_save(self)
+
+    monkeypatch.setattr(loop, "time", Clock)
+    monkeypatch.setattr(loop.Trainer, "save_resume", slow_save)
+    monkeypatch.setattr(LMTask, "loss", step_loss)
+    monkeypatch.setattr(LMTask, "validate", slow_validate)
+    cfg = tiny_train_config(max_steps=0, time_budget=3.0)
+    s = train_lm([str(corpus_file)], tmp_path / "r", model=TINY_MODEL, train=cfg)
+    # the run ends early enough for its final validation and save to fit (at most one step over)
+    assert s["wall_seconds"] <= 3.0 + 0.05 and s["seconds"] < s["wall_seconds"] - 1.0  # >= 3 validations
+    recs = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert len(recs) >= 3  # every validation and save before a record counts in its wall clock, none in training
+    after = [0.5 * (i + 1) + 0.2 * i for i in range(len(recs))]
+    assert [r["wall"] - r["elapsed"] for r in recs] == pytest.approx(after, abs=0.011)
+
+
+def test_patience_stops_a_classifier_that_stopped_improving(tmp_path, capsys):
+    from conftest import labelled
+
+    p = tmp_path / "easy.tsv"
+    p.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(200, 2)))
+    args = ["train-classifier", str(p), "--out", str(tmp_path / "r"), "--epochs", "60", "--patience", "3"]
+    assert main([*args, "--hidden", "8", "--embed", "8", "--tokenizer", "word", "--batch-size", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "no better dev score in the last 3 validations" in err
+    import json
+
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["epoch"] < 60 and len(rows) >= 4
+    best_before = max(r["dev_accuracy"] for r in rows[:-3])  # the best when the last 3 validations began
+    assert all(r["dev_accuracy"] <= best_before for r in rows[-3:])  # none of them improved on it
