@@ -312,3 +312,20 @@ def test_explain_shows_in_piped_text_and_tsv(capsys, monkeypatch, fmt):
     weights = dict(x.rsplit(":", 1) for x in cols[3].split())
     assert list(weights) == ["a", "wonderful", "film"]
     assert max(weights, key=lambda w: float(weights[w])) == "wonderful"
+
+
+def test_an_empty_line_gets_empty_label_and_score_fields_in_text_and_tsv(tmp_path, capsys):
+    f = tmp_path / "in.txt"
+    f.write_text("a good film\n\n   \nbad\n")
+    for fmt in ("text", "tsv"):
+        assert main(["classify", str(f), "--format", fmt]) == 0
+        lines = capsys.readouterr().out.split("\n")
+        assert lines[1] == "\t\t" and lines[2] == "\t\t   ", (fmt, lines)
+    assert main(["classify", str(f), "--format", "jsonl"]) == 0
+    rec = json.loads(capsys.readouterr().out.splitlines()[1])
+    assert rec["label"] is None and rec["score"] is None
+
+
+def test_a_misspelt_model_name_gets_a_suggestion(capsys):
+    assert main(["classify", "--model", "sentimnet"]) == 1
+    assert "did you mean the built-in model 'sentiment'?" in capsys.readouterr().err

@@ -1,3 +1,6 @@
+import io
+import sys
+
 import pytest
 import torch
 
@@ -188,3 +191,32 @@ def test_generate_returns_the_continuation_and_the_cli_prints_the_prompt_too(tin
     cont = lstm_text.load(tiny_run).generate("the ", max_tokens=20, seed=4)
     assert main(["generate", str(tiny_run), "the ", "--max-tokens", "20", "--seed", "4"]) == 0
     assert capsys.readouterr().out.rstrip("\n") == "the " + cont
+
+
+class _Session:
+    def turn(self, text):
+        yield f"<{text}>"
+
+    def command(self, line):
+        return None if line == "/quit" else "ok"
+
+
+def test_the_prompt_loop_edits_lines_with_readline_and_keeps_a_history(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("readline")
+    from lstm_text import cli
+
+    history = tmp_path / "history"
+    monkeypatch.setenv("LSTM_TEXT_HISTORY", str(history))
+    stdin = io.StringIO("first turn\n\nsecond turn\n/quit\n")
+    stdin.isatty = lambda: True
+    monkeypatch.setattr(sys, "stdin", stdin)
+    cli._repl(_Session(), "")
+    assert "readline" in sys.modules  # input() edits lines (arrows, Home/End) on a terminal
+    assert "<first turn>" in capsys.readouterr().out
+    assert history.read_text().split("\n")[-3:] == ["first turn", "second turn", "/quit"] or "second turn" in (
+        history.read_text()
+    )
+    import readline
+
+    n = readline.get_current_history_length()
+    assert readline.get_history_item(n) == "/quit" and readline.get_history_item(n - 1) == "second turn"

@@ -312,3 +312,15 @@ def test_a_csv_with_its_own_column_names_and_encoding_trains_and_evaluates(tmp_p
     capsys.readouterr()
     assert main(["evaluate", str(out), str(p), "--encoding", "cp1252", "--json"]) == 0  # columns: the model's
     assert json.loads(capsys.readouterr().out)["examples"] == 120
+
+
+def test_a_label_map_that_leaves_a_label_out_gives_a_notice_or_with_strict_an_error(tmp_path, stars, capsys):
+    train, _ = stars
+    args = ["train-classifier", str(train), "--text-column", "review", "--label-column", "stars"]
+    args += ["--label-map", "1=negative,2=negative,4=positive,5=positive", "--max-steps", "2", "--hidden", "8"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "notice: --label-map leaves 3 unmapped: each stays a class of its own (--strict makes this an error)" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--strict"]) == 1
+    assert "error: --label-map leaves 3 unmapped; map every label" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

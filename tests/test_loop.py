@@ -18,7 +18,7 @@ from lstm_text.errors import LstmTextError
 from lstm_text.training.classifier import train_classifier
 from lstm_text.training.loop import Interrupted
 
-from conftest import labelled
+from conftest import STAR_ARGS, STAR_MAP, labelled, star_rows
 
 TINY_CLF = {"hidden": 16, "embed": 12, "dropout": 0.3, "embed_dropout": 0.1}
 
@@ -237,3 +237,72 @@ def test_patience_stops_a_classifier_that_stopped_improving(tmp_path, capsys):
     assert rows[-1]["epoch"] < 60 and len(rows) >= 4
     best_before = max(r["dev_accuracy"] for r in rows[:-3])  # the best when the last 3 validations began
     assert all(r["dev_accuracy"] <= best_before for r in rows[-3:])  # none of them improved on it
+
+
+@pytest.mark.slow  # ~200 steps: 10-20 s on two busy cores
+def test_a_170_line_csv_learns_with_no_options_but_the_columns_and_the_label_map(tmp_path, stars, capsys):
+    """Before: 5 epochs of batch 64 = 15 steps under 50 of warm-up, lr at 0.3 of its peak, dev at chance."""
+    import lstm_text
+
+    train, dev = stars
+    out = tmp_path / "run"
+    assert main(["train-classifier", str(train), "--dev", str(dev), *STAR_ARGS, "--out", str(out), "-q"]) == 0
+    s = lstm_text.load(out).info()["training"]
+    gold = [{"1": "negative", "2": "negative", "3": "neutral"}.get(st, "positive") for _, st in star_rows(60, 2)]
+    majority = max(gold.count(g) for g in set(gold)) / len(gold)
+    assert s["config"]["batch_size"] == 17 and s["config"]["epochs"] * 10 >= 200, s  # lines / 10 per step, 200 steps
+    assert s["dev_accuracy"] >= majority + 0.3, (s["dev_accuracy"], majority)
+
+
+def test_defaults_fit_the_data_and_a_large_file_keeps_them():
+    from lstm_text.config import CLASSIFIER, classifier_train, fit_classifier
+
+    small = fit_classifier(classifier_train(), 170)
+    assert small.batch_size == 17 and small.epochs * 170 / 17 >= CLASSIFIER.min_steps
+    big = fit_classifier(classifier_train(), 67_000)
+    assert (big.batch_size, big.epochs) == (CLASSIFIER.batch_size, CLASSIFIER.epochs)
+    given = fit_classifier(classifier_train(batch_size=4, max_steps=9), 170)
+    assert (given.batch_size, given.max_steps, given.epochs) == (4, 9, 0)
+
+
+def test_warm_up_ends_within_a_tenth_of_any_run():
+    from lstm_text.config import classifier_train
+    from lstm_text.training.loop import lr_at
+
+    cfg = classifier_train(batch_size=64, epochs=5)  # 15 steps on 170 lines, warm-up 50 steps
+    assert lr_at(cfg, 2, 2 / 15) == pytest.approx(cfg.lr, rel=0.05)  # the peak, less a little cosine decay
+    assert lr_at(cfg, 0, 0.0) == pytest.approx(cfg.lr / 50)
+    timed = classifier_train(time_budget=30)  # a time budget: a tenth of its seconds
+    assert lr_at(timed, 3, 0.1) == pytest.approx(timed.lr, rel=0.05) and lr_at(timed, 3, 0.05) < 0.6 * timed.lr
+
+
+def test_patience_counts_only_once_the_warm_up_is_over_and_the_loss_has_left_chance(tmp_path, monkeypatch, stars):
+    """Before: with --time-budget and patience, dev stuck at the majority class stopped the run at step 8."""
+    from lstm_text.training.classifier import ClassifierTask
+
+    monkeypatch.setattr(ClassifierTask, "validate", lambda self, model: {"dev_accuracy": 0.5, "dev_macro_f1": 0.5})
+    monkeypatch.setattr(ClassifierTask, "chance_loss", lambda self: None)  # the warm-up alone here
+    import lstm_text
+
+    kw = dict(**_star_kw(), model={"hidden": 8, "embed": 8}, patience=2, batch_size=34)
+    s = lstm_text.train_classifier(str(stars[0]), tmp_path / "r", **kw, warmup=40, max_steps=400)
+    # 5 steps per epoch, a validation every 2-3 steps: before, the third one stopped it at step 8
+    assert s["stop"] == "patience" and 40 <= s["steps"] <= 50, s["steps"]
+    # nor while the training loss is at chance: here always (a chance loss of 0), so the run goes to its end
+    monkeypatch.setattr(ClassifierTask, "chance_loss", lambda self: 0.0)
+    s = lstm_text.train_classifier(str(stars[0]), tmp_path / "r2", **kw, warmup=4, max_steps=30)
+    assert s["stop"] == "limit" and s["steps"] == 30
+
+
+def _star_kw() -> dict:
+    from lstm_text.data.labelled import parse_label_map
+
+    return {"text_column": "review", "label_column": "stars", "label_map": parse_label_map(STAR_MAP)}
+
+
+def test_a_run_that_has_not_learned_says_so(tmp_path, stars, capsys):
+    train, dev = stars
+    args = ["train-classifier", str(train), "--dev", str(dev), *STAR_ARGS, "--out", str(tmp_path / "r")]
+    assert main([*args, "--lr", "1e-7", "--max-steps", "20", "--hidden", "8", "--embed", "8", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the model has not learned: its training loss" in err and "still at chance" in err

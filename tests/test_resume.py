@@ -1,8 +1,14 @@
 """Interrupted runs and --resume: what a signal saves, what --resume may change, and what it says."""
 
+import os
 import re
+import signal
+
+import pytest
 
 from lstm_text.cli import main
+
+from conftest import TINY_MODEL, tiny_train_config
 
 
 def test_plain_progress_has_tokens_per_second_and_eta_and_resume_says_where(tmp_path, pro_con, capsys, monkeypatch):
@@ -29,3 +35,75 @@ def test_plain_progress_has_tokens_per_second_and_eta_and_resume_says_where(tmp_
     monkeypatch.setattr(TrainProgress, "__call__", real)
     assert main(["train-classifier", "--out", str(out), "--resume"]) == 0
     assert re.search(r"^resuming at step 10 of \d+$", capsys.readouterr().err, re.M)
+
+
+def test_resume_applies_new_stopping_rules_and_says_what_stops_it(tmp_path, corpus_file, capsys):
+    out = tmp_path / "r"
+    base = ["train", str(corpus_file), "--out", str(out), "--layers", "1", "--hidden", "16", "--embed", "8"]
+    base += ["--batch-size", "4", "--seq-len", "16", "--val-tokens", "1000", "-q"]
+    assert main([*base, "--max-steps", "6", "--time-budget", "600"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", "10"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming at step 6 of 10\n" in err  # the old time budget is replaced, so nothing else stops it
+    import lstm_text
+
+    assert lstm_text.load(out).info()["training"]["steps"] == 10
+    assert main(["train", "--out", str(out), "--resume", "--time-budget", "900", "-q", "--max-steps", "12"]) == 0
+
+
+def test_the_resuming_line_names_every_rule_that_can_stop_the_run():
+    from lstm_text.ui import resuming_line
+
+    assert resuming_line({"start_step": 25, "total_steps": 300, "time_budget": 0}) == "resuming at step 25 of 300"
+    both = {"start_step": 25, "total_steps": 300, "time_budget": 60.0, "wall": 42.4}
+    assert resuming_line(both) == "resuming at step 25 of 300, or until 60 s of --time-budget (42 s spent)"
+    timed = {"start_step": 25, "total_steps": None, "time_budget": 60.0, "wall": 42.4}
+    assert resuming_line(timed) == "resuming at step 25, until 60 s of --time-budget (42 s spent)"
+
+
+def test_resume_refuses_a_new_model_shape_with_a_clear_error(tmp_path, corpus_file, capsys):
+    from lstm_text.training.lm import train_lm
+
+    out = tmp_path / "r"
+    train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config(max_steps=4))
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--hidden", "192", "--max-steps", "8"]) == 1
+    err = capsys.readouterr().err
+    assert "--resume cannot change --hidden (the run's 32, given 192)" in err and "--overwrite" in err
+    assert main(["train", "--out", str(out), "--resume", "--lr", "0.5"]) == 1
+    assert "--resume cannot change --lr" in capsys.readouterr().err
+
+
+def test_a_run_interrupted_before_its_first_save_says_so_and_how_to_resume(tmp_path, corpus_file, capsys):
+    from lstm_text.errors import LstmTextError
+    from lstm_text.training.lm import train_lm
+
+    out = tmp_path / "cut"
+
+    def stop(event, info):
+        if event == "step" and info["step"] == 2:  # before the first validation
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(LstmTextError, match="interrupted at step 2"):
+        train_lm([str(corpus_file)], out, model=TINY_MODEL, train=tiny_train_config(), callback=stop)
+    assert not (out / "model.safetensors").exists()
+    assert main(["generate", str(out), "x", "--max-tokens", "3"]) == 1
+    err = capsys.readouterr().err
+    assert f"the run in {out} was interrupted before its first save" in err
+    assert f"'lstm-text train --out {out} --resume'" in err
+
+
+def test_a_finished_run_says_how_to_drop_its_resume_state_or_drops_it_when_asked(tmp_path, corpus_file, capsys):
+    """A finished run can still be extended (--resume with a new limit), so its resume state stays by default;
+    the closing table says what the file is for and how to drop it, and --no-keep-resume removes it."""
+    args = ["train", str(corpus_file), "--max-steps", "3", "--hidden", "8", "--embed", "8", "--val-tokens", "1000"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = " ".join(capsys.readouterr().err.replace("\u2502", " ").split())  # the closing table cells, unwrapped
+    assert (tmp_path / "a" / "resume.safetensors").is_file()
+    assert "--resume extends the run; delete it, or train with --no-keep-resume, if you will not" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--no-keep-resume"]) == 0
+    assert (tmp_path / "b" / "model.safetensors").is_file() and not (tmp_path / "b" / "resume.safetensors").exists()
+    assert "resume state" not in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "b"), "--resume", "--max-steps", "8"]) == 1
+    assert "finished and its resume.safetensors was removed (--no-keep-resume)" in capsys.readouterr().err
