@@ -2,6 +2,7 @@
 (1: a problem with the input, 2: a usage error), no traceback, and nothing written where it should not be."""
 
 import json
+import os
 
 import pytest
 
@@ -201,3 +202,18 @@ def test_a_huge_single_line_classifies_in_bounded_memory(files, tmp_path, capsys
     assert len(out) == 1 and json.loads(out[0])["label"] in ("positive", "negative")
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 400
+
+
+@pytest.mark.parametrize("command", ["train", "train-classifier"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_are_refused_by_type(tmp_path, capsys, command, special):
+    """A FIFO as corpus blocked for ever in open(); /dev/zero read as "empty" (size 0) or without end."""
+    from lstm_text.cli import main
+
+    path = special
+    if special == "fifo":
+        path = str(tmp_path / "pipe")
+        os.mkfifo(path)
+    assert main([command, path, "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path} is a {'FIFO' if special == 'fifo' else 'device'}, not a text file" in err, err

@@ -1,5 +1,9 @@
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -329,3 +333,40 @@ def test_an_empty_line_gets_empty_label_and_score_fields_in_text_and_tsv(tmp_pat
 def test_a_misspelt_model_name_gets_a_suggestion(capsys):
     assert main(["classify", "--model", "sentimnet"]) == 1
     assert "did you mean the built-in model 'sentiment'?" in capsys.readouterr().err
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> str:
+    """What `lstm-text ARGS` writes with its stdout on a pseudo-terminal (as a user would see it)."""
+    import pty
+
+    main_fd, sub_fd = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "lstm_text", *args], stdout=sub_fd, stderr=subprocess.PIPE, cwd=cwd)
+    os.close(sub_fd)
+    out = b""
+    while True:
+        try:
+            b = os.read(main_fd, 65536)
+        except OSError:  # the other side closed
+            break
+        if not b:
+            break
+        out += b
+    p.wait(timeout=60)
+    os.close(main_fd)
+    assert p.returncode == 0, p.stderr.read()
+    return out.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("explain", [["--explain"], []])
+def test_control_characters_of_the_input_are_shown_not_obeyed_on_a_terminal(tmp_path, explain):
+    """`ESC]0;` would set the window title and `ESC[2J` clear the screen: on a terminal they appear as escapes;
+    piped output keeps the text as it came."""
+    f = tmp_path / "in.txt"
+    f.write_text("a great \x1b]0;owned\x07 movie \x1b[2J\n", encoding="utf-8")
+    out = _on_a_terminal(["classify", str(f), *explain], tmp_path)
+    assert "\x1b]0;" not in out and "\x1b[2J" not in out and "\x07" not in out, repr(out)
+    assert "\\x1b]0;" in out and "\\x1b[2J" in out, repr(out)
+    piped = subprocess.run(
+        [sys.executable, "-m", "lstm_text", "classify", str(f), *explain], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert "\x1b]0;owned\x07" in piped.stdout

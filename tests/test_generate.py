@@ -1,4 +1,5 @@
 import io
+import re
 import sys
 
 import pytest
@@ -220,3 +221,35 @@ def test_the_prompt_loop_edits_lines_with_readline_and_keeps_a_history(tmp_path,
 
     n = readline.get_current_history_length()
     assert readline.get_history_item(n) == "/quit" and readline.get_history_item(n - 1) == "second turn"
+
+
+@pytest.mark.parametrize(
+    "option, value, says",
+    [
+        ("temperature", float("inf"), "--temperature must be a finite number"),
+        ("temperature", 1e39, "--temperature must be in [0.001, 1000]"),
+        ("temperature", 1e-39, "--temperature must be in [0.001, 1000]"),
+        ("top_p", 1e-46, "--top-p must be in [1e-06, 1]"),
+        ("top_p", float("nan"), "--top-p must be a finite number"),
+        ("repetition_penalty", 1e-39, "--repetition-penalty must be in [0.001, 1000]"),
+    ],
+)
+def test_sampling_options_that_would_give_nan_probabilities_are_refused(tiny_run, option, value, says):
+    """Values that pass `> 0` but overflow float32 logits are refused where the option is defined: Python..."""
+    import lstm_text
+    from lstm_text.errors import LstmTextError
+
+    with pytest.raises(LstmTextError, match=re.escape(says)):
+        lstm_text.load(tiny_run).generate("a", max_tokens=2, **{option: value})
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("--temperature", "inf"), ("--top-p", "1e-46"), ("--repetition-penalty", "1e-39")]
+)
+def test_cli_refuses_sampling_options_out_of_range(tiny_run, capsys, flag, value):
+    """...and the command line: one line naming the flag, exit 1, nothing on stdout."""
+    from lstm_text.cli import main
+
+    assert main(["generate", str(tiny_run), "a", flag, value, "--max-tokens", "3"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and flag in err and "internal error" not in err

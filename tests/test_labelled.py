@@ -324,3 +324,16 @@ def test_a_label_map_that_leaves_a_label_out_gives_a_notice_or_with_strict_an_er
     assert main([*args, "--out", str(tmp_path / "b"), "--strict"]) == 1
     assert "error: --label-map leaves 3 unmapped; map every label" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_label_set_too_large_is_refused_before_training(tmp_path, capsys):
+    """10,000 labels made a 10,000 x 10,000 confusion matrix per validation (3 GB for 20,000 rows), and the
+    out-of-memory message blamed the batch size."""
+    from lstm_text.cli import main
+
+    f = tmp_path / "many.tsv"
+    f.write_text("label\ttext\n" + "".join(f"id{i}\tsome text {i}\n" for i in range(1001)), encoding="utf-8")
+    assert main(["train-classifier", str(f), "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "1,001 labels in the training data" in err and "at most 1,000" in err, err
+    assert not (tmp_path / "run" / "model.safetensors").exists()

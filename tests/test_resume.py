@@ -107,3 +107,41 @@ def test_a_finished_run_says_how_to_drop_its_resume_state_or_drops_it_when_asked
     assert "resume state" not in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "b"), "--resume", "--max-steps", "8"]) == 1
     assert "finished and its resume.safetensors was removed (--no-keep-resume)" in capsys.readouterr().err
+
+
+def test_a_save_that_fails_half_way_leaves_model_resume_and_metrics_consistent(tmp_path, corpus_file, monkeypatch):
+    """No space left while writing the resume state, after the best model and the metric line were written:
+    --resume goes on from the resume state, and the model file and metrics.jsonl agree with it (no step
+    twice, no model from a step the resumed run trains again)."""
+    import errno
+    import json
+
+    from lstm_text.checkpoint import read_model
+    from lstm_text.training import loop
+    from lstm_text.training.lm import train_lm
+
+    from conftest import TINY_MODEL, tiny_train_config
+
+    monkeypatch.setenv("LSTM_TEXT_CACHE", str(tmp_path / "cache"))
+    real = loop.write_resume
+
+    def full_disk(path, *a, state, **kw):
+        if state["loop"]["step"] == 8:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, *a, state=state, **kw)
+
+    out = tmp_path / "run"
+    cfg = tiny_train_config(max_steps=12, eval_interval=4, lr=3e-3)
+    monkeypatch.setattr(loop, "write_resume", full_disk)
+    with pytest.raises(OSError):
+        train_lm([str(corpus_file)], out, model=TINY_MODEL, train=cfg)
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 8]  # the model (best at 8) and the metrics went ahead of the resume state (4)
+    monkeypatch.setattr(loop, "write_resume", real)
+    train_lm([], out, model={}, train=cfg, resume=True)
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 8, 12]
+    best = read_model(out).meta["training"]["best_step"]
+    recs = {r["step"]: r["val_bpc"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+    assert recs[best] == min(recs.values())
+    assert not list(out.glob(".*"))
