@@ -12,13 +12,16 @@ import torch
 from safetensors.torch import load_file
 
 import lstm_text
+from lstm_text.checkpoint import load_model
 from lstm_text.cli import main
 from lstm_text.config import CLASSIFIER, TrainConfig
 from lstm_text.errors import LstmTextError
+from lstm_text.model import LSTMModel
 from lstm_text.training.classifier import train_classifier
+from lstm_text.training.lm import train_lm
 from lstm_text.training.loop import Interrupted
 
-from conftest import STAR_ARGS, STAR_MAP, labelled, star_rows
+from conftest import STAR_ARGS, STAR_MAP, TINY_MODEL, labelled, star_rows, tiny_train_config
 
 TINY_CLF = {"hidden": 16, "embed": 12, "dropout": 0.3, "embed_dropout": 0.1}
 
@@ -306,3 +309,39 @@ def test_a_run_that_has_not_learned_says_so(tmp_path, stars, capsys):
     assert main([*args, "--lr", "1e-7", "--max-steps", "20", "--hidden", "8", "--embed", "8", "-q"]) == 0
     err = capsys.readouterr().err
     assert "warning: the model has not learned: its training loss" in err and "still at chance" in err
+
+
+def _nan_on_calls(monkeypatch, bad_calls):
+    real = LSTMModel.forward
+    calls = {"n": 0}
+
+    def forward(self, idx, targets=None, state=None, mask=None):
+        logits, loss, st = real(self, idx, targets, state, mask)
+        if targets is not None and self.training:
+            calls["n"] += 1
+            if calls["n"] in bad_calls or "all" in bad_calls:
+                loss = loss * float("nan")
+        return logits, loss, st
+
+    monkeypatch.setattr(LSTMModel, "forward", forward)
+
+
+def test_a_nan_loss_is_skipped_and_never_saved(tmp_path, corpus_file, monkeypatch):
+    _nan_on_calls(monkeypatch, {3, 4})
+    warnings = []
+    train_lm(
+        [str(corpus_file)],
+        tmp_path / "r",
+        model=TINY_MODEL,
+        train=tiny_train_config(max_steps=12),
+        callback=lambda e, i: warnings.append(i["message"]) if e == "warning" else None,
+    )
+    assert len(warnings) == 2 and "non-finite" in warnings[0]
+    model, _, _ = load_model(tmp_path / "r")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_divergence_stops_with_a_clear_message(tmp_path, corpus_file, monkeypatch):
+    _nan_on_calls(monkeypatch, {"all"})
+    with pytest.raises(LstmTextError, match="training diverged"):
+        train_lm([str(corpus_file)], tmp_path / "r", model=TINY_MODEL, train=tiny_train_config(max_steps=30))

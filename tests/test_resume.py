@@ -3,9 +3,13 @@
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+from lstm_text.checkpoint import load_model
 from lstm_text.cli import main
 
 from conftest import TINY_MODEL, tiny_train_config
@@ -145,3 +149,85 @@ def test_a_save_that_fails_half_way_leaves_model_resume_and_metrics_consistent(t
     recs = {r["step"]: r["val_bpc"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
     assert recs[best] == min(recs.values())
     assert not list(out.glob(".*"))
+
+
+def _train_cmd(corpus_file, out, *extra) -> list[str]:
+    """A tiny, endless training run in a subprocess, for the tests that interrupt or kill it."""
+    return [
+        sys.executable,
+        "-m",
+        "lstm_text",
+        "train",
+        str(corpus_file),
+        "--out",
+        str(out),
+        "--max-steps",
+        "100000",
+        "--layers",
+        "1",
+        "--hidden",
+        "16",
+        "--embed",
+        "8",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "16",
+        *extra,
+    ]
+
+
+# SIGTERM: slow (two CLI runs in subprocesses, ~50 s on busy cores); its exit and save are in the fast suite
+# through test_tokens.py's SIGTERM tests
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)])
+def test_a_signal_saves_and_resume_finishes(tmp_path, corpus_file, sig, code):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = _train_cmd(corpus_file, out, "--eval-interval", "20")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted at step") and "--resume" in last and "Traceback" not in err
+    assert (out / "resume.safetensors").is_file() and (out / "model.safetensors").is_file()
+    stopped = int(last.split("at step ")[1].split(";")[0])  # tiny steps: it may be well past the first save
+    target = str(stopped + 20)
+    r = subprocess.run(
+        [sys.executable, "-m", "lstm_text", "train", "--out", str(out), "--resume", "--max-steps", target, "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert load_model(out)[2]["training"]["steps"] == int(target)
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_leaves_a_loadable_run(tmp_path, corpus_file):
+    """Kill training (SIGKILL) at several moments while it checkpoints every few steps: what is there loads."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    base = _train_cmd(corpus_file, out, "--eval-interval", "3", "--quiet")
+    lost = 0
+    for i, delay in enumerate([0.05, 0.2, 0.35, 0.5, 0.8]):
+        cmd = base if i == 0 else [*base[:4], "--out", str(out), "--resume", "--max-steps", "100000", "--quiet"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        deadline = time.time() + 60
+        while not (out / "resume.safetensors").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+        try:
+            load_model(out)
+            load_file(out / "resume.safetensors")
+        except Exception:
+            lost += 1
+    assert lost == 0
