@@ -1,5 +1,6 @@
-"""The one training loop, seen through the classifier task: exact resume, signals, shared defaults; and the
-layout's owners (old checkpoint keys, text-only evaluate)."""
+"""The one training loop, seen through the classifier task: exact resume, signals, shared defaults; its
+stopping rules (time budget, patience), warm-up, the guard against NaN losses and divergence; and the layout's
+owners (old checkpoint keys, text-only evaluate)."""
 
 import os
 import signal

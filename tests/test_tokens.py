@@ -1,5 +1,6 @@
 """Token files: streaming tokenization into cached id files, the per-file split, the cache's keys and its
-distrust of damaged copies, memory that does not grow with the corpus, and prompt stop signals."""
+distrust of damaged copies (and of its own files.json, temporary folders and an unwritable folder), memory that
+does not grow with the corpus, and prompt stop signals."""
 
 from __future__ import annotations
 
