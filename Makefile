@@ -30,8 +30,9 @@ test: install  ## the fast suite (CI); slow tests: make test-all
 test-all: install
 	$(BIN)/pytest -q
 
-lint: install
+lint: install  ## ruff, then mypy on the package (pinned in the dev extra; settings in pyproject.toml)
 	$(BIN)/ruff check lstm_text tests benchmarks setup.py
+	$(BIN)/mypy lstm_text
 
 bench: install  ## speed figures for the README (not a test)
 	$(BIN)/python benchmarks/speed.py

@@ -79,7 +79,7 @@ def train_classifier(data, out, *, model: dict | None = None, progress: bool | N
     return classifier.train_classifier(_paths(data), out, model=model, train=cfg, **calls)
 
 
-def _progress(progress: bool | None, *metric: str):
+def _progress(progress: bool | None, metric: str = "val_bpc", label: str = "val bpc"):
     """The command line's progress callback (``ui.TrainProgress``) when ``progress`` (None: stderr is a
     terminal), else None."""
     import sys
@@ -90,7 +90,7 @@ def _progress(progress: bool | None, *metric: str):
         return None
     from .ui import TrainProgress
 
-    return TrainProgress(False, *metric)
+    return TrainProgress(False, metric, label)
 
 
 def _paths(arg) -> list[str]:

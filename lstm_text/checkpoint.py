@@ -11,10 +11,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import LstmTextError
+
+if TYPE_CHECKING:
+    from .config import ModelConfig
+    from .tokenizer import Tokenizer
 
 FORMAT = "lstm-text"
 VERSION = 1
@@ -90,6 +96,7 @@ def read_safetensors(path: Path, framework: str = "numpy") -> tuple[dict, dict]:
     """(arrays, metadata) of a safetensors file, with one clear error for a damaged or foreign file.
 
     ``framework``: "numpy" (model files: no torch needed) or "torch" (the resume state)."""
+    load: Callable[[bytes], dict]  # name -> np.ndarray or torch.Tensor
     if framework == "torch":
         from safetensors.torch import load
     else:
@@ -143,8 +150,8 @@ def model_path(arg: str | Path) -> Path:
 class Checkpoint:
     """A model file read and validated, as data: config, tokenizer, NumPy weights, training metadata."""
 
-    cfg: object  # ModelConfig
-    tokenizer: object
+    cfg: ModelConfig
+    tokenizer: Tokenizer
     weights: dict  # name -> float32 np.ndarray, as ``infer.packed.tensor_shapes`` names them
     meta: dict  # {"training": ..., "path": ...}
 

@@ -5,6 +5,8 @@ temperature. The classifier metrics are NumPy only."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import overload
 
 import numpy as np
 
@@ -39,7 +41,15 @@ def rows_nll(model, rows, cancelled=None) -> tuple[float, int] | None:
     return total, count
 
 
-def lm_nll(model, ids, quantize: str = "", cancelled=None) -> tuple[float, int] | None:
+@overload
+def lm_nll(model, ids, quantize: str = "", cancelled: None = None) -> tuple[float, int]: ...
+
+
+@overload
+def lm_nll(model, ids, quantize: str = "", *, cancelled: Callable[[], bool]) -> tuple[float, int] | None: ...
+
+
+def lm_nll(model, ids, quantize: str = "", cancelled: Callable[[], bool] | None = None) -> tuple[float, int] | None:
     """Total negative log-likelihood (nats) of every token of ``ids`` after the first, and their count; None
     if ``cancelled()`` turned true on the way (a stop signal during validation).
 

@@ -67,8 +67,8 @@ class LSTMModel(nn.Module):
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
         with torch.no_grad():
             self.embed.weight[PAD].zero_()
+            H = self.cfg.hidden  # every layer's hidden size
             for lstm in self.lstms:
-                H = lstm.hidden_size
                 for name, p in lstm.named_parameters():
                     if name.startswith("bias_ih"):
                         p.zero_()
@@ -143,6 +143,7 @@ class LSTMModel(nn.Module):
         Memory stays bounded by the chunk, whatever the prompt's length."""
         for s in range(0, idx.size(1), chunk):
             x, state = self.encode(idx[:, s : s + chunk], state)  # (B, t, H)
+        assert state is not None  # a prompt has at least one token
         x = x[:, -1]  # (B, H)
         if self.proj is not None:
             x = self.proj(x)

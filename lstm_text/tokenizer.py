@@ -230,7 +230,8 @@ class WordTokenizer:
         chunks = self._line_chunks(text)
         if chunks is None:  # a run of punctuation that normalize caps may cross chunks: the line as a whole
             return [get(w, UNK) for w in self._norm(text).split()]
-        cache, ids = self._chunk_ids, []
+        cache = self._chunk_ids
+        ids: list[int] = []
         for c in chunks:
             known = cache.get(c)
             if known is None:

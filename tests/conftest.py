@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import random
 
 import pytest
@@ -101,3 +102,47 @@ def _token_cache(tmp_path_factory):
     import os
 
     os.environ["LSTM_TEXT_CACHE"] = str(tmp_path_factory.mktemp("token-cache"))
+
+
+@pytest.fixture
+def pro_con(tmp_path):
+    p = tmp_path / "pc.tsv"
+    rows = [("pro" if lab == "positive" else "con", text) for lab, text in labelled(60, 1)]
+    p.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in rows))
+    return p
+
+
+MID = "okay average fine decent ordinary mixed".split()
+STAR_WORDS = {"1": NEG, "2": NEG, "3": MID, "4": POS, "5": POS}
+STAR_MAP = "1=negative,2=negative,3=neutral,4=positive,5=positive"
+
+
+def star_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """(review, stars) rows: filler words and one word of the stars' class, the classes 2:1:2."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        stars = rng.choice("12345")
+        words = [rng.choice(FILL) for _ in range(rng.randint(3, 8))] + [rng.choice(STAR_WORDS[stars])]
+        rng.shuffle(words)
+        rows.append((" ".join(words), stars))
+    return rows
+
+
+def write_csv(path, rows) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "stars"])
+        w.writerows(rows)
+
+
+@pytest.fixture
+def stars(tmp_path):
+    """A newcomer's files: 170 reviews with 1-5 stars in a CSV, and 60 for dev."""
+    train, dev = tmp_path / "reviews.csv", tmp_path / "reviews_dev.csv"
+    write_csv(train, star_rows(170, 1))
+    write_csv(dev, star_rows(60, 2))
+    return train, dev
+
+
+STAR_ARGS = ["--text-column", "review", "--label-column", "stars", "--label-map", STAR_MAP]

@@ -2,6 +2,7 @@
 (1: a problem with the input, 2: a usage error), no traceback, and nothing written where it should not be."""
 
 import json
+import os
 
 import pytest
 
@@ -173,7 +174,14 @@ def test_bad_input(files, capsys, argv, code, fragment):
 
 
 def test_the_table_is_large_enough():
-    assert len(CASES) >= 40
+    """Every command that reads a corpus, a model or labelled lines keeps bad inputs of its own in the table,
+    and no case is there twice (a copy would only make it look larger)."""
+    from collections import Counter
+
+    per_command = Counter(argv.split()[0] for argv, _, _ in CASES)
+    commands = ("train", "generate", "evaluate", "info", "classify", "train-classifier")
+    assert all(per_command[c] >= 2 for c in commands), per_command
+    assert len({argv for argv, _, _ in CASES}) == len(CASES)
 
 
 def test_a_prompt_of_unknown_characters_is_not_an_error(files, capsys):
@@ -194,3 +202,18 @@ def test_a_huge_single_line_classifies_in_bounded_memory(files, tmp_path, capsys
     assert len(out) == 1 and json.loads(out[0])["label"] in ("positive", "negative")
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 400
+
+
+@pytest.mark.parametrize("command", ["train", "train-classifier"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_are_refused_by_type(tmp_path, capsys, command, special):
+    """A FIFO as corpus blocked for ever in open(); /dev/zero read as "empty" (size 0) or without end."""
+    from lstm_text.cli import main
+
+    path = special
+    if special == "fifo":
+        path = str(tmp_path / "pipe")
+        os.mkfifo(path)
+    assert main([command, path, "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path} is a {'FIFO' if special == 'fifo' else 'device'}, not a text file" in err, err

@@ -1,10 +1,15 @@
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 import lstm_text
-from lstm_text.cli import app
+from lstm_text.cli import app, main
 
 from conftest import labelled
 
@@ -282,3 +287,86 @@ def test_batches_are_bounded_in_padded_tokens(monkeypatch):
     got = clf.logits(seqs)
     assert np.allclose(got, ref, atol=1e-4)
     assert len(shapes) > 1 and all(b == 1 or b * t <= 1000 for b, t in shapes)
+
+
+def test_threshold_output_says_what_the_score_is(capsys, monkeypatch):
+    import io
+    import json
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("the film\n"))
+    assert main(["classify", "--threshold", "0.999"]) == 0
+    label, score, text = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert label == "neutral" and re.fullmatch(r"\((positive|negative) 0\.\d{3} < 0\.999\)", score)
+    monkeypatch.setattr("sys.stdin", io.StringIO("the film\n"))
+    assert main(["classify", "--threshold", "0.999", "-f", "jsonl"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    declined = d["abstained_from"]
+    assert d["label"] == "neutral" and d["score"] is None  # the binary model has no neutral probability
+    assert declined["score"] == d["probs"][declined["label"]] == max(d["probs"].values())
+
+
+@pytest.mark.parametrize("fmt", ["text", "tsv"])
+def test_explain_shows_in_piped_text_and_tsv(capsys, monkeypatch, fmt):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a wonderful film\n"))
+    assert main(["classify", "--explain", "-f", fmt]) == 0
+    cols = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert len(cols) == 4 and cols[2] == "a wonderful film"
+    weights = dict(x.rsplit(":", 1) for x in cols[3].split())
+    assert list(weights) == ["a", "wonderful", "film"]
+    assert max(weights, key=lambda w: float(weights[w])) == "wonderful"
+
+
+def test_an_empty_line_gets_empty_label_and_score_fields_in_text_and_tsv(tmp_path, capsys):
+    f = tmp_path / "in.txt"
+    f.write_text("a good film\n\n   \nbad\n")
+    for fmt in ("text", "tsv"):
+        assert main(["classify", str(f), "--format", fmt]) == 0
+        lines = capsys.readouterr().out.split("\n")
+        assert lines[1] == "\t\t" and lines[2] == "\t\t   ", (fmt, lines)
+    assert main(["classify", str(f), "--format", "jsonl"]) == 0
+    rec = json.loads(capsys.readouterr().out.splitlines()[1])
+    assert rec["label"] is None and rec["score"] is None
+
+
+def test_a_misspelt_model_name_gets_a_suggestion(capsys):
+    assert main(["classify", "--model", "sentimnet"]) == 1
+    assert "did you mean the built-in model 'sentiment'?" in capsys.readouterr().err
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> str:
+    """What `lstm-text ARGS` writes with its stdout on a pseudo-terminal (as a user would see it)."""
+    import pty
+
+    main_fd, sub_fd = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "lstm_text", *args], stdout=sub_fd, stderr=subprocess.PIPE, cwd=cwd)
+    os.close(sub_fd)
+    out = b""
+    while True:
+        try:
+            b = os.read(main_fd, 65536)
+        except OSError:  # the other side closed
+            break
+        if not b:
+            break
+        out += b
+    p.wait(timeout=60)
+    os.close(main_fd)
+    assert p.returncode == 0, p.stderr.read()
+    return out.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("explain", [["--explain"], []])
+def test_control_characters_of_the_input_are_shown_not_obeyed_on_a_terminal(tmp_path, explain):
+    """`ESC]0;` would set the window title and `ESC[2J` clear the screen: on a terminal they appear as escapes;
+    piped output keeps the text as it came."""
+    f = tmp_path / "in.txt"
+    f.write_text("a great \x1b]0;owned\x07 movie \x1b[2J\n", encoding="utf-8")
+    out = _on_a_terminal(["classify", str(f), *explain], tmp_path)
+    assert "\x1b]0;" not in out and "\x1b[2J" not in out and "\x07" not in out, repr(out)
+    assert "\\x1b]0;" in out and "\\x1b[2J" in out, repr(out)
+    piped = subprocess.run(
+        [sys.executable, "-m", "lstm_text", "classify", str(f), *explain], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert "\x1b]0;owned\x07" in piped.stdout

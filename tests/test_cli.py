@@ -3,7 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from lstm_text.cli import app
+from lstm_text.cli import app, main
 
 runner = CliRunner()
 
@@ -74,3 +74,41 @@ def test_bench_quick_reports_ratios():
     )
     c = d["classify"]  # the built-in model: in-process fp32 and int8, and whole `lstm-text classify` processes
     assert c["lines_per_s"] > 0 and c["int8_lines_per_s"] > 0 and c["cli_lines_per_s"] > 0 and c["cli_one_line_s"] > 0
+
+
+def test_version(capsys):
+    import lstm_text
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"lstm-text {lstm_text.__version__}"
+
+
+def test_train_help_shows_the_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option, default in [("--hidden", "512"), ("--tokenizer", "char"), ("--seq-len", "64"), ("--lr", "0.01")]:
+        line = next(x for x in text.splitlines() if f" {option} " in x)
+        assert f"[default: {default}]" in line, line
+
+
+@pytest.mark.parametrize("command", ["train", "train-classifier", "generate"])
+def test_help_never_cuts_an_option_name_at_80_columns(command, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("TERMINAL_WIDTH", raising=False)
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "…" not in text
+    names = {"train": ["--tokenizer-sample", "--no-tie-weights"], "generate": ["--repetition-penalty"]}
+    for name in names.get(command, ["--label-map", "--no-bidirectional"]):
+        assert name in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_version_says_whether_the_compiled_cell_is_in_use(capsys):
+    from lstm_text.infer import classifier
+
+    assert main(["--version"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    built = classifier._cell is not None
+    assert lines[1].startswith("compiled LSTM cell: in use" if built else "compiled LSTM cell: not built")

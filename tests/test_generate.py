@@ -1,7 +1,12 @@
+import io
+import re
+import sys
+
 import pytest
 import torch
 
 import lstm_text
+from lstm_text.cli import main
 from lstm_text.config import GenerateConfig
 from lstm_text.errors import LstmTextError
 from lstm_text.infer.generate import StopText, filter_logits
@@ -179,3 +184,73 @@ def test_batched_rows_give_the_same_text_whatever_else_runs(model):
     assert others[1].text[0] == model.generate("the", max_tokens=200, greedy=True, repetition_penalty=1.3)
     assert others[2].finish == ["stop"] and "e" not in others[2].text[0]
     assert others[3].finish == ["cancelled"] and 0 < others[3].tokens[0] < 300
+
+
+def test_generate_returns_the_continuation_and_the_cli_prints_the_prompt_too(tiny_run, capsys):
+    import lstm_text
+
+    cont = lstm_text.load(tiny_run).generate("the ", max_tokens=20, seed=4)
+    assert main(["generate", str(tiny_run), "the ", "--max-tokens", "20", "--seed", "4"]) == 0
+    assert capsys.readouterr().out.rstrip("\n") == "the " + cont
+
+
+class _Session:
+    def turn(self, text):
+        yield f"<{text}>"
+
+    def command(self, line):
+        return None if line == "/quit" else "ok"
+
+
+def test_the_prompt_loop_edits_lines_with_readline_and_keeps_a_history(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("readline")
+    from lstm_text import cli
+
+    history = tmp_path / "history"
+    monkeypatch.setenv("LSTM_TEXT_HISTORY", str(history))
+    stdin = io.StringIO("first turn\n\nsecond turn\n/quit\n")
+    stdin.isatty = lambda: True
+    monkeypatch.setattr(sys, "stdin", stdin)
+    cli._repl(_Session(), "")
+    assert "readline" in sys.modules  # input() edits lines (arrows, Home/End) on a terminal
+    assert "<first turn>" in capsys.readouterr().out
+    assert history.read_text().split("\n")[-3:] == ["first turn", "second turn", "/quit"] or "second turn" in (
+        history.read_text()
+    )
+    import readline
+
+    n = readline.get_current_history_length()
+    assert readline.get_history_item(n) == "/quit" and readline.get_history_item(n - 1) == "second turn"
+
+
+@pytest.mark.parametrize(
+    "option, value, says",
+    [
+        ("temperature", float("inf"), "temperature must be a finite number"),
+        ("temperature", 1e39, "temperature must be in [0.001, 1000]"),
+        ("temperature", 1e-39, "temperature must be in [0.001, 1000]"),
+        ("top_p", 1e-46, "top_p must be in [1e-06, 1]"),
+        ("top_p", float("nan"), "top_p must be a finite number"),
+        ("repetition_penalty", 1e-39, "repetition_penalty must be in [0.001, 1000]"),
+    ],
+)
+def test_sampling_options_that_would_give_nan_probabilities_are_refused(tiny_run, option, value, says):
+    """Values that pass `> 0` but overflow float32 logits are refused where the option is defined: Python..."""
+    import lstm_text
+    from lstm_text.errors import LstmTextError
+
+    with pytest.raises(LstmTextError, match=re.escape(says)) as e:  # Python's own names: top_p, not --top-p
+        lstm_text.load(tiny_run).generate("a", max_tokens=2, **{option: value})
+    assert e.value.param == option
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("--temperature", "inf"), ("--top-p", "1e-46"), ("--repetition-penalty", "1e-39")]
+)
+def test_cli_refuses_sampling_options_out_of_range(tiny_run, capsys, flag, value):
+    """...and the command line: one line naming the flag, exit 1, nothing on stdout."""
+    from lstm_text.cli import main
+
+    assert main(["generate", str(tiny_run), "a", flag, value, "--max-tokens", "3"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and flag in err and "internal error" not in err

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lstm_text.cli import main
 from lstm_text.data.labelled import check_labels, read_labelled
 from lstm_text.errors import LstmTextError
 
@@ -175,7 +176,7 @@ def test_encodings(tmp_path):
         data = rows.encode(bom) if bom == "utf-16" else "\ufeff".encode(bom) + rows.encode(bom)
         assert read_labelled([write(tmp_path / f"{bom}.tsv", data)]) == [("café crème", "pos")], bom
     assert "unknown encoding 'nope'" in error([latin], encoding="nope")
-    assert "is not valid UTF-8" in error([latin]) and "--encoding" in error([latin])
+    assert "is not valid UTF-8" in error([latin]) and "name it with encoding, e.g. latin-1" in error([latin])
 
 
 def test_control_characters_in_a_header_stay_on_one_line(tmp_path):
@@ -283,3 +284,56 @@ def test_arbitrary_bytes_parse_or_raise_one_line_error(tmp_path, data):
         assert len(str(e).splitlines()) == 1, str(e)
     else:
         assert all(isinstance(t, str) and isinstance(lab, str) and lab for t, lab in pairs)
+
+
+def test_label_map_with_a_key_the_file_lacks_is_an_error_listing_its_labels(tmp_path, pro_con, capsys):
+    out = tmp_path / "r"
+    args = ["train-classifier", str(pro_con), "--out", str(out), "--max-steps", "1", "--quiet"]
+    assert main([*args, "--label-map", "pros=positive,con=negative"]) == 1
+    err = capsys.readouterr().err
+    assert "--label-map names pros, which the data does not have; its labels are con, pro" in err
+    assert not (out / "model.safetensors").exists()
+
+
+def test_a_csv_with_its_own_column_names_and_encoding_trains_and_evaluates(tmp_path, capsys):
+    import json
+
+    from conftest import labelled
+
+    rows = "".join(f'{i},"{t} café",{lab}\n' for i, (lab, t) in enumerate(labelled(120, 5)))
+    p = tmp_path / "export.csv"
+    p.write_bytes(("id,review,sentiment\n" + rows).encode("cp1252"))
+    out = tmp_path / "r"
+    args = ["train-classifier", str(p), "--out", str(out), "--epochs", "2", "--quiet", "--tokenizer", "word"]
+    assert main([*args, "--hidden", "8", "--embed", "8"]) == 1
+    assert "not valid UTF-8" in capsys.readouterr().err
+    cols = ["--text-column", "review", "--label-column", "sentiment", "--encoding", "cp1252"]
+    assert main([*args, "--hidden", "8", "--embed", "8", *cols]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(p), "--encoding", "cp1252", "--json"]) == 0  # columns: the model's
+    assert json.loads(capsys.readouterr().out)["examples"] == 120
+
+
+def test_a_label_map_that_leaves_a_label_out_gives_a_notice_or_with_strict_an_error(tmp_path, stars, capsys):
+    train, _ = stars
+    args = ["train-classifier", str(train), "--text-column", "review", "--label-column", "stars"]
+    args += ["--label-map", "1=negative,2=negative,4=positive,5=positive", "--max-steps", "2", "--hidden", "8"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "notice: --label-map leaves 3 unmapped: each stays a class of its own (--strict makes this an error)" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--strict"]) == 1
+    assert "error: --label-map leaves 3 unmapped; map every label" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_label_set_too_large_is_refused_before_training(tmp_path, capsys):
+    """10,000 labels made a 10,000 x 10,000 confusion matrix per validation (3 GB for 20,000 rows), and the
+    out-of-memory message blamed the batch size."""
+    from lstm_text.cli import main
+
+    f = tmp_path / "many.tsv"
+    f.write_text("label\ttext\n" + "".join(f"id{i}\tsome text {i}\n" for i in range(1001)), encoding="utf-8")
+    assert main(["train-classifier", str(f), "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "1,001 labels in the training data" in err and "at most 1,000" in err, err
+    assert not (tmp_path / "run" / "model.safetensors").exists()

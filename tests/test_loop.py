@@ -1,5 +1,6 @@
-"""The one training loop, seen through the classifier task: exact resume, signals, shared defaults; and the
-layout's owners (old checkpoint keys, text-only evaluate)."""
+"""The one training loop, seen through the classifier task: exact resume, signals, shared defaults; its
+stopping rules (time budget, patience), warm-up, the guard against NaN losses and divergence; and the layout's
+owners (old checkpoint keys, text-only evaluate)."""
 
 import os
 import signal
@@ -12,13 +13,17 @@ import torch
 from safetensors.torch import load_file
 
 import lstm_text
+from lstm_text.checkpoint import load_model
+from lstm_text.cli import main
 from lstm_text.config import CLASSIFIER, TrainConfig
 from lstm_text.errors import LstmTextError
+from lstm_text.model import LSTMModel
 from lstm_text.training.classifier import train_classifier
+from lstm_text.training.lm import train_lm
 from lstm_text.training.loop import Interrupted
 from lstm_text.ui import flag
 
-from conftest import labelled
+from conftest import STAR_ARGS, STAR_MAP, TINY_MODEL, labelled, star_rows, tiny_train_config
 
 TINY_CLF = {"hidden": 16, "embed": 12, "dropout": 0.3, "embed_dropout": 0.1}
 
@@ -72,6 +77,7 @@ def test_classifier_resume_refuses_changed_data_and_the_wrong_run_kind(tmp_path,
         (clf_data / "train.tsv").write_text(original)
 
 
+@pytest.mark.slow  # two CLI runs in subprocesses (~40 s on busy cores); the in-process resume is tested above
 def test_sigterm_saves_a_classifier_run_that_the_cli_resumes(tmp_path, clf_data):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -176,3 +182,169 @@ def test_a_word_only_in_the_vectors_takes_the_class_of_its_neighbours(tmp_path):
     stored = m.ckpt.weights["embed.weight"]
     for w in ("good", "superb", "awful"):
         assert np.allclose(stored[m.tokenizer.index[w]], rows[w], atol=1e-5), w  # frozen
+
+
+def test_time_budget_is_wall_clock_with_validation_and_saving_inside(tmp_path, corpus_file, monkeypatch):
+    """Validation outside the budget made a 90 s run take 1,014 s; now slow validations shorten training."""
+    import json
+
+    from lstm_text.training import loop
+    from lstm_text.training.lm import LMTask, train_lm
+
+    from conftest import TINY_MODEL, tiny_train_config
+
+    class Clock:  # the loop's clock, moved by the work alone (a busy machine cannot move it): a step takes 0.05 s,
+        now = 0.0  # a validation 0.5 s, saving the resume state 0.2 s
+
+        @classmethod
+        def perf_counter(cls):
+            return cls.now
+
+    real_loss, real_validate, real_save = LMTask.loss, LMTask.validate, loop.Trainer.save_resume
+
+    def step_loss(self, model, batch):
+        Clock.now += 0.05
+        return real_loss(self, model, batch)
+
+    def slow_validate(self, model):
+        Clock.now += 0.5
+        return real_validate(self, model)
+
+    def slow_save(self):
+        Clock.now += 0.2
+        return real_save(self)
+
+    monkeypatch.setattr(loop, "time", Clock)
+    monkeypatch.setattr(loop.Trainer, "save_resume", slow_save)
+    monkeypatch.setattr(LMTask, "loss", step_loss)
+    monkeypatch.setattr(LMTask, "validate", slow_validate)
+    cfg = tiny_train_config(max_steps=0, time_budget=3.0)
+    s = train_lm([str(corpus_file)], tmp_path / "r", model=TINY_MODEL, train=cfg)
+    # the run ends early enough for its final validation and save to fit (at most one step over)
+    assert s["wall_seconds"] <= 3.0 + 0.05 and s["seconds"] < s["wall_seconds"] - 1.0  # >= 3 validations
+    recs = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert len(recs) >= 3  # every validation and save before a record counts in its wall clock, none in training
+    after = [0.5 * (i + 1) + 0.2 * i for i in range(len(recs))]
+    assert [r["wall"] - r["elapsed"] for r in recs] == pytest.approx(after, abs=0.011)
+
+
+def test_patience_stops_a_classifier_that_stopped_improving(tmp_path, capsys):
+    from conftest import labelled
+
+    p = tmp_path / "easy.tsv"
+    p.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in labelled(200, 2)))
+    args = ["train-classifier", str(p), "--out", str(tmp_path / "r"), "--epochs", "60", "--patience", "3"]
+    assert main([*args, "--hidden", "8", "--embed", "8", "--tokenizer", "word", "--batch-size", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "no better dev score in the last 3 validations" in err
+    import json
+
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["epoch"] < 60 and len(rows) >= 4
+    best_before = max(r["dev_accuracy"] for r in rows[:-3])  # the best when the last 3 validations began
+    assert all(r["dev_accuracy"] <= best_before for r in rows[-3:])  # none of them improved on it
+
+
+@pytest.mark.slow  # ~200 steps: 10-20 s on two busy cores
+def test_a_170_line_csv_learns_with_no_options_but_the_columns_and_the_label_map(tmp_path, stars, capsys):
+    """Before: 5 epochs of batch 64 = 15 steps under 50 of warm-up, lr at 0.3 of its peak, dev at chance."""
+    import lstm_text
+
+    train, dev = stars
+    out = tmp_path / "run"
+    assert main(["train-classifier", str(train), "--dev", str(dev), *STAR_ARGS, "--out", str(out), "-q"]) == 0
+    s = lstm_text.load(out).info()["training"]
+    gold = [{"1": "negative", "2": "negative", "3": "neutral"}.get(st, "positive") for _, st in star_rows(60, 2)]
+    majority = max(gold.count(g) for g in set(gold)) / len(gold)
+    assert s["config"]["batch_size"] == 17 and s["config"]["epochs"] * 10 >= 200, s  # lines / 10 per step, 200 steps
+    assert s["dev_accuracy"] >= majority + 0.3, (s["dev_accuracy"], majority)
+
+
+def test_defaults_fit_the_data_and_a_large_file_keeps_them():
+    from lstm_text.config import CLASSIFIER, classifier_train, fit_classifier
+
+    small = fit_classifier(classifier_train(), 170)
+    assert small.batch_size == 17 and small.epochs * 170 / 17 >= CLASSIFIER.min_steps
+    big = fit_classifier(classifier_train(), 67_000)
+    assert (big.batch_size, big.epochs) == (CLASSIFIER.batch_size, CLASSIFIER.epochs)
+    given = fit_classifier(classifier_train(batch_size=4, max_steps=9), 170)
+    assert (given.batch_size, given.max_steps, given.epochs) == (4, 9, 0)
+
+
+def test_warm_up_ends_within_a_tenth_of_any_run():
+    from lstm_text.config import classifier_train
+    from lstm_text.training.loop import lr_at
+
+    cfg = classifier_train(batch_size=64, epochs=5)  # 15 steps on 170 lines, warm-up 50 steps
+    assert lr_at(cfg, 2, 2 / 15) == pytest.approx(cfg.lr, rel=0.05)  # the peak, less a little cosine decay
+    assert lr_at(cfg, 0, 0.0) == pytest.approx(cfg.lr / 50)
+    timed = classifier_train(time_budget=30)  # a time budget: a tenth of its seconds
+    assert lr_at(timed, 3, 0.1) == pytest.approx(timed.lr, rel=0.05) and lr_at(timed, 3, 0.05) < 0.6 * timed.lr
+
+
+def test_patience_counts_only_once_the_warm_up_is_over_and_the_loss_has_left_chance(tmp_path, monkeypatch, stars):
+    """Before: with --time-budget and patience, dev stuck at the majority class stopped the run at step 8."""
+    from lstm_text.training.classifier import ClassifierTask
+
+    monkeypatch.setattr(ClassifierTask, "validate", lambda self, model: {"dev_accuracy": 0.5, "dev_macro_f1": 0.5})
+    monkeypatch.setattr(ClassifierTask, "chance_loss", lambda self: None)  # the warm-up alone here
+    import lstm_text
+
+    kw = dict(**_star_kw(), model={"hidden": 8, "embed": 8}, patience=2, batch_size=34)
+    s = lstm_text.train_classifier(str(stars[0]), tmp_path / "r", **kw, warmup=40, max_steps=400)
+    # 5 steps per epoch, a validation every 2-3 steps: before, the third one stopped it at step 8
+    assert s["stop"] == "patience" and 40 <= s["steps"] <= 50, s["steps"]
+    # nor while the training loss is at chance: here always (a chance loss of 0), so the run goes to its end
+    monkeypatch.setattr(ClassifierTask, "chance_loss", lambda self: 0.0)
+    s = lstm_text.train_classifier(str(stars[0]), tmp_path / "r2", **kw, warmup=4, max_steps=30)
+    assert s["stop"] == "limit" and s["steps"] == 30
+
+
+def _star_kw() -> dict:
+    from lstm_text.data.labelled import parse_label_map
+
+    return {"text_column": "review", "label_column": "stars", "label_map": parse_label_map(STAR_MAP)}
+
+
+def test_a_run_that_has_not_learned_says_so(tmp_path, stars, capsys):
+    train, dev = stars
+    args = ["train-classifier", str(train), "--dev", str(dev), *STAR_ARGS, "--out", str(tmp_path / "r")]
+    assert main([*args, "--lr", "1e-7", "--max-steps", "20", "--hidden", "8", "--embed", "8", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the model has not learned: its training loss" in err and "still at chance" in err
+
+
+def _nan_on_calls(monkeypatch, bad_calls):
+    real = LSTMModel.forward
+    calls = {"n": 0}
+
+    def forward(self, idx, targets=None, state=None, mask=None):
+        logits, loss, st = real(self, idx, targets, state, mask)
+        if targets is not None and self.training:
+            calls["n"] += 1
+            if calls["n"] in bad_calls or "all" in bad_calls:
+                loss = loss * float("nan")
+        return logits, loss, st
+
+    monkeypatch.setattr(LSTMModel, "forward", forward)
+
+
+def test_a_nan_loss_is_skipped_and_never_saved(tmp_path, corpus_file, monkeypatch):
+    _nan_on_calls(monkeypatch, {3, 4})
+    warnings = []
+    train_lm(
+        [str(corpus_file)],
+        tmp_path / "r",
+        model=TINY_MODEL,
+        train=tiny_train_config(max_steps=12),
+        callback=lambda e, i: warnings.append(i["message"]) if e == "warning" else None,
+    )
+    assert len(warnings) == 2 and "non-finite" in warnings[0]
+    model, _, _ = load_model(tmp_path / "r")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_divergence_stops_with_a_clear_message(tmp_path, corpus_file, monkeypatch):
+    _nan_on_calls(monkeypatch, {"all"})
+    with pytest.raises(LstmTextError, match="training diverged"):
+        train_lm([str(corpus_file)], tmp_path / "r", model=TINY_MODEL, train=tiny_train_config(max_steps=30))

@@ -73,3 +73,13 @@ def test_plot_bad_input(tmp_path, capsys):
     assert "line 2" in capsys.readouterr().err
     assert main(["plot", str(bad), "-o", str(tmp_path / "no" / "c.png")]) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+def test_plot_draws_wall_clock_seconds_from_the_runs_wall_clock(tiny_run):
+    from lstm_text.plot import read_metrics, time_axis
+
+    recs = read_metrics(tiny_run)
+    assert all(r["wall"] >= r["elapsed"] for r in recs)
+    assert time_axis({"a": recs})[0] == "wall"
+    old = [{k: v for k, v in r.items() if k != "wall"} for r in recs]  # a log written before "wall"
+    assert time_axis({"a": recs, "old": old}) == ("elapsed", "training seconds (validation and saving not counted)")

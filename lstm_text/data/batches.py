@@ -5,8 +5,22 @@ resumed run continues with exactly the batch it would have seen."""
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING, Protocol
 
 from ..tokenizer import PAD
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class TokenIds(Protocol):
+    """A token stream read by windows: ``data.tokens.TokenFile`` (on disk) or ``Ids`` (in memory)."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """ids[start : start + n] as int64."""
+        ...
 
 
 class Ids:
@@ -20,7 +34,7 @@ class Ids:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def read(self, start: int, n: int):
+    def read(self, start: int, n: int) -> np.ndarray:
         return self.ids[start : start + n]
 
 
@@ -42,7 +56,7 @@ class StreamBatches:
     """
 
     def __init__(self, ids, rows: int, seq_len: int, seed: int = 0, part: tuple[int, int] | None = None):
-        self.ids = ids if hasattr(ids, "read") else Ids(ids)
+        self.ids: TokenIds = ids if hasattr(ids, "read") else Ids(ids)
         self.R, self.T, self.seed = rows, seq_len, seed
         self.lo, self.hi = part or (0, rows)
         self.B = self.hi - self.lo
@@ -61,9 +75,8 @@ class StreamBatches:
         slack = min(self.T - 1, len(self.ids) - self.R * cols)  # how far the window grid may shift
         offset = random.Random(self.seed * 1_000_003 + epoch).randint(0, slack) if epoch else 0
         s = offset + i * self.T
-        w = np.stack([self.ids.read(s + b * cols, self.T + 1) for b in range(self.lo, self.hi)])  # (B, T+1)
-        w = torch.from_numpy(w)
-        return w[:, :-1], w[:, 1:]
+        w = torch.from_numpy(np.stack([self.ids.read(s + b * cols, self.T + 1) for b in range(self.lo, self.hi)]))
+        return w[:, :-1], w[:, 1:]  # (B, T+1) -> x, y (B, T)
 
 
 def eval_windows(ids, batch_size: int, seq_len: int):
@@ -113,7 +126,8 @@ class LineBatches:
 
     def __init__(self, seqs: list[list[int]], batch_size: int, seed: int = 0):
         self.seqs, self.B, self.seed = seqs, batch_size, seed
-        self._epoch, self._rng, self._batches = -1, random.Random(seed), []
+        self._epoch, self._rng = -1, random.Random(seed)
+        self._batches: list[list[int]] = []
 
     def steps_per_epoch(self) -> int:
         return -(-len(self.seqs) // self.B)

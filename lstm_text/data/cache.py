@@ -140,7 +140,8 @@ class TokenWriter:
     """Appends id arrays to a file, keeping a CRC-32 per ``CRC_BLOCK`` bytes."""
 
     def __init__(self, path: Path):
-        self.f, self.n, self.crcs, self.fill, self.crc = open(path, "wb"), 0, [], 0, 0
+        self.f, self.n, self.fill, self.crc = open(path, "wb"), 0, 0, 0
+        self.crcs: list[int] = []
 
     def write(self, ids: np.ndarray) -> None:
         b = memoryview(ids.tobytes())

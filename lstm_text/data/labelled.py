@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..config import MAX_LABELS
@@ -29,7 +29,7 @@ _JSON_EXAMPLE = '{"text": "a fine film", "label": "positive"}'
 
 
 def read_labelled(
-    paths: list[str | Path], *, text_column: str = "text", label_column: str = "label", encoding: str | None = None
+    paths: Sequence[str | Path], *, text_column: str = "text", label_column: str = "label", encoding: str | None = None
 ) -> list[tuple[str, str]]:
     """(text, label) pairs from one or more files, in file and line order.
 
@@ -171,8 +171,7 @@ def _read_jsonl(p: Path, lines: list[str], cols: tuple[str, str]) -> list[tuple[
         except RecursionError:
             raise LstmTextError(f"{where}: invalid JSON (nested too deeply); {one_per_line}") from None
         except ValueError as e:  # JSONDecodeError, or an integer too long to convert
-            bad_json = isinstance(e, json.JSONDecodeError)
-            detail = f"{e.msg}, column {e.colno}" if bad_json else _show(str(e), 80)
+            detail = f"{e.msg}, column {e.colno}" if isinstance(e, json.JSONDecodeError) else _show(str(e), 80)
             raise LstmTextError(f"{where}: invalid JSON ({detail}); {one_per_line}") from None
         if not isinstance(obj, dict):
             raise LstmTextError(f"{where}: expected a JSON object, got {_json_kind(obj)}; {one_per_line}")
@@ -240,7 +239,9 @@ def unmapped_labels(pairs: list[tuple[str, str]], mapping: dict[str, str]) -> li
     return sorted({lab for _, lab in pairs} - set(mapping) - set(mapping.values()))
 
 
-def map_labels(pairs: list[tuple[str, str]], mapping: dict[str, str], check: bool = False) -> list[tuple[str, str]]:
+def map_labels(
+    pairs: list[tuple[str, str]], mapping: dict[str, str] | None, check: bool = False
+) -> list[tuple[str, str]]:
     """Labels renamed by ``mapping`` ({old: new}). ``check``: a key no example has is an error that lists the
     labels the data does have (a misspelt ``--label-map`` must not be silently ignored)."""
     if not mapping:

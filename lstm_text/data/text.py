@@ -64,7 +64,7 @@ def read_lines(files: list[str | Path]) -> Iterator[str]:
             try:  # read raw bytes so the decoding policy is ours (strict UTF-8), whatever the locale
                 stream = open(sys.stdin.fileno(), encoding="utf-8", errors="strict", newline="\n", closefd=False)
             except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a replaced sys.stdin
-                stream = contextlib.nullcontext(sys.stdin)
+                stream = contextlib.nullcontext(sys.stdin)  # type: ignore[assignment]  # read alike, closed by nobody
         else:
             f = Path(f)
             if not f.exists():

@@ -21,10 +21,10 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..errors import LstmTextError
+from .batches import TokenIds
 from .cache import (
     FORMAT,
     MEMO_FILE,
-    TokenFile,
     TokenWriter,
     build_tokens,
     cache_root,
@@ -49,8 +49,8 @@ UNICODE = 0x110000
 class TokenSet:
     """What training reads: the two id files, the tokenizer, and how they were made."""
 
-    train: TokenFile
-    val: TokenFile
+    train: TokenIds  # a TokenFile (or, in bench, ids in memory)
+    val: TokenIds
     tokenizer: object
     val_chars: int  # characters of the validation part (bits per character divide by this)
     fingerprint: str  # the corpus content's digest: --resume checks it
@@ -65,11 +65,11 @@ def _init(paths: list[str], tok: dict | None) -> None:
     _W.clear()
     _W["paths"] = paths
     if tok is not None:
-        from ..tokenizer import tokenizer_from_dict
+        from ..tokenizer import CharTokenizer, tokenizer_from_dict
 
         t = tokenizer_from_dict(tok)
         _W["tok"] = t
-        if t.kind == "char":
+        if isinstance(t, CharTokenizer):
             table = np.full(UNICODE, 1, dtype=np.uint32)  # UNK
             for c, i in t.index.items():
                 table[ord(c)] = i
@@ -335,7 +335,7 @@ def char_lengths(tokenizer) -> np.ndarray:
     return np.array([sum(1 for b in tokenizer.piece_bytes(i) if not 0x80 <= b < 0xC0) for i in range(n)])
 
 
-def val_sample(val: TokenFile, n_tokens: int, span: int, seed: int) -> np.ndarray | None:
+def val_sample(val: TokenIds, n_tokens: int, span: int, seed: int) -> np.ndarray | None:
     """A fixed, seeded sample of the validation ids as rows (k, span) of contiguous text, one row per stratum
     of the file (nanoGPT's eval_iters, but fixed so that every validation reads the same text); None when
     the whole split is no bigger than ``n_tokens``."""

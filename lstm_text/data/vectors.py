@@ -144,6 +144,7 @@ def read_vectors(
         raise
     except (OSError, EOFError, zlib.error) as e:
         if not compressed:
+            assert isinstance(e, OSError)  # reading a plain file raises nothing else
             raise LstmTextError(f"cannot read {path}: {e.strerror or e}") from None
         raise _damaged_gzip(path, e, line_no) from None
     finally:
@@ -193,7 +194,7 @@ def vector_vocabulary(
     kept = vectors.words[:max_vectors]
     used = [w for w in vectors.words[max_vectors:] if counts.get(w, 0) >= min_count]
     seen = set(trained)
-    rest = [w for w in kept + used if w not in seen and not seen.add(w)]
+    rest = [w for w in dict.fromkeys(kept + used) if w not in seen]  # each once, in order
     return trained + rest, len(trained)
 
 
@@ -259,7 +260,7 @@ def _check_file(path: Path) -> bool:
     return compressed
 
 
-def _check_gzip_rest(path: Path, f: BinaryIO, line_no: int):
+def _check_gzip_rest(path: Path, f: BinaryIO | gzip.GzipFile, line_no: int):
     """Read a gzip file to its end, raising the damaged-gzip error if its data or checksum are bad."""
     try:
         while f.read(1 << 20):
@@ -273,7 +274,7 @@ def _damaged_gzip(path: Path, error: Exception, line_no: int = 0) -> LstmTextErr
     return LstmTextError(f"{path} is a damaged or truncated gzip file ({where}{error}); download it again")
 
 
-def _lines(f: BinaryIO) -> Iterator[tuple[int, str]]:
+def _lines(f: Iterable[bytes]) -> Iterator[tuple[int, str]]:
     """(line number, line without trailing whitespace), decoded one line at a time."""
     for n, line in enumerate(f, 1):
         # rstrip: fastText rows end in "v300 \n", Windows files in "\r\n"

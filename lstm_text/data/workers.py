@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import LstmTextError
 
@@ -84,8 +85,12 @@ class Workers:
 
         # fork where there is one, as torch's DataLoader does: workers run NumPy and SentencePiece only (never
         # torch's threads), and spawn would re-run a user's script that calls lstm_text.train() unguarded
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        self.procs, self.conns, self.idle, self.busy, self.waiting = [], [], [], {}, deque()
+        ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.procs: list = []
+        self.conns: list = []  # the parent's ends of the pipes: Connection
+        self.idle: list[int] = []
+        self.busy: dict[int, Pending] = {}
+        self.waiting: deque = deque()
         mask = hasattr(signal, "pthread_sigmask")
         if mask:  # a worker must not run the parent's handler before its own are set: hold the signals till then
             old = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals())
@@ -129,7 +134,7 @@ class Workers:
         for c in wait(list(by_conn), timeout):
             i = by_conn[c]
             try:
-                ok, value = c.recv()
+                ok, value = self.conns[i].recv()
             except (EOFError, OSError):
                 self._lost(i)
             self.busy.pop(i).done = (ok, value)
@@ -166,6 +171,7 @@ class Pending:
 
     def wait(self, timeout: float) -> None:
         if self.done is None:
+            assert self.pool is not None  # a result made without a pool is done from the start
             self.pool.poll(timeout)
 
     def get(self):
@@ -209,7 +215,8 @@ def ordered(pool, fn, tasks: Iterable, cancelled: Callable[[], int], window: int
     """fn(task) for each task, in order, with at most ``window`` in flight (memory stays bounded); a stop
     signal (``cancelled()`` non-zero) is noticed within a fraction of a second."""
     window = window or 2 * workers() + 1
-    todo, it = deque(), iter(tasks)
+    todo: deque = deque()
+    it = iter(tasks)
     while True:
         while len(todo) < window:
             t = next(it, None)

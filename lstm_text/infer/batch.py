@@ -137,8 +137,9 @@ class BatchGenerator:
             return len(chunk)
         logits = logits.float().cpu()
         if self.rows:
-            self.state = [(torch.cat([h, h1]), torch.cat([c, c1])) for (h, c), (h1, c1) in zip(self.state, state)]
-            self.logits = torch.cat([self.logits, logits])
+            live, live_logits = self._live()
+            self.state = [(torch.cat([h, h1]), torch.cat([c, c1])) for (h, c), (h1, c1) in zip(live, state)]
+            self.logits = torch.cat([live_logits, logits])
         else:
             self.state, self.logits = state, logits
         self.rows.append(row)
@@ -170,18 +171,20 @@ class BatchGenerator:
         groups: dict[tuple, list[int]] = {}
         for i, row in enumerate(self.rows):
             groups.setdefault(sampling_key(row.cfg), []).append(i)
+        _, logits = self._live()
         if len(groups) == 1:  # the common case: every row samples alike, no gathering
-            return self._sample_group(self.rows, self.logits)
+            return self._sample_group(self.rows, logits)
         toks = torch.empty(len(self.rows), dtype=torch.long)
         for idx in groups.values():
             rows = torch.tensor(idx)
-            toks[rows] = self._sample_group([self.rows[i] for i in idx], self.logits[rows])
+            toks[rows] = self._sample_group([self.rows[i] for i in idx], logits[rows])
         return toks
 
     def _sample_group(self, rows: list[Row], logits: torch.Tensor) -> torch.Tensor:
         """Tokens (G,) of ``rows`` that share their sampling settings, from their logits (G, V)."""
         cfg = rows[0].cfg
-        seen = torch.stack([r.seen for r in rows]) if cfg.repetition_penalty != 1.0 else None
+        # every row has ``seen`` when the group's repetition penalty is on (``add`` made it)
+        seen = torch.stack([r.seen for r in rows if r.seen is not None]) if cfg.repetition_penalty != 1.0 else None
         logits = filter_logits(logits, cfg, seen)  # (G, V)
         if cfg.greedy:
             return logits.argmax(-1)
@@ -198,15 +201,23 @@ class BatchGenerator:
         if not out:
             return None
         for i in out:
-            self._end(self.rows[i], finish or self.rows[i].finish)
+            end = finish or self.rows[i].finish
+            assert end is not None  # a row that ends by itself has said why
+            self._end(self.rows[i], end)
         keep = torch.tensor([i for i in range(len(self.rows)) if i not in set(out)], dtype=torch.long)
         self.rows = [self.rows[i] for i in keep.tolist()]
         if self.rows:
-            self.state = [(h[keep], c[keep]) for h, c in self.state]
-            self.logits = self.logits[keep]
+            state, logits = self._live()
+            self.state = [(h[keep], c[keep]) for h, c in state]
+            self.logits = logits[keep]
         else:
             self.state = self.logits = None
         return keep
+
+    def _live(self) -> tuple[list, torch.Tensor]:
+        """``state`` and ``logits``, set while rows decode."""
+        assert self.state is not None and self.logits is not None
+        return self.state, self.logits
 
     def _end(self, row: Row, finish: str) -> bool:
         if finish == "length":  # what was held back as a possible stop string's start is text after all

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Iterator
+from types import ModuleType
 
 import numpy as np
 
@@ -20,10 +21,13 @@ from ..errors import LstmTextError
 from ..tokenizer import PAD
 from .packed import pack_lstm, pool_features, pooled_features, quantize_rows
 
+_cell: ModuleType | None
 try:  # the fused cell, compiled at install when a C compiler is there (setup.py); else the same steps in NumPy
     from . import _cell
 except ImportError:
     _cell = None
+
+Rows = np.ndarray | tuple[np.ndarray, np.ndarray]  # float32 rows, or int8 rows and their scales
 
 MAX_TOKENS = 1024  # a line longer than this is classified on its head and tail (``cut``): bounded memory and time
 BATCH = ClassifyConfig.batch_size  # lines per batch (classify --batch-size)
@@ -93,7 +97,9 @@ class Classifier:
         self.threads = threads or min(4, cores)
         self.native = native and _cell is not None
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-        self.layers = []
+        # Per layer, the input rows (the first layer: a (D, V, 4H) table, (int8 rows, scales) when quantized;
+        # later layers: their bias (D, 1, 4H)), the input weights (later layers: (D, in, 4H)) and w_hh (D, H, 4H).
+        self.layers: list[tuple[Rows, np.ndarray | None, np.ndarray]] = []
         # Without int8, the first layer's (D, V, 4H) table fills in row by row as tokens first appear: a
         # one-line classify starts without computing 60,000 rows, and untouched rows never become resident.
         lazy = not quantize
@@ -102,12 +108,13 @@ class Classifier:
             if layer.table is not None:  # (D, V, 4H), int8 rows and their scales when quantized
                 self.layers.append((quantize_rows(layer.table) if quantize else layer.table, None, layer.w_hh))
             elif lazy and not self.layers:
-                self.embed, self.w_in0, self.bias0 = w["embed.weight"], layer.w_in, layer.bias
+                self.embed, (self.w_in0, self.bias0) = w["embed.weight"], layer.projection()
                 table = np.empty((self.D, cfg.vocab_size, 4 * self.H), np.float32)  # pages mapped on first touch
                 self.have = np.zeros(cfg.vocab_size, bool)
                 self.layers.append((table, None, layer.w_hh))
             else:
-                self.layers.append((layer.bias[:, None], layer.w_in, layer.w_hh))
+                w_in, bias = layer.projection()
+                self.layers.append((bias[:, None], w_in, layer.w_hh))
         # numerators over the gates' 1 + exp: sigmoid for i, f, o; -4 sigmoid(2x) = -2 tanh(x) - 2 for the cell input
         self.numer = np.repeat(np.array([1, 1, 1, -4], np.float32), self.H)
         self.head_w = np.ascontiguousarray(w["cls_head.1.weight"].T)  # (3*D*H, C)
@@ -127,6 +134,7 @@ class Classifier:
             seen[miss] = True
             new = np.flatnonzero(seen)
             table = self.layers[0][0]
+            assert isinstance(table, np.ndarray)  # a lazy table is float32, never int8
             e = self.embed[new]  # (n, E)
             for d in range(self.D):
                 table[d, new] = e @ self.w_in0[d] + self.bias0[d]
@@ -155,6 +163,7 @@ class Classifier:
                 index = reading + (np.arange(D) * V)[None, :, None]  # (T, D, B) into (D*V, 4H)
                 rows, scales = q.reshape(D * V, 4 * H), None if scales is None else scales.reshape(D * V)
             else:
+                assert x is not None and w_in is not None and not isinstance(a, tuple)  # a later layer's
                 seq = x[:, 0] if D == 1 else np.concatenate([x[:, 0], x[rev.T, 1, cols]], -1)  # (T, B, in)
                 views = [seq, seq[rev.T, cols]][:D]  # per direction, in its reading order
                 pre = np.stack([views[d] @ w_in[d] + a[d] for d in range(D)])  # (D, T, B, 4H)
@@ -166,7 +175,10 @@ class Classifier:
             elif k < len(self.layers) - 1:
                 self._steps_native(rows, scales, np.ascontiguousarray(index), w_hh, x)
             else:  # the top layer pools as it goes
-                return self._steps_native(rows, scales, np.ascontiguousarray(index), w_hh, x, lengths)
+                logits = self._steps_native(rows, scales, np.ascontiguousarray(index), w_hh, x, lengths)
+                assert logits is not None  # given lengths, it pools
+                return logits
+        assert x is not None  # a model has at least one layer
         feats = pool_features(x, lengths)  # (B, 3*D*H)
         return feats @ self.head_w + self.head_b  # (B, C)
 
@@ -174,6 +186,8 @@ class Classifier:
         """The time steps of one layer with the compiled cell (_cell.c): x[t] (D, B, H) for t < T. With
         ``lengths``, the top layer: x is scratch, pooled step by step, and the class logits (B, C) returned."""
         T, D, B, H = x.shape
+        cell = _cell
+        assert cell is not None  # only called when self.native
         h = np.zeros((D, B, H), np.float32)  # then a view of x[t - 1]
         c = np.zeros((D, B, H), np.float32)
         g = np.empty((D, B, 4 * H), np.float32)
@@ -183,9 +197,9 @@ class Classifier:
         for t in range(T):
             np.matmul(h, w_hh, out=g)
             h = x[t]
-            _cell.step(g, rows, scales, index[t], c, h)  # g += rows[index[t]]; the gates; c and h updated
+            cell.step(g, rows, scales, index[t], c, h)  # g += rows[index[t]]; the gates; c and h updated
             if lengths is not None:
-                _cell.pool(h, H, t, lengths, last, mx, total)
+                cell.pool(h, H, t, lengths, last, mx, total)
         if lengths is None:
             return None
         feats = pooled_features(last, mx, total / lengths[None, :, None])  # (B, 3*D*H)
@@ -232,7 +246,8 @@ class Classifier:
                 ids[row, : len(seqs[i])] = seqs[i]
             out[idx] = self._batch(ids, lengths)
 
-        batches, cur = [], []
+        batches: list[list[int]] = []
+        cur: list[int] = []
         for i in order:  # ascending length: a batch ends at batch_size lines or BATCH_TOKENS padded tokens
             if cur and (len(cur) == batch_size or (len(cur) + 1) * len(seqs[i]) > BATCH_TOKENS):
                 batches.append(cur)

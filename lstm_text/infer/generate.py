@@ -214,7 +214,7 @@ def generate(
 ) -> list[str]:
     """``num_samples`` continuations of ``prompt``, drawn as one batch."""
     texts = [StopText(tokenizer, cfg.stop) for _ in range(num_samples)]
-    outs = [[] for _ in range(num_samples)]
+    outs: list[list[str]] = [[] for _ in range(num_samples)]
     for toks in sample_tokens(model, tokenizer, prompt, cfg, num_samples, quantize, steer):
         for i, t in enumerate(toks.tolist()):
             outs[i].append(texts[i].push(t))

@@ -24,7 +24,7 @@ def directions(cfg) -> list[str]:
 def tensor_shapes(cfg) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the tensors a model file of this config stores (``LSTMModel``'s, tied ones once)."""
     D, H, E, V = len(directions(cfg)), cfg.hidden, cfg.embed, cfg.vocab_size
-    shapes = {"embed.weight": (V, E)}
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (V, E)}
     for k in range(cfg.layers):
         for s in directions(cfg):
             shapes |= {
@@ -81,6 +81,12 @@ class PackedLayer:
     table: np.ndarray | None = None  # (D, V, 4H), first layer only
     w_in: np.ndarray | None = None  # (D, in, 4H), later layers
     bias: np.ndarray | None = None  # (D, 4H), later layers
+
+    def projection(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(w_in, bias)`` of a layer packed without a table."""
+        if self.w_in is None or self.bias is None:
+            raise ValueError("this layer's input projection is its table")
+        return self.w_in, self.bias
 
 
 def pack_lstm(cfg, weights: dict[str, np.ndarray], exp_form: bool = False, table: bool = True) -> list[PackedLayer]:

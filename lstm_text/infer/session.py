@@ -11,7 +11,7 @@ import torch
 from ..config import GenerateConfig
 from ..errors import LstmTextError
 from .generate import Draws, StopText, prompt_ids, sample_next
-from .steer import WINDOW, window
+from .steer import WINDOW, Steer, window
 from .step import StepModel
 
 HELP = """commands:
@@ -41,14 +41,15 @@ class Session:
         self.stepper = StepModel(net, quantize)
         self.device = net.embed.weight.device
         self.draws = Draws(cfg.seed)
-        self.steer = None
+        self.steer: Steer | None = None
         self.reset()
 
     def reset(self) -> None:
         """Forget the conversation (the sampling options and steering stay)."""
-        self.state = self.logits = None
+        self.state: list | None = None  # per layer (h, c), each (1, H)
+        self.logits: torch.Tensor | None = None  # (1, V): what the next token is sampled from
         self.recent = ""  # the conversation's last characters: what a steering classifier starts from
-        self.seen = None
+        self.seen: torch.Tensor | None = None
         if self.cfg.repetition_penalty != 1.0:
             self.seen = torch.zeros(1, self.net.cfg.vocab_size, dtype=torch.bool)
         if self.steer is not None:
@@ -73,6 +74,7 @@ class Session:
         """Read ``text``, then yield the pieces of its continuation (up to ``cfg.max_tokens`` tokens or a stop
         string); the continuation becomes part of the conversation."""
         self.read(text)
+        assert self.logits is not None  # ``read`` has read at least the line break a conversation starts at
         out = StopText(self.tokenizer, self.cfg.stop)
         pick = self.steer.pick if self.steer is not None else sample_next
         with torch.inference_mode():

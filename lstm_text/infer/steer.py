@@ -102,7 +102,8 @@ class Steer:
         self.col = check_label(classifier, label, name or "the classifier")
         self.tok, self.clf, self.ctok = tokenizer, classifier.classifier, classifier.tokenizer
         self.label, self.strength, self.k, self.chars = label, float(strength), candidates, chars
-        self.start, self.texts = text, None  # per sample, once the batch size is known
+        self.start = text
+        self.texts: list[str] | None = None  # per sample, once the batch size is known
         self.pieces: dict[int, str] = {}
 
     def piece(self, i: int) -> str:
@@ -123,6 +124,7 @@ class Steer:
     def scores(self, cand: torch.Tensor, live: torch.Tensor) -> np.ndarray:
         """log p_clf(label | recent text + candidate) for candidate ids (N, K) -> (N, K), in one classifier call
         over the ``live`` (N, K) candidates (the others get -inf)."""
+        assert self.texts is not None  # ``pick`` sets them first
         N, K = cand.shape
         rows = live.nonzero().tolist()
         texts = [window(self.texts[n] + self.piece(int(cand[n, j])), self.chars) for n, j in rows]
@@ -137,6 +139,7 @@ class Steer:
         N = logits.size(0)
         if self.texts is None:
             self.texts = [self.start] * N
+        texts = self.texts
         logp = torch.log_softmax(filter_logits(logits, cfg, seen), dim=-1)  # (N, V) after every filter
         top, cand = torch.topk(logp, min(self.k, logp.size(-1)), dim=-1)  # (N, K), the first always finite
         live = torch.isfinite(top)  # tokens the filters dropped stay out
@@ -149,5 +152,5 @@ class Steer:
             choice = categorical(torch.softmax(score, -1), draws.next())  # draws: ``generate.Draws``
         tok = cand.gather(1, choice[:, None])[:, 0]  # (N,)
         for n, t in enumerate(tok.tolist()):
-            self.texts[n] = window(self.texts[n] + self.piece(t), 4 * self.chars)
+            texts[n] = window(texts[n] + self.piece(t), 4 * self.chars)
         return tok

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -75,8 +76,8 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, e: RequestValidationError):
-        errors = e.errors()
-        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
+        errors: list[dict[str, Any]] = list(e.errors())
+        first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
         if first["type"] == "json_invalid":
             why = (first.get("ctx") or {}).get("error", "")
             return error_response(400, f"the request body is not valid JSON ({why})".replace(" ()", ""))
@@ -92,7 +93,7 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def _http(request, e: HTTPException):
-        return error_response(e.status_code, str(e.detail), headers=e.headers)
+        return error_response(e.status_code, str(e.detail), headers=dict(e.headers) if e.headers else None)
 
     @app.exception_handler(Exception)
     async def _bug(request, e: Exception):

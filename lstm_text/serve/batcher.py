@@ -85,7 +85,8 @@ class ClassifyBatcher:
                 if left <= 0:
                     break
                 self._cv.wait(min(left, 0.0005))  # ``arriving`` changes without a notify: look again soon
-            jobs, n = [], 0
+            jobs: list[Job] = []
+            n = 0
             while self._jobs and (not jobs or n + len(self._jobs[0].texts) <= self.max_batch):
                 jobs.append(self._jobs.popleft())
                 n += len(jobs[-1].texts)

@@ -13,6 +13,7 @@ are::
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -42,7 +43,10 @@ class ChatTemplate:
     @classmethod
     def load(cls, path: str | Path) -> ChatTemplate:
         """The template in a TOML file; keys it leaves out keep their defaults."""
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # tomllib's origin, installed with the serve extra on Python 3.10
+            import tomli as tomllib
 
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))

@@ -143,9 +143,10 @@ class Engine:
                         )
             except Exception as e:  # a bug: every job in the batch is answered 500, the engine goes on
                 log.exception("generation step failed")
-                for job in self.batch.fail():
-                    job.outcome.error = e
-                    job.left = 0
+                for sink in self.batch.fail():
+                    assert isinstance(sink, Job)  # the only sinks this engine adds
+                    sink.outcome.error = e
+                    sink.left = 0
             for job in [j for j in self.jobs if j.left <= 0 or j.outcome.error is not None]:
                 self.jobs.remove(job)
                 self.pool._finished(job)

@@ -105,7 +105,8 @@ def run(
         http=guarded_protocol(limits),
         log_level=log_level,
         access_log=log_level in ("info", "debug", "trace"),
-        timeout_graceful_shutdown=limits.drain_timeout,
+        # uvicorn annotates int but hands it to asyncio.timeout, which takes float seconds (a drain_timeout of 2.5)
+        timeout_graceful_shutdown=limits.drain_timeout,  # type: ignore[arg-type]
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -251,7 +251,7 @@ def train_classifier(
     unfreeze = [p for n, p in net.named_parameters() if not n.startswith("cls_head.") and p.requires_grad]
     if vectors:
         net.train_only_rows(trained_rows)  # the pretrained rows stay as they are
-    inputs = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
+    inputs: dict[str, object] = {"data": [str(d) for d in data], "dev": [str(d) for d in dev or []], "init": init}
     inputs |= {"label_map": label_map or {}, "balance": balance, "vectors": vectors} | read
     trainer = _build_trainer(
         net,
@@ -268,7 +268,7 @@ def train_classifier(
         saved=saved,
         callback=cb,
     )
-    if saved is not None:
+    if saved is not None and tensors is not None:
         trainer.restore(tensors, saved)
     summary = trainer.run()
     rt.close()

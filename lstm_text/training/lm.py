@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -14,6 +15,9 @@ from ..config import ModelConfig, TrainConfig, check_model, lm_train
 from ..errors import LstmTextError
 from .loop import Callback, StopSignals, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
+
+if TYPE_CHECKING:
+    from ..model import State
 
 
 class LMTask(Task):
@@ -30,7 +34,9 @@ class LMTask(Task):
         self.batches = StreamBatches(tokens.train, rows, cfg.seq_len, cfg.seed, (rt.rank * b, (rt.rank + 1) * b))
         self.steps_per_epoch = self.batches.steps_per_epoch()
         self.tokens_, self.rows, self.rt, self.cancelled = tokens, rows, rt, cancelled
-        self.corpus, self.device, self.carried, self.new = corpus, rt.device, None, None
+        self.corpus, self.device = corpus, rt.device
+        self.carried: State | None = None  # the LSTM state carried into the next window
+        self.new: State | None = None  # the state after the last window (carried once its step is taken)
         # validation: the whole split when it is small, else a fixed seeded sample of it (bounded time)
         self.sample = val_sample(tokens.val, cfg.val_tokens, VAL_SPAN, cfg.seed)
         if self.sample is None:
@@ -53,7 +59,11 @@ class LMTask(Task):
         return loss
 
     def stepped(self, ok: bool) -> None:
-        self.carried = [(h.detach(), c.detach()) for h, c in self.new] if ok else None
+        if ok:
+            assert self.new is not None  # ``loss`` set it
+            self.carried = [(h.detach(), c.detach()) for h, c in self.new]
+        else:
+            self.carried = None
 
     def validate(self, model) -> dict | None:
         from ..evaluate import lm_nll, rows_nll
@@ -66,7 +76,7 @@ class LMTask(Task):
 
     def state(self) -> dict[str, torch.Tensor]:
         """The carried LSTM state of all R rows (gathered from every rank), for a resume of any world size."""
-        t = {}
+        t: dict[str, torch.Tensor] = {}
         for i, (h, c) in enumerate(self.carried or []):  # (layers*dirs, B, H) each
             t[f"state.{i}.h"], t[f"state.{i}.c"] = self.rt.gather_rows(h, 1), self.rt.gather_rows(c, 1)
         return t
@@ -190,7 +200,7 @@ def train_lm(
             callback=cb,
             signals=signals,
         )
-        if resume:
+        if saved is not None:  # resuming
             trainer.restore(tensors, saved)
         summary = trainer.run()
     rt.close()

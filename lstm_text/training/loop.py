@@ -300,8 +300,8 @@ class Task:
         """The training loss of a model that learned nothing from the inputs (None: not known)."""
         return None
 
-    def validate(self, model) -> dict:
-        """Validation metrics, ``select`` among them."""
+    def validate(self, model) -> dict | None:
+        """Validation metrics, ``select`` among them; None if a stop signal cut the validation short."""
         raise NotImplementedError
 
     def state(self) -> dict[str, torch.Tensor]:

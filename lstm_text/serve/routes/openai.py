@@ -58,8 +58,9 @@ def openai_sampling(
 @router.post("/v1/completions", summary="OpenAI-compatible text completions (the legacy completions API)")
 async def completions(req: CompletionRequest, request: Request, server: Server):
     name, m = server.pick(req.model, "generate")
-    prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
-    if not prompts or not all(isinstance(p, str) for p in prompts):
+    given = [req.prompt] if isinstance(req.prompt, str) else req.prompt
+    prompts = [p for p in given if isinstance(p, str)]
+    if not prompts or len(prompts) < len(given):
         raise ApiError(422, "prompt must be a string or a non-empty list of strings (token ids are not read)", "prompt")
     unsupported = {
         "logprobs": req.logprobs is not None,
