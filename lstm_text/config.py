@@ -12,12 +12,38 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
+from enum import Enum
+from typing import Any
 
 from .errors import LstmTextError, render
 
-TOKENIZERS = ("char", "bpe", "unigram", "word")  # word: classifiers with word vectors
-DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# the choices of an option: the command line shows and checks them (Typer reads a str Enum), the configs hold and
+# check their values (the tuples below)
+class TokenizerKind(str, Enum):
+    char = "char"
+    bpe = "bpe"
+    unigram = "unigram"
+    word = "word"  # classifiers with word vectors
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"  # and cuda:N, which the command line does not offer
+    mps = "mps"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+TOKENIZERS = tuple(t.value for t in TokenizerKind)
+DEVICES = tuple(d.value for d in Device)
+PRECISIONS = tuple(p.value for p in Precision)
 SAMPLING_RANGE = (1e-3, 1e3)  # temperature and repetition penalty: logits (at most ~1e2) stay far below float32's max
 TOP_P_MIN = 1e-6
 _SAMPLING = "[{:g}, {:g}]".format(*SAMPLING_RANGE)
@@ -39,7 +65,9 @@ def _field(cls, name: str) -> dataclasses.Field:
 def default_of(cls, name: str):
     """The default of field ``name`` of the config class ``cls``."""
     f = _field(cls, name)
-    return f.default_factory() if f.default is MISSING else f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def help_of(cls, name: str, say: Callable[[str], str] = str) -> str:
@@ -369,7 +397,7 @@ def fit_classifier(cfg: TrainConfig, lines: int) -> TrainConfig:
     file, enough for ``CLASSIFIER.min_steps`` steps."""
     import math
 
-    d = {}
+    d: dict[str, Any] = {}
     if not cfg.batch_size:
         d["batch_size"] = classifier_batch(lines)
     if not has_stopping_rule(cfg):

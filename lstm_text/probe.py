@@ -71,9 +71,13 @@ def run(cfg, weights: dict[str, np.ndarray], tokenizer, text: str, max_tokens: i
         tokens = [original[a:b] for a, b in spans]  # unknown characters: show the text's own, not U+FFFD
     T, H = len(ids), cfg.hidden
     out = {q: np.empty((cfg.layers, T, H), np.float32) for q in QUANTITIES}
-    x = None  # (T, in): the layer below's hidden states
+    x = np.empty(0, np.float32)  # (T, in): the layer below's hidden states (layer 0 reads the embedding table)
     for k, layer in enumerate(pack_lstm(cfg, weights)):  # gates in the packed order [i, f, o | g]
-        pre = layer.table[0][ids] if k == 0 else x @ layer.w_in[0] + layer.bias[0]  # (T, 4H)
+        if k == 0:
+            assert layer.table is not None  # the first layer reads its input through its table
+            pre = layer.table[0][ids]  # (T, 4H)
+        else:
+            pre = x @ layer.w_in[0] + layer.bias[0]  # (T, 4H)
         h, c = np.zeros(H, np.float32), np.zeros(H, np.float32)
         for t in range(T):
             g = pre[t] + h @ layer.w_hh[0]  # (4H,)
@@ -248,6 +252,7 @@ class View:
         """What colours the text: (values (T,), signed, scale), the cell's values or, without one, surprisal in
         bits (0 to 8+)."""
         if self.cell is None:
+            assert self.trace.surprisal is not None, "no cell and no surprisal: nothing colours the text"
             return self.trace.surprisal, False, 8.0
         v = self.trace.values[self.quantity][self.layer, :, self.cell]
         signed = self.quantity in ("cell", "hidden")
@@ -270,7 +275,7 @@ def view(
         check_cell(trace, layer, 0)
     found = find(trace, signal, quantity, top, layer) if signal else None
     chosen = cell is not None
-    if chosen:
+    if cell is not None:
         layer = L - 1 if layer is None else layer
         check_cell(trace, layer, cell)
     elif found:

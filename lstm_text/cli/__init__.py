@@ -100,7 +100,7 @@ def _full_option_names() -> None:
                 for column in self.columns[:-2]:  # the names: not the type (it folds) nor the help text
                     column.no_wrap = True
 
-    rich_utils.Table = OptionsTable
+    rich_utils.Table = OptionsTable  # type: ignore[misc]  # Typer builds its tables from this name
 
 
 def _param_names(args: list[str]):

@@ -11,10 +11,10 @@ import typer
 
 import lstm_text
 
-from ..config import ClassifyConfig
+from ..config import ClassifyConfig, Device
 from ..data import read_lines
 from ..data.labelled import is_labelled_name
-from .options import Device, Quantize, _q, checked, option
+from .options import Quantize, _q, checked, option
 
 
 class OutFormat(str, Enum):
@@ -61,7 +61,8 @@ def classify(
             f"{model} is a language model without a classification head; train one with 'lstm-text train-classifier'",
             param_hint="--model",
         )
-    classified(m.classify_lines(read_lines(files or []), **opts), fmt.value, explain)
+    paths: list[str | Path] = list(files or [])
+    classified(m.classify_lines(read_lines(paths), **opts), fmt.value, explain)
 
 
 def evaluate(

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 import lstm_text
 
-from ..config import GenerateConfig
+from ..config import Device, GenerateConfig
 from ..errors import LstmTextError
-from .options import Device, Quantize, Sentiment, _q, _read_prompt, option
+from .options import Quantize, Sentiment, _q, _read_prompt, option
 
 
 def generate(
@@ -57,7 +57,7 @@ def generate(
     from ..ui import warn
 
     text = _read_prompt(prompt, prompt_file)
-    opts = dict(
+    opts: dict[str, Any] = dict(
         max_tokens=max_tokens,
         temperature=temperature,
         top_k=top_k,

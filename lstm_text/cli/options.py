@@ -1,5 +1,5 @@
-"""What the commands share: the choice enums, ``option`` (a Typer option derived from a config field), the help
-of the run options, reading a prompt, the torchrun rank."""
+"""What the commands share: the command line's own choice enums (config has the options'), ``option`` (a Typer
+option derived from a config field), the help of the run options, reading a prompt, the torchrun rank."""
 
 from __future__ import annotations
 
@@ -10,19 +10,9 @@ from pathlib import Path
 
 import typer
 
-from ..config import DEVICES, PRECISIONS, RESUMABLE, STOPPING_RULES, TOKENIZERS, TrainConfig, default_of, help_of
+from ..config import RESUMABLE, STOPPING_RULES, TrainConfig, default_of, help_of
 from ..data import read_text
 from ..errors import LstmTextError
-
-
-def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
-    """A ``str`` enum of ``values`` (config's tuples): Typer shows and checks an option's choices from it."""
-    return Enum(name, {v: v for v in values}, type=str)
-
-
-TokenizerKind = _choice("TokenizerKind", TOKENIZERS)
-Device = _choice("Device", DEVICES)
-Precision = _choice("Precision", PRECISIONS)
 
 
 class Quantize(str, Enum):

@@ -14,7 +14,10 @@ import typer
 from ..config import (
     CLASSIFIER,
     LM_TIME_BUDGET,
+    Device,
     ModelConfig,
+    Precision,
+    TokenizerKind,
     TrainConfig,
     classifier_model,
     classifier_train,
@@ -22,25 +25,14 @@ from ..config import (
     lm_train,
 )
 from ..data.labelled import parse_label_map
-from .options import (
-    KEEP_RESUME_HELP,
-    OVERWRITE_HELP,
-    RESUME_HELP,
-    Device,
-    Precision,
-    TokenizerKind,
-    _given,
-    _rank,
-    flag,
-    option,
-)
+from .options import KEEP_RESUME_HELP, OVERWRITE_HELP, RESUME_HELP, _given, _rank, flag, option
 
 OUT_HELP = "Run directory to create (or to continue with --resume)."
 
 
 def train(
     corpus: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="Text files (.gz read as text), folders, quoted globs such as 'data/*.txt', or a dataset name "
             "such as tinyshakespeare.",
