@@ -77,7 +77,8 @@ def run(cfg, weights: dict[str, np.ndarray], tokenizer, text: str, max_tokens: i
             assert layer.table is not None  # the first layer reads its input through its table
             pre = layer.table[0][ids]  # (T, 4H)
         else:
-            pre = x @ layer.w_in[0] + layer.bias[0]  # (T, 4H)
+            w_in, bias = layer.projection()
+            pre = x @ w_in[0] + bias[0]  # (T, 4H)
         h, c = np.zeros(H, np.float32), np.zeros(H, np.float32)
         for t in range(T):
             g = pre[t] + h @ layer.w_hh[0]  # (4H,)
