@@ -34,13 +34,13 @@ lint: install  ## ruff, then mypy on the package (pinned in the dev extra; setti
 	$(BIN)/ruff check lstm_text tests benchmarks setup.py
 	$(BIN)/mypy lstm_text
 
-bench: install  ## speed figures for the README (not a test)
+bench: install  ## speed figures for benchmarks/README.md (not a test)
 	$(BIN)/python benchmarks/speed.py
 
 checks: install  ## the public checks in ../shared/checks
 	../shared/checks/contract && ../shared/checks/generation && ../shared/checks/bpc-300s
 
-# The built-in classifiers, made by the project's own commands from ../shared/data (README: figures, time).
+# The built-in classifiers, made by the project's own commands from ../shared/data (benchmarks/README.md: figures, time).
 # Dev sets are benchmarks/splits.py's cuts (published dev files, else a crc32 hash of the text), never trained on.
 SPLITS = runs/splits
 GLOVE = $(LSTM_TEXT_DATA)/glove/glove.6B.100d.100k.txt

@@ -1,5 +1,5 @@
-"""ONNX export figures for the README: export time of a 2 x 512 model, the int8 graphs' accuracy and bpc against
-float32 and lstm-text, and the speed of onnxruntime against lstm-text's own CPU paths on one thread.
+"""ONNX export figures for benchmarks/README.md: export time of a 2 x 512 model, the int8 graphs' accuracy and
+bpc against float32 and lstm-text, and the speed of onnxruntime against lstm-text's own CPU paths on one thread.
 
 Run (one command; needs the export extra):
     LSTM_TEXT_DATA=../shared/data python benchmarks/onnx_export.py --lm runs/demo

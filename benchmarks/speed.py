@@ -1,6 +1,6 @@
-"""Speed figures for the README: how close training, generation and classification come to this machine's
+"""Speed figures for benchmarks/README.md: how close training, generation and classification come to this machine's
 matmul rate. The measurements live in ``lstm_text.bench`` (``lstm-text bench`` shows the same table); this
-script runs them with the README's settings and writes ``benchmarks/results.json``.
+script runs them with the settings benchmarks/README.md gives and writes ``benchmarks/results.json``.
 
 Run: ``make bench`` (``python benchmarks/speed.py``). ``--quick`` is a smoke check with tiny counts;
 ``--threads N`` sets torch's threads; ``--model`` adds classification lines/s for that classifier

