@@ -144,10 +144,12 @@ class Model:
         name = classifier if isinstance(classifier, str) else str(classifier.meta.get("path"))
         clf = classifier if isinstance(classifier, Model) else self._guides.get(name)
         if clf is None:
-            clf = self._guides[name] = load(classifier)
+            clf = self._guides[name] = load(name)
         check_label(clf, label, name)
         if not self._fits.get(name):
-            check_fit(clf, prompt + self.generate(prompt, max_tokens=200, seed=0), name)
+            sample = self.generate(prompt, max_tokens=200, seed=0)
+            assert isinstance(sample, str)  # one sample
+            check_fit(clf, prompt + sample, name)
             self._fits[name] = True
         return Steer(self.tokenizer, clf, label, strength, text=prompt, name=name)
 
@@ -228,7 +230,7 @@ class Model:
 
         ClassifyConfig(threshold=threshold)
         single = isinstance(texts, str)
-        lines = [texts] if single else texts
+        lines: list[str] = [texts] if isinstance(texts, str) else texts
         res = [r for _, r in classify_stream(self.classifier, self.tokenizer, lines, threshold=threshold)]
         return res[0] if single else res
 

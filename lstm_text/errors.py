@@ -39,6 +39,11 @@ def render(template: str, name: Callable[[str], str] = str) -> str:
     return _NAME.sub(lambda m: name(m[1]) if m[1] else m[0][0], template)
 
 
+def flag(name: str) -> str:
+    """How the command line says a parameter: ``top_p`` -> ``--top-p``."""
+    return "--" + name.replace("_", "-")
+
+
 def notice(template: str) -> dict:
     """A training callback's "notice" or "warning" info: the ``message`` in Python's words, and the ``template``
     for a front end that says parameters its own way (the CLI's ``--epochs``)."""

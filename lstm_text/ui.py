@@ -11,17 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .errors import render
 
 err = Console(stderr=True, highlight=False)
-
-
-def flag(name: str) -> str:
-    """How the command line says a parameter: ``top_p`` -> ``--top-p``."""
-    return "--" + name.replace("_", "-")
 
 
 def out() -> Console:
@@ -66,7 +61,7 @@ class TrainProgress:
         """``name``: how notices and warnings say a parameter (``flag`` on the command line; Python's own name)."""
         self.quiet, self.metric, self.label, self.name = quiet, metric, label, name
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
         self.last_step: dict = {}  # the latest step event: tokens/s and progress for the plain eval lines
 
     def __call__(self, event: str, info: dict) -> None:
@@ -108,7 +103,7 @@ class TrainProgress:
             self.task = self.progress.add_task(
                 "train", total=1000, step=info["start_step"], loss="-", bpc="-", tok_s="-"
             )
-        elif event == "step" and self.progress:
+        elif event == "step" and self.progress and self.task is not None:
             self.last_step = info
             self.progress.update(
                 self.task,
@@ -263,7 +258,8 @@ def classified(pairs, fmt: str = "text", explain: bool = False) -> None:
     from .infer.classifier import score_text
 
     w = sys.stdout
-    console, shown = None, str  # piped: the text as it came
+    console = None
+    shown: Callable[[str], str] = str  # piped: the text as it came
     if fmt != "jsonl" and w.isatty():  # a terminal: input text cannot drive it
         shown = visible
         if explain and fmt == "text":  # coloured words; piped: a fourth column

@@ -4,8 +4,7 @@ import pytest
 
 import lstm_text
 from lstm_text.cli import main
-from lstm_text.errors import LstmTextError, notice, render
-from lstm_text.ui import flag
+from lstm_text.errors import LstmTextError, flag, notice, render
 
 
 def test_placeholders_render_per_front_end_and_braces_escape():

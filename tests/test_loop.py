@@ -16,12 +16,11 @@ import lstm_text
 from lstm_text.checkpoint import load_model
 from lstm_text.cli import main
 from lstm_text.config import CLASSIFIER, TrainConfig
-from lstm_text.errors import LstmTextError
+from lstm_text.errors import LstmTextError, flag
 from lstm_text.model import LSTMModel
 from lstm_text.training.classifier import train_classifier
 from lstm_text.training.lm import train_lm
 from lstm_text.training.loop import Interrupted
-from lstm_text.ui import flag
 
 from conftest import STAR_ARGS, STAR_MAP, TINY_MODEL, labelled, star_rows, tiny_train_config
 

@@ -17,9 +17,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
+from ..errors import flag  # noqa: E402
 from . import classify, generate, models, probe, serve, train  # noqa: E402  (light: heavy imports are lazy)
 from .generate import _repl  # noqa: E402, F401  (tests drive the prompt loop)
-from .options import _rank, flag  # noqa: E402
+from .options import _rank  # noqa: E402
 
 app = typer.Typer(
     name="lstm-text",
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # typer >= 0.22 vendors click; older releases depend on it
         from typer._click import exceptions as click
     except ImportError:  # pragma: no cover
-        import click.exceptions as click
+        import click.exceptions as click  # type: ignore[no-redef]  # the same module, from click itself
 
     from ..errors import LstmTextError
     from ..ui import error

@@ -13,7 +13,7 @@ import lstm_text
 
 from ..errors import LstmTextError
 from ..plot import metrics_path, read_metrics, validation_key
-from .options import Quantize, _q
+from .options import REQUIRED, Quantize, _q
 
 
 class ExportFormat(str, Enum):
@@ -42,7 +42,7 @@ def export(
     model: Annotated[str, typer.Argument(help="Run directory, model file or built-in model name.")],
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Folder to write (an earlier export there is replaced).")
-    ] = ...,
+    ] = REQUIRED,
     fmt: Annotated[
         ExportFormat, typer.Option("--format", "-f", help="onnx: graphs for onnxruntime and other ONNX runtimes.")
     ] = ExportFormat.onnx,

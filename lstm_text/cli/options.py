@@ -7,12 +7,13 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ..config import RESUMABLE, STOPPING_RULES, TrainConfig, default_of, help_of
 from ..data import read_text
-from ..errors import LstmTextError
+from ..errors import LstmTextError, flag
 
 
 class Quantize(str, Enum):
@@ -34,9 +35,7 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
-def flag(name: str) -> str:
-    """A parameter's name on the command line: ``top_p`` -> ``--top-p``."""
-    return "--" + name.replace("_", "-")
+REQUIRED: Any = ...  # the default of an option Typer requires (Ellipsis), typed so that it fits any annotation
 
 
 def _shown(value) -> str:

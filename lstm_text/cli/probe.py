@@ -13,7 +13,7 @@ import lstm_text
 
 from ..plot import curves_png, read_metrics
 from ..plot import memory_png as memory_png_file
-from .options import _read_prompt, _writable
+from .options import REQUIRED, _read_prompt, _writable
 
 
 class Gate(str, Enum):
@@ -122,7 +122,7 @@ def inspect_cmd(
 
 def plot(
     runs: Annotated[list[str], typer.Argument(help="Run directories (their metrics.jsonl).", show_default=False)],
-    out_png: Annotated[Path, typer.Option("--out", "-o", help="Image to write (PNG).")] = ...,
+    out_png: Annotated[Path, typer.Option("--out", "-o", help="Image to write (PNG).")] = REQUIRED,
 ):
     """Plot training curves: train loss and validation bpc against steps and wall time, runs overlaid."""
     from ..ui import err

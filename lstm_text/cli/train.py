@@ -25,7 +25,7 @@ from ..config import (
     lm_train,
 )
 from ..data.labelled import parse_label_map
-from .options import KEEP_RESUME_HELP, OVERWRITE_HELP, RESUME_HELP, _given, _rank, flag, option
+from .options import KEEP_RESUME_HELP, OVERWRITE_HELP, REQUIRED, RESUME_HELP, _given, _rank, flag, option
 
 OUT_HELP = "Run directory to create (or to continue with --resume)."
 
@@ -39,7 +39,7 @@ def train(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)] = ...,
+    out: Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)] = REQUIRED,
     tokenizer: TokenizerKind | None = option(TrainConfig, "tokenizer", given=True),
     tokenizer_sample: int | None = option(TrainConfig, "tokenizer_sample", given=True),
     vocab_size: int | None = option(TrainConfig, "vocab_size", given=True),
@@ -136,7 +136,7 @@ def train_classifier(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)] = ...,
+    out: Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)] = REQUIRED,
     dev: Annotated[
         list[Path] | None,
         typer.Option(
