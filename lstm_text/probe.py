@@ -144,8 +144,9 @@ def char_signal(text: str, name: str) -> np.ndarray:
             pattern = re.compile(name, re.MULTILINE)
         except re.error as e:
             raise LstmTextError(
-                f"--find {name!r} is neither a built-in signal ({', '.join(SIGNALS)}) nor a valid regular "
-                f"expression ({e})"
+                f"{{signal}} {name!r} is neither a built-in signal ({', '.join(SIGNALS)}) nor a valid regular "
+                f"expression ({e})",
+                "signal",
             ) from None
         for m in pattern.finditer(text):
             s[m.start() : m.end()] = 1
@@ -182,7 +183,9 @@ def find(trace: Trace, signal: str, quantity: str = "cell", top: int = 10, layer
     s = token_signal(trace, signal)
     if s.min() == s.max():
         what = "no match of it" if signal not in SIGNALS else "the same value everywhere"
-        raise LstmTextError(f"--find {signal!r}: the signal has {what} in this text, so no cell can track it")
+        raise LstmTextError(
+            f"{{signal}} {signal!r}: the signal has {what} in this text, so no cell can track it", "signal"
+        )
     r = correlations(trace.values[quantity], s)  # (L, H)
     L, H = r.shape
     rank = np.abs(r).copy()
@@ -196,16 +199,18 @@ def find(trace: Trace, signal: str, quantity: str = "cell", top: int = 10, layer
 
 def check_quantity(quantity: str) -> None:
     if quantity not in QUANTITIES:
-        raise LstmTextError(f"--gate must be one of {', '.join(QUANTITIES)}, got {quantity!r}")
+        raise LstmTextError(f"{{quantity}} must be one of {', '.join(QUANTITIES)}, got {quantity!r}", "quantity")
 
 
 def check_cell(trace: Trace, layer: int, cell: int) -> None:
     """One clear error for a layer or cell index the model does not have."""
     L, _, H = trace.shape
     if not 0 <= layer < L:
-        raise LstmTextError(f"--layer {layer} is out of range: this model has {L} layer(s), 0 to {L - 1}")
+        raise LstmTextError(f"{{layer}} {layer} is out of range: this model has {L} layer(s), 0 to {L - 1}", "layer")
     if not 0 <= cell < H:
-        raise LstmTextError(f"--cell {cell} is out of range: this model has {H} cells per layer, 0 to {H - 1}")
+        raise LstmTextError(
+            f"{{cell}} {cell} is out of range: this model has {H} cells per layer, 0 to {H - 1}", "cell"
+        )
 
 
 # -- memory -------------------------------------------------------------------------------------------------

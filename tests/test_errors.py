@@ -36,3 +36,14 @@ def test_the_cli_says_a_parameter_as_the_running_command_names_it(tmp_path, corp
     with pytest.raises(LstmTextError) as e:
         lstm_text.train(corpus_file, tmp_path / "run", max_steps=1)
     assert str(e.value).startswith(f"out {tmp_path / 'run'} exists") and e.value.param == "out"
+
+
+def test_a_library_name_the_command_line_spells_otherwise(tiny_run, capsys):
+    """probe's ``signal`` is inspect's ``--find``: the command's own option names it, not ``--signal``."""
+    from lstm_text import probe
+
+    with pytest.raises(LstmTextError) as e:
+        probe.view(lstm_text.load(tiny_run).inspect("the king"), signal="(")
+    assert e.value.param == "signal" and str(e.value).startswith("signal '(' is neither a built-in signal")
+    assert main(["inspect", str(tiny_run), "the king", "--find", "("]) == 1
+    assert capsys.readouterr().err.startswith("error: --find '(' is neither a built-in signal")

@@ -35,12 +35,14 @@ def inspect_cmd(
         int | None,
         typer.Option(help="Layer (0-based) of --cell (default: the top one); with --find, rank this layer only."),
     ] = None,
-    gate: Annotated[
-        Gate, typer.Option(help="What a cell shows: its cell state, hidden state, or input/forget/output gate.")
+    quantity: Annotated[  # the library's name; --gate on the command line
+        Gate,
+        typer.Option("--gate", help="What a cell shows: its cell state, hidden state, or input/forget/output gate."),
     ] = Gate.cell,
-    find: Annotated[
+    signal: Annotated[  # the library's name; --find on the command line
         str | None,
         typer.Option(
+            "--find",
             help="Rank cells by |correlation| with a signal of the text: quote, line-position, bracket-depth, "
             "word-start, or a REGEX (1 inside its matches, multiline).",
             show_default=False,
@@ -80,7 +82,7 @@ def inspect_cmd(
     trace = lstm_text.load(model).inspect(source, max_tokens=max_tokens, untrained=untrained, seed=seed)
     if trace.truncated:
         warn(f"the text is longer than --max-tokens {max_tokens:,}: its first {max_tokens:,} tokens are inspected")
-    v = probe.view(trace, cell=cell, layer=layer, quantity=gate.value, signal=find, top=top)
+    v = probe.view(trace, cell=cell, layer=layer, quantity=quantity.value, signal=signal, top=top)
     if v.cell is None and trace.surprisal is None and not (as_json or memory or html or memory_png):
         raise typer.BadParameter("this model has no language-model head, so no surprisal: choose a --cell")
     L, T, H = trace.shape
@@ -103,7 +105,9 @@ def inspect_cmd(
         return
     console = out()
     if v.found:
-        console.print(find_table(v.found, f"cells whose {gate.value} tracks {find!r} (Pearson r over {T:,} tokens)"))
+        console.print(
+            find_table(v.found, f"cells whose {quantity.value} tracks {signal!r} (Pearson r over {T:,} tokens)")
+        )
     if memory:
         counts, median = v.memory()
         title = f"memory of {L * H:,} cells over {T:,} tokens (median tau {median:.1f})"
@@ -117,7 +121,7 @@ def inspect_cmd(
         err.print(f"surprisal: white 0 bits, red 8+ bits; mean {mean:.3f} bits per token", markup=False)
     else:
         how = f"blue -{scale:.2f}, white 0, red +{scale:.2f}" if signed else "white 0, red 1"
-        err.print(f"layer {v.layer} cell {v.cell} {gate.value}: {how}", markup=False)
+        err.print(f"layer {v.layer} cell {v.cell} {quantity.value}: {how}", markup=False)
 
 
 def plot(
