@@ -49,7 +49,7 @@ TOP_P_MIN = 1e-6
 _SAMPLING = "[{:g}, {:g}]".format(*SAMPLING_RANGE)
 
 
-def _opt(default, help: str, *, choices: tuple[str, ...] | None = None):
+def option_field(default, help: str, *, choices: tuple[str, ...] | None = None):
     """A field that is also an option: ``help`` is what ``--help`` and the HTTP schema say of it (``{name}``
     stands for another option: ``--name`` on the command line, ``name`` elsewhere, as in error messages)."""
     meta = {"help": help, **({"choices": choices} if choices else {})}
@@ -98,17 +98,17 @@ def _finite(cfg) -> None:
 class ModelConfig:
     vocab_size: int  # tokenizer size, pad and unknown ids included
     # token embedding width; equals the LM head's input width when weights are tied
-    embed: int = _opt(256, "Embedding width.")
-    hidden: int = _opt(512, "LSTM units per layer.")  # per direction
+    embed: int = option_field(256, "Embedding width.")
+    hidden: int = option_field(512, "LSTM units per layer.")  # per direction
     # 1 (the "vanilla" LSTM) learns fastest in a 2-core, 5-minute budget
-    layers: int = _opt(1, "Stacked LSTM layers.")
-    dropout: float = _opt(0.0, "Locked dropout between layers and before the head.")  # before the heads
+    layers: int = option_field(1, "Stacked LSTM layers.")
+    dropout: float = option_field(0.0, "Locked dropout between layers and before the head.")  # before the heads
     # a word dropped everywhere, AWD-LSTM (Merity et al. 2017)
-    embed_dropout: float = _opt(0.0, "Drop whole embedding rows (AWD-LSTM).")
+    embed_dropout: float = option_field(0.0, "Drop whole embedding rows (AWD-LSTM).")
     # the embedding and output matrix shared (Press & Wolf 2017): fewer params, better bpc
-    tie_weights: bool = _opt(True, "Share embedding and output weights.")
+    tie_weights: bool = option_field(True, "Share embedding and output weights.")
     # only for classifiers: an LM cannot look ahead
-    bidirectional: bool = _opt(
+    bidirectional: bool = option_field(
         False, "Read lines in both directions (default from scratch; a model from {init} reads left to right)."
     )
     lm_head: bool = True  # next-token prediction head
@@ -151,60 +151,64 @@ RENAMED = {"temperature": "calibration_temperature"}  # old ModelConfig field ->
 
 @dataclass
 class TrainConfig:
-    tokenizer: str = _opt("char", "char, or SentencePiece bpe/unigram.", choices=TOKENIZERS)
+    tokenizer: str = option_field("char", "char, or SentencePiece bpe/unigram.", choices=TOKENIZERS)
     # 0: every character (char) or word (word), or 2048 pieces (bpe/unigram)
-    vocab_size: int = _opt(0, "Vocabulary size (char: 0 keeps every character).")
+    vocab_size: int = option_field(0, "Vocabulary size (char: 0 keeps every character).")
     # classifiers: read raw and tokenized text alike (normalize.py); never for an LM
-    normalize: bool = _opt(
+    normalize: bool = option_field(
         False,
         "Read raw text like tokenized text: lower case, clitics split, emoji and emoticons as words, HTML and URLs "
         "cleaned (stored in the model).",
     )
     # the last part of each file, contiguous, never trained on
-    val_fraction: float = _opt(0.1, "Last fraction of each file used to validate.")
+    val_fraction: float = option_field(0.1, "Last fraction of each file used to validate.")
     # validation reads a fixed seeded sample this big of a larger split (~2 s at 512 units)
-    val_tokens: int = _opt(
+    val_tokens: int = option_field(
         250_000,
         "Validate on a fixed sample this big of a larger validation split ('lstm-text evaluate' gives the whole "
         "split).",
     )
-    tokenizer_sample: int = _opt(16_000_000, "Bytes of a bigger corpus that SentencePiece trains on (a seeded sample).")
+    tokenizer_sample: int = option_field(
+        16_000_000, "Bytes of a bigger corpus that SentencePiece trains on (a seeded sample)."
+    )
     # parallel streams (B); on a CPU budget, more updates beat bigger batches. Classifiers: 0 fits the data
     # (``classifier_batch``), so that a small file still gets enough steps per epoch
-    batch_size: int = _opt(32, "Parallel streams per step, per process.")
+    batch_size: int = option_field(32, "Parallel streams per step, per process.")
     # truncated BPTT length (T); state is carried across windows, so context is longer
-    seq_len: int = _opt(64, "Truncated BPTT length in tokens.")
+    seq_len: int = option_field(64, "Truncated BPTT length in tokens.")
     # classifiers: a longer training line keeps its head and tail (infer.classifier.cut)
-    max_len: int = _opt(400, "Cut longer training lines to this many tokens: their first quarter and last three.")
+    max_len: int = option_field(
+        400, "Cut longer training lines to this many tokens: their first quarter and last three."
+    )
     # classifiers with vectors: the data's N most frequent words train their vector rows
-    tune_vectors: int = _opt(
+    tune_vectors: int = option_field(
         0, "With {vectors}: DATA's N most frequent words keep training their rows (the rest stay fixed)."
     )
     # 3e-3: 2.37 bpc, 1e-2: 2.25, 2e-2: 2.38 at 120 s, 2x256
-    lr: float = _opt(1e-2, "Peak learning rate (AdamW).")
+    lr: float = option_field(1e-2, "Peak learning rate (AdamW).")
     min_lr_ratio: float = 0.1  # cosine decays to lr * this
     # at most WARMUP_SHARE of the run (a short run still reaches its lr)
-    warmup: int = _opt(20, "Linear warm-up steps (at most a tenth of the run).")
-    weight_decay: float = _opt(0.01, "AdamW weight decay.")
+    warmup: int = option_field(20, "Linear warm-up steps (at most a tenth of the run).")
+    weight_decay: float = option_field(0.01, "AdamW weight decay.")
     # max global gradient norm (exploding gradients, Pascanu et al. 2013)
-    grad_clip: float = _opt(1.0, "Clip the gradient norm to this (0: off).")
+    grad_clip: float = option_field(1.0, "Clip the gradient norm to this (0: off).")
     # the stopping rules (STOPPING_RULES), 0: off each
-    max_steps: int = _opt(0, "Stop after this many steps.")
-    epochs: float = _opt(0.0, "Stop after this many passes over the data.")
-    time_budget: float = _opt(0.0, "Wall-clock seconds for the whole run, validation and saving included.")
+    max_steps: int = option_field(0, "Stop after this many steps.")
+    epochs: float = option_field(0.0, "Stop after this many passes over the data.")
+    time_budget: float = option_field(0.0, "Wall-clock seconds for the whole run, validation and saving included.")
     # validations in a row without a better selection metric
-    patience: int = _opt(0, "Stop after this many validations without a better val bpc (0: off).")
+    patience: int = option_field(0, "Stop after this many validations without a better val bpc (0: off).")
     # 0: about every 30 s or 1/10 of the run
-    eval_interval: int = _opt(0, "Steps between validations (default: quarters).")
-    seed: int = _opt(0, "Random seed.")
-    device: str = _opt("auto", "Where to train.", choices=DEVICES)
-    precision: str = _opt(
+    eval_interval: int = option_field(0, "Steps between validations (default: quarters).")
+    seed: int = option_field(0, "Random seed.")
+    device: str = option_field("auto", "Where to train.", choices=DEVICES)
+    precision: str = option_field(
         "auto",
         "auto: bf16 autocast on CUDA (fp16 with loss scaling where bf16 is missing), fp32 on CPU.",
         choices=PRECISIONS,
     )
     # resume.safetensors is 3x the model
-    keep_resume: bool = _opt(
+    keep_resume: bool = option_field(
         True, "Keep resume.safetensors (3x the model) after the run finishes, so {resume} can extend it."
     )
 
@@ -260,16 +264,16 @@ class TrainConfig:
 
 @dataclass
 class GenerateConfig:
-    max_tokens: int = _opt(500, "New tokens per sample.")
-    temperature: float = _opt(1.0, f"Sampling temperature in {_SAMPLING}.")  # < 1 sharper, > 1 flatter
-    top_k: int = _opt(0, "Sample from the k most likely tokens (0: all).")
-    top_p: float = _opt(1.0, f"Nucleus sampling mass in [{TOP_P_MIN:g}, 1].")  # Holtzman et al. 2020
-    min_p: float = _opt(0.0, "Drop tokens below min-p x the top probability.")
+    max_tokens: int = option_field(500, "New tokens per sample.")
+    temperature: float = option_field(1.0, f"Sampling temperature in {_SAMPLING}.")  # < 1 sharper, > 1 flatter
+    top_k: int = option_field(0, "Sample from the k most likely tokens (0: all).")
+    top_p: float = option_field(1.0, f"Nucleus sampling mass in [{TOP_P_MIN:g}, 1].")  # Holtzman et al. 2020
+    min_p: float = option_field(0.0, "Drop tokens below min-p x the top probability.")
     # CTRL-style (Keskar et al. 2019) penalty on seen tokens
-    repetition_penalty: float = _opt(1.0, f"Penalise tokens already seen (1: off), in {_SAMPLING}.")
-    stop: list[str] = _opt([], "End the text at the first of these strings.")
-    seed: int | None = _opt(None, "Random seed: same seed, same text.")
-    greedy: bool = _opt(False, "Always take the most likely token.")
+    repetition_penalty: float = option_field(1.0, f"Penalise tokens already seen (1: off), in {_SAMPLING}.")
+    stop: list[str] = option_field([], "End the text at the first of these strings.")
+    seed: int | None = option_field(None, "Random seed: same seed, same text.")
+    greedy: bool = option_field(False, "Always take the most likely token.")
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -298,10 +302,10 @@ class ClassifyConfig:
     """How lines are classified: ``lstm-text classify``, ``Model.classify_lines`` and POST /v1/classify."""
 
     # large enough to amortise the per-step overhead, small enough for the cache
-    batch_size: int = _opt(512, "Lines per batch.")
-    threshold: float = _opt(0.0, "Below this top probability, answer {abstain_label}.")  # 0: never abstain
-    abstain_label: str = _opt("neutral", "Label for answers under {threshold}.")
-    explain: bool = _opt(False, "Also each word's weight: how much the label's probability drops without it.")
+    batch_size: int = option_field(512, "Lines per batch.")
+    threshold: float = option_field(0.0, "Below this top probability, answer {abstain_label}.")  # 0: never abstain
+    abstain_label: str = option_field("neutral", "Label for answers under {threshold}.")
+    explain: bool = option_field(False, "Also each word's weight: how much the label's probability drops without it.")
 
     def __post_init__(self) -> None:
         _finite(self)

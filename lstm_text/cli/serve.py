@@ -14,8 +14,8 @@ import lstm_text
 from ..data import read_text
 from ..errors import LstmTextError
 from ..serve.chat import ChatTemplate
-from ..serve.limits import Limits as _ServeLimits  # stdlib only: the defaults of serve's options
-from .options import Quantize, _q
+from ..serve.limits import Limits  # stdlib only: serve's options derive from its fields
+from .options import Quantize, _q, option
 
 
 class LogLevel(str, Enum):
@@ -47,37 +47,19 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    max_body: Annotated[int, typer.Option(help="Bytes per request body (413 above).")] = _ServeLimits.max_body,
-    max_texts: Annotated[int, typer.Option(help="Texts per classify request (422 above).")] = _ServeLimits.max_texts,
-    max_chars: Annotated[int, typer.Option(help="Characters per text or prompt (422 above).")] = _ServeLimits.max_chars,
-    max_label: Annotated[
-        int, typer.Option(help="Characters of abstain_label, which every result repeats (422 above).")
-    ] = _ServeLimits.max_label,
-    max_tokens: Annotated[
-        int, typer.Option(help="max_tokens a request may ask for (422 above).")
-    ] = _ServeLimits.max_tokens,
-    max_n: Annotated[int, typer.Option(help="Samples per completions request, prompts x n.")] = _ServeLimits.max_n,
-    max_stop_chars: Annotated[
-        int, typer.Option(help="Characters of a request's stop strings, all together (422 above).")
-    ] = _ServeLimits.max_stop_chars,
-    workers: Annotated[
-        int, typer.Option(help="Generations stepped at once, as one batch per model; more wait in the queue.")
-    ] = _ServeLimits.workers,
-    max_queue: Annotated[
-        int, typer.Option(help="Requests waiting per kind (classify, generate); more: 503 with Retry-After.")
-    ] = _ServeLimits.max_queue,
-    batch_wait_ms: Annotated[
-        float, typer.Option(help="How long a classify batch waits for more requests after its first.")
-    ] = _ServeLimits.batch_wait_ms,
-    drain_timeout: Annotated[
-        float, typer.Option(help="Seconds SIGTERM waits for requests in flight before cancelling them.")
-    ] = _ServeLimits.drain_timeout,
-    limit_concurrency: Annotated[
-        int, typer.Option(help="Open connections; one more is answered 503 and closed at once.")
-    ] = _ServeLimits.limit_concurrency,
-    request_timeout: Annotated[
-        float, typer.Option(help="Seconds a request has to arrive whole, head and body; then 408 and closed.")
-    ] = _ServeLimits.request_timeout,
+    max_body: int = option(Limits, "max_body"),
+    max_texts: int = option(Limits, "max_texts"),
+    max_chars: int = option(Limits, "max_chars"),
+    max_label: int = option(Limits, "max_label"),
+    max_tokens: int = option(Limits, "max_tokens"),
+    max_n: int = option(Limits, "max_n"),
+    max_stop_chars: int = option(Limits, "max_stop_chars"),
+    workers: int = option(Limits, "workers"),
+    max_queue: int = option(Limits, "max_queue"),
+    batch_wait_ms: float = option(Limits, "batch_wait_ms"),
+    drain_timeout: float = option(Limits, "drain_timeout"),
+    limit_concurrency: int = option(Limits, "limit_concurrency"),
+    request_timeout: float = option(Limits, "request_timeout"),
     quantize: Annotated[Quantize, typer.Option(help="int8: int8 weights (CPU; see generate and classify).")] = (
         Quantize.none
     ),
@@ -106,7 +88,7 @@ def serve(
         raise LstmTextError("serve needs the serve extra: pip install 'lstm-text[serve]'") from None
     from ..serve.server import load_models, run
 
-    limits = _ServeLimits(
+    limits = Limits(
         max_body=max_body,
         max_texts=max_texts,
         max_chars=max_chars,

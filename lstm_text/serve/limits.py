@@ -1,29 +1,35 @@
 """The bounds a server enforces on requests and work, and the errors a request gets when it passes one (stdlib
-only: the CLI reads the defaults for its --help)."""
+only: the CLI's serve options derive from its fields, their defaults and help)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import option_field
 from ..errors import LstmTextError
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_body: int = 1_048_576  # bytes per request body: answered 413 above it, before it is read whole
-    max_texts: int = 256  # texts per /v1/classify request
-    max_chars: int = 20_000  # characters per text or prompt (classify reads at most ~16k of a text anyway)
-    max_label: int = 100  # characters of abstain_label: every result repeats it (256 x 1 MB would be 256 MB)
-    max_tokens: int = 1024  # new tokens per sample
-    max_n: int = 8  # samples per /v1/completions request: prompts x n
-    max_stop_chars: int = 1_000  # characters of a request's stop strings, all together
-    workers: int = 64  # generations stepped at once (one batch per model); more wait in the queue
-    max_queue: int = 256  # requests waiting per kind (classify, generate); one more is answered 503
-    batch_wait_ms: float = 2.0  # how long a classify batch waits for more requests after its first one
-    max_batch: int = 2048  # texts per classify batch (the classifier splits it into threads of 512)
-    drain_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests before cancelling them
-    limit_concurrency: int = 512  # open connections; one more is answered 503 and closed at once (file descriptors)
-    request_timeout: float = 30.0  # seconds a request has to arrive whole, head and body (408 after): slow clients
+    # each option's --help text (the CLI's serve options derive from these fields); comments say why
+    max_body: int = option_field(1_048_576, "Bytes per request body (413 above).")  # refused before it is read whole
+    max_texts: int = option_field(256, "Texts per classify request (422 above).")
+    max_chars: int = option_field(20_000, "Characters per text or prompt (422 above).")  # classify reads ~16k of a text
+    max_label: int = option_field(
+        100, "Characters of abstain_label, which every result repeats (422 above)."
+    )  # 256 x 1 MB
+    max_tokens: int = option_field(1024, "max_tokens a request may ask for (422 above).")  # new tokens per sample
+    max_n: int = option_field(8, "Samples per completions request, prompts x n.")
+    max_stop_chars: int = option_field(1_000, "Characters of a request's stop strings, all together (422 above).")
+    workers: int = option_field(64, "Generations stepped at once, as one batch per model; more wait in the queue.")
+    max_queue: int = option_field(256, "Requests waiting per kind (classify, generate); more: 503 with Retry-After.")
+    batch_wait_ms: float = option_field(2.0, "How long a classify batch waits for more requests after its first.")
+    max_batch: int = 2048  # texts per classify batch (the classifier splits it into threads of 512); not an option
+    drain_timeout: float = option_field(30.0, "Seconds SIGTERM waits for requests in flight before cancelling them.")
+    limit_concurrency: int = option_field(512, "Open connections; one more is answered 503 and closed at once.")  # fds
+    request_timeout: float = option_field(
+        30.0, "Seconds a request has to arrive whole, head and body; then 408 and closed."
+    )  # slow clients
 
     def __post_init__(self) -> None:
         names = ("max_body", "max_texts", "max_chars", "max_label", "max_tokens", "max_n", "max_stop_chars", "workers")

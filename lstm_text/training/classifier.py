@@ -25,7 +25,7 @@ from ..config import (
 )
 from ..errors import LstmTextError, notice
 from ..model import LSTMModel
-from .loop import Callback, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
+from .loop import Callback, Task, Trainer, check_out_dir, close_run, make_optimizer, resume_config, vocab_cut
 from .runtime import Runtime
 
 ULMFIT_DECAY = 2.6  # each layer down learns 2.6x slower (Howard & Ruder 2018)
@@ -271,11 +271,7 @@ def train_classifier(
     if saved is not None and tensors is not None:
         trainer.restore(tensors, saved)
     summary = trainer.run()
-    rt.close()
-    if rt.is_main:  # the run's model card, README.md (card.py): written when a run ends, rewritten on resume
-        from ..card import write_card
-
-        write_card(out)
+    close_run(rt, out)
     return summary
 
 

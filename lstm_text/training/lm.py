@@ -13,7 +13,17 @@ import torch
 from ..checkpoint import RESUME_FILE, read_resume
 from ..config import ModelConfig, TrainConfig, check_model, lm_train
 from ..errors import LstmTextError
-from .loop import Callback, StopSignals, Task, Trainer, check_out_dir, make_optimizer, resume_config, vocab_cut
+from .loop import (
+    Callback,
+    StopSignals,
+    Task,
+    Trainer,
+    check_out_dir,
+    close_run,
+    make_optimizer,
+    resume_config,
+    vocab_cut,
+)
 from .runtime import Runtime
 
 if TYPE_CHECKING:
@@ -203,11 +213,7 @@ def train_lm(
         if saved is not None:  # resuming
             trainer.restore(tensors, saved)
         summary = trainer.run()
-    rt.close()
-    if rt.is_main:  # the run's model card, README.md (card.py): written when a run ends, rewritten on resume
-        from ..card import write_card
-
-        write_card(out)
+    close_run(rt, out)
     return summary
 
 

@@ -267,6 +267,16 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool = False) -> None:
         raise LstmTextError(f"cannot write to {{out}} {out}: {e.strerror}", "out") from None
 
 
+def close_run(rt: Runtime, out: Path) -> None:
+    """After a run: the processes part, and the main one writes the run's model card, README.md (``card.py``),
+    when a run ends (rewritten on resume)."""
+    rt.close()
+    if rt.is_main:
+        from ..card import write_card
+
+        write_card(out)
+
+
 class Task:
     """What a task gives the loop. Subclasses set the attributes and override the methods they need."""
 
