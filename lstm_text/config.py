@@ -1,7 +1,7 @@
 """Small dataclass configs for the model, training and generation (stdlib only).
 
 Each is validated in ``__post_init__``, so a bad value fails before any work starts. A field that is also an
-option (``_opt``) carries its help text, and its choices where it has some: the command line's options
+option (``option_field``) carries its help text, and its choices where it has some: the command line's options
 (``cli.options.option``) and the HTTP schemas (``serve.schemas``) derive from the fields, so that each option's
 default, choices and help live here once.
 """

@@ -1,4 +1,5 @@
-"""Rich output: consoles (status to stderr, results to stdout), the training progress bar and tables."""
+"""Rich output: consoles (status to stderr, results to stdout), the training progress bar, tables and reports,
+and classify's output lines (text, tsv, jsonl; the explained words). Only the front ends import it."""
 
 from __future__ import annotations
 

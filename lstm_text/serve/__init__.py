@@ -6,6 +6,6 @@ transcript), ``metrics`` (Prometheus text), ``schemas`` (request bodies), ``web`
 auth/body-limit/metrics gate, server-sent events), ``state`` (what the routes share: models, limits, batchers,
 the generation pool), ``routes`` (one router per area: classify, generate, openai, meta: the page at / from
 ``page.html``, /docs from swagger-ui-bundle), ``app`` (the FastAPI app: the state, the error handlers, the
-routers) and ``server`` (loading models by name, running uvicorn). Only ``limits`` and ``chat`` are safe to
-import without the extra.
+routers), ``connections`` (the connection cap and request deadline below the app) and ``server`` (loading models
+by name, running uvicorn). Only ``limits`` and ``chat`` are safe to import without the extra.
 """
