@@ -1,0 +1,115 @@
+"""Language ID: the built-in langid names each language it knows; classify answers every line's "lang" and gives no
+label to a line in a language the model does not read (with a notice), in Python, on the command line and over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+import lstm_text
+from lstm_text import langid
+from lstm_text.cli import main
+
+# One everyday line per language langid knows (written for this test, not taken from its data).
+LINES = {
+    "am": "ይህ ፊልም በጣም ጥሩ ነው፣ ሁላችሁም እዩት",
+    "ar": "الخدمة في هذا المطعم سيئة جدا ولن أعود إليه مرة أخرى",
+    "arq": "واش راك خويا، راني فرحان بزاف بلي جيت",
+    "ary": "والله العظيم هاد الشي ماشي معقول، بزاف عليا",
+    "de": "Das Essen war ausgezeichnet und der Service sehr freundlich.",
+    "en": "What a wonderful film, I loved every minute of it.",
+    "es": "Me encanta este restaurante, la comida es deliciosa.",
+    "fr": "Je suis vraiment content de ce film, il est magnifique.",
+    "ha": "Allah ya kara maka lafiya, mun gode sosai da wannan aiki",
+    "hi": "यह फिल्म बहुत अच्छी है, मुझे बहुत पसंद आई",
+    "id": "Makanannya enak sekali dan pelayanannya sangat ramah.",
+    "ig": "Chineke gozie gị nke ukwuu, ọ dị mma nke ukwuu",
+    "it": "Questo film è bellissimo, lo consiglio a tutti quanti.",
+    "ko": "이 영화 정말 재미있어요 강력 추천합니다",
+    "pcm": "Wetin dey happen for this country sef, e no easy at all o",
+    "pl": "Lekarz był bardzo miły i cierpliwy, polecam wszystkim.",
+    "pt": "Eu adorei o filme, foi muito bom mesmo, recomendo.",
+    "rw": "Murakoze cyane, Imana ibahe umugisha mwese",
+    "sw": "Asante sana kwa msaada wako, nimefurahi sana leo",
+    "th": "ร้านนี้อาหารอร่อยมากและบริการดีมากครับ",
+    "ts": "Ndza khensa swinene, Xikwembu xi mi katekisa hinkwenu",
+    "tw": "Me da wo ase paa, Onyame nhyira wo daa",
+    "vi": "Giảng viên dạy rất nhiệt tình và dễ hiểu.",
+    "yo": "Ẹ kú iṣẹ́ o, Ọlọ́run á bùkún yín lọ́pọ̀lọpọ̀",
+    "zh": "这家酒店的服务非常好，房间也很干净。",
+}
+GEORGIAN = "ეს ფილმი ძალიან კარგია, ყველას გირჩევთ"
+CHEROKEE = "ᎣᏏᏲ ᏙᎯᏧ ᎤᏬᏚᎯᏍᏗ ᎠᏂᏴᏫᏯ"
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    return lstm_text.load("sentiment")
+
+
+def test_langid_knows_every_language_it_names():
+    assert sorted(LINES) == sorted(langid.languages())
+    found = {lang: got for (got, _), lang in zip(langid.identify(list(LINES.values())), LINES)}
+    assert found == {lang: lang for lang in LINES}
+
+
+def test_unseen_scripts_and_lines_without_letters():
+    found = [lang for lang, _ in langid.identify([GEORGIAN, CHEROKEE, "😍😍 10/10 !!!", "   "])]
+    assert found == [langid.UNKNOWN, langid.UNKNOWN, langid.NO_TEXT, langid.NO_TEXT]
+
+
+def test_german_and_korean_get_no_label_english_keeps_its_own(sentiment):
+    en, de, ko = LINES["en"], LINES["de"], LINES["ko"]
+    r = sentiment.classify([en, de, ko, GEORGIAN, "", "👍👍"])
+    assert [x["lang"] for x in r] == ["en", "de", "ko", "unknown", "zxx", "zxx"]
+    assert [x["label"] for x in r[1:5]] == [None] * 4 and [x["score"] for x in r[1:5]] == [None] * 4
+    assert r[0]["label"] == "positive" and r[5]["label"] is not None  # emoji are read (as words)
+    from lstm_text.infer.classifier import classify_stream
+
+    ((_, ungated),) = classify_stream(sentiment.classifier, sentiment.tokenizer, [en])
+    assert r[0]["probs"] == ungated["probs"]  # the gate changes nothing of a line it lets through
+
+
+def test_a_model_without_a_recorded_language_answers_every_line(sentiment, monkeypatch):
+    monkeypatch.setattr(sentiment, "_gate", langid.Gate([]))
+    r = sentiment.classify([LINES["de"], LINES["ko"], GEORGIAN])
+    assert [x["lang"] for x in r] == ["de", "ko", "unknown"] and all(x["label"] for x in r)
+
+
+def test_cli_lang_column_jsonl_and_notice(monkeypatch, capsys):
+    lines = [LINES["en"], LINES["de"], "", LINES["ko"], LINES["de"]]
+    stdin = "\n".join(lines) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["classify"]) == 0
+    out, err = capsys.readouterr()
+    rows = out.splitlines()
+    assert rows[0].startswith("positive\t") and rows[0].count("\t") == 2  # no language column without --lang
+    assert rows[1] == f"\t\t{LINES['de']}" and rows[2] == "\t\t"
+    assert err == "notice: 3 lines in languages this model does not read (de 2, ko 1) got no label; it reads en\n"
+    for fmt in ("text", "tsv"):
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        assert main(["classify", "--lang", "-f", fmt]) == 0
+        rows = [r.split("\t") for r in capsys.readouterr().out.splitlines()]
+        assert [r[2] for r in rows] == ["en", "de", "zxx", "ko", "de"] and [r[3] for r in rows] == lines
+        assert rows[1][:2] == ["", ""]
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert main(["classify", "-f", "jsonl"]) == 0
+    recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["lang"] for r in recs] == ["en", "de", "zxx", "ko", "de"]
+    assert recs[1]["label"] is None and recs[1]["score"] is None and recs[0]["label"] == "positive"
+
+
+def test_http_classify_answers_lang():
+    from fastapi.testclient import TestClient
+
+    from lstm_text.serve.app import create_app
+
+    with TestClient(create_app({"sentiment": lstm_text.load("sentiment")})) as client:
+        r = client.post("/v1/classify", json={"texts": [LINES["en"], LINES["ko"], ""], "explain": True})
+    assert r.status_code == 200, r.text
+    en, ko, empty = r.json()["results"]
+    assert (en["lang"], en["label"]) == ("en", "positive") and en["explain"]
+    assert ko == {"text": LINES["ko"], "label": None, "score": None, "probs": {}, "lang": "ko", "explain": []}
+    assert empty["lang"] == "zxx"
