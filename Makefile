@@ -47,7 +47,7 @@ GLOVE = $(LSTM_TEXT_DATA)/glove/glove.6B.100d.100k.txt
 CLF = --vectors $(GLOVE) --tune-vectors 20000 --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0
 # langid: each line's language for classify (ISO 639 codes), characters of a line's first langid.PREFIX
 LANGID = --tokenizer char --no-normalize --vocab-size 6000 --hidden 32 --embed 32 --no-bidirectional --dropout 0.1 \
-	--embed-dropout 0.05 --epochs 6 --seed 0
+	--embed-dropout 0.05 --epochs 8 --seed 0
 pretrained: install
 	rm -rf runs/sentiment runs/sentiment3 runs/langid $(SPLITS)
 	PYTHONPATH=benchmarks $(BIN)/python -c "from splits import write_splits; write_splits('$(SPLITS)')"

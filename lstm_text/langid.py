@@ -16,7 +16,10 @@ NAME = "langid"  # the built-in model (``pretrained.NAMES``)
 PREFIX = 64  # characters of a line langid reads (whitespace collapsed): benchmarks/README.md, "Language ID"
 # A line is refused when langid gives at least this probability to languages the model does not read; chosen on
 # langid's dev set and the English dev sets (benchmarks/README.md, "Language ID").
-THRESHOLD = 0.9
+THRESHOLD = 0.95
+# A line of fewer letters is refused only when langid is nearly sure (its script decides it: a short Korean line
+# is Korean, a short Latin-script line could be many languages): most English lines it misnames are that short.
+MIN_LETTERS, SURE = 16, 0.999
 UNKNOWN = "unknown"  # a line whose letters are mostly characters langid never saw: a script it does not know
 NO_TEXT = "zxx"  # ISO 639-2 "no linguistic content": a blank line, or one without letters (emoji, numbers)
 # A model that reads English reads Nigerian Pidgin too (an English-based creole written in English spelling):
@@ -43,9 +46,10 @@ _NOISE = re.compile(r"https?(?::\S*)?|www\.\S*|@\w+|&\w+;|&#\d+;")  # links, @me
 
 def head_of(text: str) -> str:
     """What langid reads of ``text`` (and is trained on: benchmarks/langid_data.py): its first ``PREFIX``
-    characters once links, @mentions and HTML entities are dropped and whitespace is collapsed. A tweet's prefix
-    is often "@user @user http://t.co/..."; those say nothing of its language."""
-    return " ".join(_NOISE.sub(" ", text[: 4 * PREFIX]).split())[:PREFIX]
+    characters once links, @mentions and HTML entities are dropped, whitespace is collapsed and capitals are
+    lowered. A tweet's prefix is often "@user @user http://t.co/..."; those say nothing of its language, and an
+    English headline's capitals made it German."""
+    return " ".join(_NOISE.sub(" ", text[: 4 * PREFIX]).split())[:PREFIX].lower()
 
 
 def _mostly_unknown(head: str, ids: list[int]) -> bool:
@@ -89,9 +93,10 @@ def identify(texts: list[str], batch_size: int = 512) -> list[tuple[str, np.ndar
 class Gate:
     """Each line's language (``identify``) and whether a model that reads ``reads`` answers it.
 
-    A line is refused when langid gives the model's languages less than ``1 - threshold`` of its probability, or
-    finds it ``UNKNOWN``. A model that records no language, or one that reads a language langid does not know
-    (langid could not tell that language apart), refuses nothing; a line without letters is never refused.
+    A line is refused when langid gives the model's languages at most ``1 - threshold`` of its probability
+    (``1 - SURE`` for a line of fewer than ``MIN_LETTERS`` letters), or finds it ``UNKNOWN``. A model that
+    records no language, or one that reads a language langid does not know (langid could not tell that language
+    apart), refuses nothing; a line without letters is never refused.
     """
 
     def __init__(self, reads: Iterable[str], threshold: float = THRESHOLD):
@@ -120,7 +125,10 @@ class Gate:
             elif p is None:  # UNKNOWN
                 out[i] = (lang, False)
             else:
-                out[i] = (lang, float(p[self._mask].sum()) > 1.0 - self.threshold)
+                read = float(p[self._mask].sum())
+                if read <= 1.0 - self.threshold and read > 1.0 - SURE:  # a short line needs more certainty
+                    read = 1.0 if sum(map(str.isalpha, head_of(texts[i]))) < MIN_LETTERS else read
+                out[i] = (lang, read > 1.0 - self.threshold)
         return out
 
 

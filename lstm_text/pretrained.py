@@ -122,8 +122,9 @@ CARDS["langid"] = {
     "limitations": [
         "It knows 25 languages (its labels); a line in any other language gets one of them, often with a low "
         "probability (a script it never saw is 'unknown' in classify).",
-        "Close languages are confused: Algerian and Moroccan Arabic with Arabic, Nigerian Pidgin with English, "
-        "romanised Hindi with English; Xitsonga (804 training lines) is rarely recognised.",
+        "Close languages are confused: Algerian and Moroccan Arabic with Arabic (76-83% of their dev lines named "
+        "right), Nigerian Pidgin with English; romanised Hindi tweets are named right 41% of the time (most of the "
+        "rest are taken for English), Xitsonga (804 training lines) 40%.",
         "It learned from tweets, reviews and comments; very short lines (a word or two) are often wrong.",
         "Two of its sources restrict use (TASS Spanish tweets: non-commercial research; XLM-T tweets: "
         "'restrictions may apply'); the others are distributed for research or under open licences: check them "

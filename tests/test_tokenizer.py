@@ -84,7 +84,7 @@ def test_every_script_round_trips_with_char_and_unigram(corpus_text):
     mixed = "\n".join(SCRIPTS.values()) * 3
     toks = {
         "char": train_tokenizer(mixed, "char"),
-        "unigram on these scripts": train_tokenizer(corpus_text + mixed, "unigram", 400),
+        "unigram on these scripts": train_tokenizer(corpus_text + mixed, "unigram", 1000),
         "unigram that never saw them (byte fallback)": sp("unigram", corpus_text),
     }
     for name, tok in toks.items():
