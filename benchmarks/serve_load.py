@@ -249,6 +249,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256, help="tokens per generation")
     ap.add_argument("--lines", type=int, default=4096, help="distinct classify lines (synthetic, SST-like)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--quantize", default="auto", help="the server's --quantize (auto: int8 generation steps)")
     args = ap.parse_args()
 
     import lstm_text
@@ -277,6 +278,7 @@ def main() -> None:
         s.bind((HOST, 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "lstm_text", "serve", "sentiment", f"lm={lm}", "--port", str(port)]
+    cmd += ["--quantize", args.quantize]
     server = subprocess.Popen([*cmd, "--log-level", "warning"])
     try:
         deadline = time.monotonic() + 60

@@ -71,7 +71,7 @@ class TrainProgress:
         self.last_step: dict = {}  # the latest step event: tokens/s and progress for the plain eval lines
 
     def __call__(self, event: str, info: dict) -> None:
-        message = render(info["template"], self.name) if "template" in info else info.get("message", "")
+        message = render(info["template"], self.name) if event in ("notice", "warning") else ""
         if event == "warning":
             warn(message)
         if event == "notice" and not self.quiet:

@@ -12,7 +12,7 @@ import torch
 
 from ..checkpoint import RESUME_FILE, read_resume
 from ..config import ModelConfig, TrainConfig, check_model, lm_train
-from ..errors import LstmTextError
+from ..errors import LstmTextError, notice
 from .loop import (
     Callback,
     StopSignals,
@@ -185,8 +185,8 @@ def train_lm(
         tokens = _tokens(corpus, cfg, tokenizer, rt, lambda: signals.received)
         if saved is not None and saved.get("corpus_digest", tokens.fingerprint) != tokens.fingerprint:
             raise LstmTextError("{resume}: the corpus differs from the one this run was started on", "corpus")
-        if not resume and (notice := vocab_cut(tokens.tokenizer, cfg, "corpus")):
-            cb("notice", notice)
+        if not resume and (cut := vocab_cut(tokens.tokenizer, cfg, "corpus")):
+            cb("notice", cut)
         rows = _fit_rows(tokens, cfg, rows, rt, saved, cb)
         net = LSTMModel(ModelConfig.from_dict({**model, "vocab_size": tokens.tokenizer.vocab_size})).to(rt.device)
         task = LMTask(tokens, rows, cfg, corpus, rt, lambda: signals.received and not rt.distributed)
@@ -234,7 +234,7 @@ def _fit_rows(tokens, cfg: TrainConfig, rows: int, rt: Runtime, saved: dict | No
         )
     fit = n // (cfg.seq_len + 1) // rt.world_size * rt.world_size
     if fit < rows and not saved:
-        cb("warning", {"message": f"corpus is small: using {fit} rows per batch instead of {rows}"})
+        cb("warning", notice(f"corpus is small: using {fit} rows per batch instead of {rows}"))
         rows = fit
     if rows % rt.world_size or rows < rt.world_size:
         raise LstmTextError(

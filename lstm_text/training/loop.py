@@ -182,7 +182,7 @@ class StepGuard:
         return False, loss
 
     def warning(self, step: int) -> dict:
-        return {"message": f"step {step}: non-finite loss; step skipped, learning rate now x{self.lr_scale:g}"}
+        return notice(f"step {step}: non-finite loss; step skipped, learning rate now x{self.lr_scale:g}")
 
 
 def make_optimizer(model, cfg: TrainConfig, scale: dict[int, float] | None = None) -> torch.optim.AdamW:
