@@ -45,9 +45,6 @@ checks: install  ## the public checks in ../shared/checks
 SPLITS = runs/splits
 GLOVE = $(LSTM_TEXT_DATA)/glove/glove.6B.100d.100k.txt
 CLF = --vectors $(GLOVE) --tune-vectors 20000 --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0
-# langid: each line's language for classify (ISO 639 codes), characters of a line's first langid.PREFIX
-LANGID = --tokenizer char --no-normalize --vocab-size 6000 --hidden 32 --embed 32 --no-bidirectional --dropout 0.1 \
-	--embed-dropout 0.05 --epochs 8 --seed 0
 pretrained: install
 	rm -rf runs/sentiment runs/sentiment3 runs/langid $(SPLITS)
 	PYTHONPATH=benchmarks $(BIN)/python -c "from splits import write_splits; write_splits('$(SPLITS)')"
@@ -57,13 +54,12 @@ pretrained: install
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst5-3.tsv $(SPLITS)/train/objective.tsv \
 		--dev $(SPLITS)/dev/sst5-3.tsv --dev $(SPLITS)/dev/objective.tsv --init runs/sentiment --balance \
 		--dropout 0.5 --batch-size 64 --epochs 6 --seed 0 --out runs/sentiment3
-	PYTHONPATH=benchmarks $(BIN)/python benchmarks/langid_data.py --out runs/langid --seed 0
-	$(BIN)/lstm-text train-classifier runs/langid/train.tsv --dev runs/langid/dev.tsv $(LANGID) --out runs/langid/run
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3 lstm_text/pretrained/langid
+	PYTHONPATH=benchmarks $(BIN)/python benchmarks/langid_data.py --out runs/langid --seed 0
+	$(BIN)/python benchmarks/langid_fit.py runs/langid --seed 0 --out lstm_text/pretrained/langid/langid.safetensors
 	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors
 	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
-	cp runs/langid/run/model.safetensors lstm_text/pretrained/langid/model.safetensors
-	$(BIN)/python -c "from lstm_text.card import write_card; write_card('sentiment'); write_card('sentiment3'); write_card('langid')"
+	$(BIN)/python -c "from lstm_text.card import write_card; write_card('sentiment'); write_card('sentiment3')"
 	for s in sst2 imdb pros_cons; do $(BIN)/lstm-text evaluate sentiment $(SPLITS)/dev/$$s.tsv; done
 	for s in sst5-3 objective; do $(BIN)/lstm-text evaluate sentiment3 $(SPLITS)/dev/$$s.tsv; done
 

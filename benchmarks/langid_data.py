@@ -71,9 +71,9 @@ def write(rows: list[tuple[str, str]], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/langid"), help="folder for train.tsv and dev.tsv")
-    ap.add_argument("--train", type=int, default=4000, help="training lines per language")
+    ap.add_argument("--train", type=int, default=8000, help="training lines per language")
     ap.add_argument("--dev", type=int, default=300, help="dev lines per language")
-    ap.add_argument("--english", type=int, default=2, help="English has this many times the training lines")
+    ap.add_argument("--english", type=int, default=4, help="English has this many times the training lines")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     rng = random.Random(a.seed)

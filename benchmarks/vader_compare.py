@@ -88,10 +88,8 @@ def run_vader(python: str | None, texts: list[str], gold: list[str], n: int, rep
 def lstm_figures(model, clf: Classifier, pairs: list[tuple[str, str]], lines: list[str], reps: int) -> dict:
     """Accuracy, and lines/s as ``classify`` runs (each line's language too, langid on as many threads as the
     classifier) and without the language."""
-    from lstm_text import langid
 
     model.gate(["warm-up"])  # langid loaded before timing
-    langid._langid().classifier.threads = clf.threads
     return {
         "accuracy": evaluate_labelled(clf, model.tokenizer, pairs)["accuracy"],
         "lines_per_s": bench.classify_rate(clf, model.tokenizer, lines, reps, gate=model.gate),

@@ -121,3 +121,43 @@ def test_http_classify_answers_lang():
     assert (en["lang"], en["label"]) == ("en", "positive") and en["explain"]
     assert ko == {"text": LINES["ko"], "label": None, "score": None, "probs": {}, "lang": "ko", "explain": []}
     assert empty["lang"] == "zxx"
+
+
+def test_builtin_langid_card_is_current_and_flags_restricted_sources():
+    from lstm_text.pretrained import HERE
+
+    m = langid._langid()
+    shipped = (HERE / langid.NAME / "README.md").read_text(encoding="utf-8")
+    assert shipped == langid.card(m), "benchmarks/langid_fit.py writes the card again"
+    assert shipped.count("RESTRICTED") == 2 and "dev accuracy" in shipped and all(c in shipped for c in LINES)
+    assert m.facts["dev_accuracy"] > 0.95
+
+
+def test_fit_tells_two_scripts_and_two_spellings_apart(tmp_path):
+    heads = ["the cat sat on the mat", "where is the dog", "der hund ist hier", "wo ist die katze"] * 20
+    heads += ["고양이가 매트에 앉았다", "개는 어디에 있나요"] * 20
+    langs = ["en", "en", "de", "de"] * 20 + ["ko", "ko"] * 20
+    m = langid.fit(heads, langs, epochs=3, seed=0)
+    assert m.labels == ["de", "en", "ko"]
+    assert [m.labels[i] for i in m.probs(["the dog sat", "die katze ist", "개가 앉았다"]).argmax(1)] == [
+        "en",
+        "de",
+        "ko",
+    ]
+    m.save(tmp_path / "l.safetensors")
+    again = langid.Langid.read(tmp_path / "l.safetensors")
+    assert again.labels == m.labels and (again.scripts == m.scripts).all()
+    letters, seen, shares = again.letters(["der hund", "개가 abc", "ქართ"])  # no "b" in the training lines
+    assert letters.tolist() == [7, 5, 4] and seen.tolist() == [7, 4, 0] and again.script_names == ["HANGUL", "LATIN"]
+    assert shares.tolist() == [[0, 1], [0.4, 0.4], [0, 0]] and again.writes.tolist() == [[0, 1], [0, 1], [1, 0]]
+    assert again.probs(["movie movie"])[0, 2] == 0  # Korean does not write Latin letters
+    assert langid.features(["ab"], (1, 2), 8)[1].tolist() == [0]  # one line: its n-grams start at 0
+
+
+def test_not_a_langid_model_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(lstm_text.LstmTextError, match="not a langid model"):
+        langid.Langid.read(bad)
+    with pytest.raises(lstm_text.LstmTextError, match="heads"):
+        langid.fit([], [])

@@ -161,9 +161,53 @@ done:
     return ret;
 }
 
+/* bag(weight, ids, offsets, out): sums of rows, one per bag (langid's hashed n-grams). weight: float32 (R, L).
+ * ids: int64 (F,). offsets: int64 (N,), non-decreasing, each bag's first id (bag n ends where bag n + 1 starts,
+ * the last at F). out: float32 (N, L), overwritten: out[n] = sum of weight[ids[k]] over bag n. */
+static PyObject *bag(PyObject *self, PyObject *args) {
+    Py_buffer w, ids, offsets, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &w, &ids, &offsets, &out)) return NULL;
+    PyObject *ret = NULL;
+    const Py_ssize_t F = ids.len / (Py_ssize_t)sizeof(int64_t), N = offsets.len / (Py_ssize_t)sizeof(int64_t);
+    if (!need(ids.len == F * (Py_ssize_t)sizeof(int64_t) && offsets.len == N * (Py_ssize_t)sizeof(int64_t) && N > 0,
+              "ids and offsets must be int64, a bag or more"))
+        goto done;
+    const Py_ssize_t L = out.len / (N * (Py_ssize_t)sizeof(float));
+    if (!need(L > 0 && out.len == N * L * (Py_ssize_t)sizeof(float), "out must be float32 (N, L)")) goto done;
+    const Py_ssize_t R = w.len / (L * (Py_ssize_t)sizeof(float));
+    if (!need(w.len == R * L * (Py_ssize_t)sizeof(float), "weight must be float32 (R, L)")) goto done;
+    const int64_t *ix = (const int64_t *)ids.buf, *off = (const int64_t *)offsets.buf;
+    for (Py_ssize_t k = 0; k < F; k++)
+        if (!need(ix[k] >= 0 && ix[k] < R, "ids out of range")) goto done;
+    for (Py_ssize_t n = 0; n < N; n++)
+        if (!need(off[n] >= 0 && off[n] <= F && (n == 0 || off[n] >= off[n - 1]), "offsets must rise within ids"))
+            goto done;
+    const float *wp = (const float *)w.buf;
+    float *op = (float *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t n = 0; n < N; n++) {
+        float *o = op + n * L;
+        memset(o, 0, L * sizeof(float));
+        const int64_t end = n + 1 < N ? off[n + 1] : F;
+        for (int64_t k = off[n]; k < end; k++) {
+            const float *row = wp + ix[k] * L;
+            for (Py_ssize_t j = 0; j < L; j++) o[j] += row[j];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ret = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"step", step, METH_VARARGS, "step(g, rows, scales, index, c, h): one fused LSTM time step (see _cell.c)."},
     {"pool", pool, METH_VARARGS, "pool(h, H, t, lengths, last, mx, total): one step of the top layer's pooling."},
+    {"bag", bag, METH_VARARGS, "bag(weight, ids, offsets, out): out[n] = the sum of weight's rows in bag n."},
     {NULL, NULL, 0, NULL},
 };
 
