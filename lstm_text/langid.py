@@ -159,7 +159,7 @@ class Langid:
         ids, offsets = features(heads, self.orders, self.bits)
         out = np.empty((len(heads), len(self.labels)), np.float32)
         if _cell is not None and len(heads):
-            _cell.bag(self.weight, ids, offsets, out)
+            _cell.bag(memoryview(self.weight), memoryview(ids), memoryview(offsets), memoryview(out))
         elif len(heads):
             out[:] = np.add.reduceat(self.weight[ids], offsets)  # (C * O, L) gathered: slower, same sums
         return out + self.bias
