@@ -89,6 +89,11 @@ def features(heads: list[str], orders: tuple[int, ...] = ORDERS, bits: int = BIT
     return ids.reshape(-1), starts * len(orders)
 
 
+def _bag(weight, ids, offsets, out) -> None:  # untyped: NumPy's stubs do not call an ndarray a Buffer
+    assert _cell is not None
+    _cell.bag(weight, ids, offsets, out)
+
+
 def script_of(char: str) -> str:
     """A letter's script, as the first word of its Unicode name (LATIN, HANGUL, CJK, ARABIC, ETHIOPIC, ...)."""
     import unicodedata
@@ -159,7 +164,7 @@ class Langid:
         ids, offsets = features(heads, self.orders, self.bits)
         out = np.empty((len(heads), len(self.labels)), np.float32)
         if _cell is not None and len(heads):
-            _cell.bag(memoryview(self.weight), memoryview(ids), memoryview(offsets), memoryview(out))
+            _bag(self.weight, ids, offsets, out)
         elif len(heads):
             out[:] = np.add.reduceat(self.weight[ids], offsets)  # (C * O, L) gathered: slower, same sums
         return out + self.bias
