@@ -56,7 +56,10 @@ def head_of(text: str) -> str:
     characters once links, @mentions and HTML entities are dropped, whitespace is collapsed and capitals are
     lowered. A tweet's prefix is often "@user @user http://t.co/..."; those say nothing of its language, and an
     English headline's capitals made it German."""
-    return " ".join(_NOISE.sub(" ", text[: 4 * PREFIX]).split())[:PREFIX].lower()
+    text = text[: 4 * PREFIX]
+    if "@" in text or "&" in text or "http" in text or "www." in text:  # most lines have none of these
+        text = _NOISE.sub(" ", text)
+    return " ".join(text.split())[:PREFIX].lower()
 
 
 def _codes(heads: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -320,8 +320,10 @@ def classify_stream(
             probs = clf.probs(encode_lines(tokenizer, [buf[i] for i in keep]), batch_size)
             for j, i in enumerate(keep):
                 res[i] = result(labels, probs[j], threshold, abstain)
-        if langs is not None:
-            res = [{**r, "lang": lang} for r, (lang, _) in zip(res, langs)]
+        if langs is not None:  # each result is its line's own dict, but for the shared ``empty``
+            res = [{**r, "lang": lang} if r is empty else r for r, (lang, _) in zip(res, langs)]
+            for r, (lang, _) in zip(res, langs):
+                r["lang"] = lang
         return zip(buf, res)
 
     buf: list[str] = []
