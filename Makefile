@@ -46,7 +46,7 @@ SPLITS = runs/splits
 GLOVE = $(LSTM_TEXT_DATA)/glove/glove.6B.100d.100k.txt
 CLF = --vectors $(GLOVE) --tune-vectors 20000 --hidden 64 --dropout 0.3 --embed-dropout 0.1 --batch-size 32 --seed 0
 pretrained: install
-	rm -rf runs/sentiment runs/sentiment3 $(SPLITS)
+	rm -rf runs/sentiment runs/sentiment3 runs/langid $(SPLITS)
 	PYTHONPATH=benchmarks $(BIN)/python -c "from splits import write_splits; write_splits('$(SPLITS)')"
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst2-phrases.tsv $(SPLITS)/train/imdb.tsv \
 		$(SPLITS)/train/pros_cons.tsv --dev $(SPLITS)/dev/sst2.tsv --dev $(SPLITS)/dev/imdb.tsv \
@@ -54,7 +54,9 @@ pretrained: install
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst5-3.tsv $(SPLITS)/train/objective.tsv \
 		--dev $(SPLITS)/dev/sst5-3.tsv --dev $(SPLITS)/dev/objective.tsv --init runs/sentiment --balance \
 		--dropout 0.5 --batch-size 64 --epochs 6 --seed 0 --out runs/sentiment3
-	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3
+	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3 lstm_text/pretrained/langid
+	PYTHONPATH=benchmarks $(BIN)/python benchmarks/langid_data.py --out runs/langid --seed 0
+	$(BIN)/python benchmarks/langid_fit.py runs/langid --seed 0 --out lstm_text/pretrained/langid/langid.safetensors
 	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors
 	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
 	$(BIN)/python -c "from lstm_text.card import write_card; write_card('sentiment'); write_card('sentiment3')"

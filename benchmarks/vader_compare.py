@@ -86,9 +86,14 @@ def run_vader(python: str | None, texts: list[str], gold: list[str], n: int, rep
 
 
 def lstm_figures(model, clf: Classifier, pairs: list[tuple[str, str]], lines: list[str], reps: int) -> dict:
+    """Accuracy, and lines/s as ``classify`` runs (each line's language too, langid on as many threads as the
+    classifier) and without the language."""
+
+    model.gate(["warm-up"])  # langid loaded before timing
     return {
         "accuracy": evaluate_labelled(clf, model.tokenizer, pairs)["accuracy"],
-        "lines_per_s": bench.classify_rate(clf, model.tokenizer, lines, reps),
+        "lines_per_s": bench.classify_rate(clf, model.tokenizer, lines, reps, gate=model.gate),
+        "lines_per_s_without_lang": bench.classify_rate(clf, model.tokenizer, lines, reps),
         "threads": clf.threads,
     }
 
@@ -108,6 +113,9 @@ def report(res: dict) -> None:
     for name, r in rows + [(f"lstm-text (default: {d['threads']} threads)", d)]:
         rate = r["lines_per_s"]
         t.add_row(name, f"{r['accuracy']:.3f}", f"{rate:,.0f}", f"{rate / v['lines_per_s']:.2f}")
+        if "lines_per_s_without_lang" in r:  # classify answers each line's language: what that costs
+            rate = r["lines_per_s_without_lang"]
+            t.add_row("  without lang", "", f"{rate:,.0f}", f"{rate / v['lines_per_s']:.2f}")
     out().print(t)
     print(
         f"VADER {v['version']}: accuracy {v['accuracy_band_0.05']:.3f} with the +-0.05 neutral band "

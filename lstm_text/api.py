@@ -23,6 +23,8 @@ class Model:
         self._net = self._classifier = None
         self._guides: dict[str, Model] = {}  # steering classifiers by name, loaded once
         self._fits: dict[str, bool] = {}  # the classifiers whose tokenizer was found to read this model's text
+        self._languages: list[str] | None = None
+        self._gate = None
 
     @property
     def net(self):
@@ -224,14 +226,35 @@ class Model:
         if not self.labels:
             raise LstmTextError("this model has no classification head; train one with 'lstm-text train-classifier'")
 
+    @property
+    def languages(self) -> list[str]:
+        """The languages this model reads, as its card records them (``card.card_facts``; the built-ins: en).
+        Empty: not recorded, and no line is refused for its language."""
+        if self._languages is None:
+            from .card import card_facts
+
+            self._languages = list(card_facts(self.ckpt)["language"])
+        return self._languages
+
+    @property
+    def gate(self):
+        """The ``langid.Gate`` of this model's ``languages``: each line's language, and whether it is read."""
+        if self._gate is None:
+            from .langid import Gate
+
+            self._gate = Gate(self.languages)
+        return self._gate
+
     def classify(self, texts: str | list[str], *, threshold: float = ClassifyConfig.threshold) -> dict | list[dict]:
-        """Label, score and per-label probabilities for a text (or a list of texts)."""
+        """Label, score, per-label probabilities and language ("lang", ``langid``) for a text (or a list of
+        texts). A text in a language the model does not read gets label and score None (``classify_lines``)."""
         from .infer.classifier import classify_stream
 
         ClassifyConfig(threshold=threshold)
         single = isinstance(texts, str)
         lines: list[str] = [texts] if isinstance(texts, str) else texts
-        res = [r for _, r in classify_stream(self.classifier, self.tokenizer, lines, threshold=threshold)]
+        pairs = classify_stream(self.classifier, self.tokenizer, lines, threshold=threshold, gate=self.gate)
+        res = [r for _, r in pairs]
         return res[0] if single else res
 
     def classify_lines(
@@ -246,13 +269,18 @@ class Model:
         """(line, result) for each of ``lines`` in order, as they are classified: ``batch_size`` lines at a time,
         reading a bounded window ahead (``infer.classifier.classify_stream``), so a stream of any length runs in
         bounded memory. Below ``threshold`` the label is ``abstain_label``; an empty line gets label and score
-        None. ``explain``: each result also has "explain", the (word, weight) pairs of ``explain``."""
+        None. Each result has "lang", the line's language (``langid``: an ISO 639 code, "unknown" for a script
+        langid never saw, "zxx" for a line without letters); a line that langid finds, with probability at least
+        ``langid.THRESHOLD``, in a language this model does not read (``languages``), or "unknown", gets label and
+        score None too. ``explain``: each result also has "explain", the (word, weight) pairs of ``explain``."""
         from .infer.classifier import classify_stream
         from .infer.classifier import explain as explain_words
 
         ClassifyConfig(batch_size=batch_size, threshold=threshold, abstain_label=abstain_label, explain=explain)
         clf, tok = self.classifier, self.tokenizer
-        pairs = classify_stream(clf, tok, lines, batch_size=batch_size, threshold=threshold, abstain=abstain_label)
+        pairs = classify_stream(
+            clf, tok, lines, batch_size=batch_size, threshold=threshold, abstain=abstain_label, gate=self.gate
+        )
         if not explain:
             return pairs
         return ((t, {**r, "explain": explain_words(clf, tok, t) if r["label"] is not None else []}) for t, r in pairs)

@@ -181,11 +181,12 @@ def naive_rate(cfg: ModelConfig, n: int, reps: int) -> float:
     return n / best_time(run, reps)
 
 
-def classify_rate(clf, tokenizer, lines: list[str], reps: int = 3) -> float:
-    """Lines/s of ``classify_stream`` over ``lines`` (model loaded, start-up excluded)."""
+def classify_rate(clf, tokenizer, lines: list[str], reps: int = 3, gate=None) -> float:
+    """Lines/s of ``classify_stream`` over ``lines`` (model loaded, start-up excluded); ``gate``: with each line's
+    language (``Model.gate``), as ``classify`` runs."""
     from .infer.classifier import classify_stream
 
-    return len(lines) / best_time(lambda: sum(1 for _ in classify_stream(clf, tokenizer, lines)), reps)
+    return len(lines) / best_time(lambda: sum(1 for _ in classify_stream(clf, tokenizer, lines, gate=gate)), reps)
 
 
 def cli_seconds(model: str, lines: list[str], reps: int = 3) -> float:

@@ -146,7 +146,7 @@ def render(f: dict) -> str:
     """The card as Markdown with its YAML front matter."""
     t = f["training"]
     out = ["---", _yaml(metadata(f)), "---", "", f"# {f['name']}", "", f["summary"], ""]
-    out += ["## Use", "", "```", "pip install lstm-text", _usage(f), "```", "", f["intended_use"], ""]
+    out += ["## Use", "", "```", "pip install lstm-text", f.get("usage") or _usage(f), "```", "", f["intended_use"], ""]
     out += ["## Training", ""]
     if f["datasets"]:
         out.append(f"- data: {', '.join(f['datasets'])}")
@@ -181,13 +181,10 @@ def render(f: dict) -> str:
     else:
         out.append("Not evaluated yet: `lstm-text evaluate` measures it.")
     out += ["", "## Limitations", ""] + [f"- {x}" for x in f["limitations"]] + [""]
-    out += [
-        "## Files",
-        "",
+    out += ["## Files", ""] + f.get("files", [
         f"`{MODEL_FILE}` holds the weights, the configuration and the tokenizer (safetensors, no pickled code);",
         "`lstm-text export . -o onnx` makes ONNX graphs of it for onnxruntime and other runtimes.",
-        "",
-    ]
+    ]) + [""]  # fmt: skip
     return "\n".join(out).replace("\n\n\n", "\n\n")
 
 

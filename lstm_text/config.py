@@ -306,6 +306,12 @@ class ClassifyConfig:
     threshold: float = option_field(0.0, "Below this top probability, answer {abstain_label}.")  # 0: never abstain
     abstain_label: str = option_field("neutral", "Label for answers under {threshold}.")
     explain: bool = option_field(False, "Also each word's weight: how much the label's probability drops without it.")
+    # the command line's text and tsv output only: every result carries its "lang" (jsonl, HTTP, Python)
+    lang: bool = option_field(
+        False,
+        "Add a language column after the score: langid's ISO 639 code, 'unknown' for a script it never saw, "
+        "'zxx' for a line without letters.",
+    )
 
     def __post_init__(self) -> None:
         _finite(self)

@@ -80,3 +80,54 @@ CARDS = {
         ],
     },
 }  # fmt: skip
+
+
+# langid's data (benchmarks/langid_data.py): every multilingual folder and five English sets, as
+# ../shared/data/README.md states their terms; two of them restrict use (flagged)
+_LANGID_SOURCES = {
+    "multilingual/ko": "Naver Sentiment Movie Corpus v1.0 (Lucy Park 2016): CC0 1.0",
+    "multilingual/zh": "ChnSentiCorp and SophonPlus/ChineseNlpCorpus reviews: no licence stated",
+    "multilingual/th": "Wisesight Sentiment (PyThaiNLP): CC0 1.0",
+    "multilingual/vi": "UIT-VSFC (Nguyen et al. 2018): no licence stated",
+    "multilingual/ar": "ArSarcasm-v2 (MIT) and ASTD (GPL-2.0) tweets",
+    "multilingual/de": "SB10k German tweets (Cieliebak et al. 2017): CC BY 4.0",
+    "multilingual/es": "TASS 2020 Spanish tweets: RESTRICTED, the TASS licence; its copy (pysentimiento) is for "
+    "non-commercial research only",
+    "multilingual/id": "SmSA, IndoNLU (Wilie et al. 2020): Apache-2.0",
+    "multilingual/pl": "PolEmo 2.0 medicine (Kocoń et al. 2019): CC BY-SA 4.0",
+    "multilingual/xlmt-*": "XLM-T UMSAB tweets in ar, de, es, fr, hi, it, pt (Barbieri et al. 2022): Apache-2.0, "
+    "but RESTRICTED: 'restrictions may apply to individual datasets ... or Twitter'",
+    "multilingual/afri-*": "AfriSenti tweets in 12 African languages (Muhammad et al. 2023): CC BY 4.0",
+    "tweets": "SemEval 2013-2016 English tweets: under Twitter's terms",
+    "reddit": "GoEmotions Reddit comments (Demszky et al. 2020): Apache-2.0",
+    "sst": _SOURCES["sst"],
+    "imdb": _SOURCES["imdb"],
+    "pros_cons": _SOURCES["pros_cons"],
+}
+_LANGID_LANGUAGES = [
+    "am", "ar", "arq", "ary", "de", "en", "es", "fr", "ha", "hi", "id", "ig", "it", "ko", "pcm", "pl", "pt", "rw",
+    "sw", "th", "ts", "tw", "vi", "yo", "zh",
+]  # fmt: skip
+# langid is not a model lstm_text.load reads (lstm_text.langid.Langid): its card, README.md beside its file, says
+# what it is and where its data come from (lstm_text.langid.card)
+CARDS["langid"] = {
+    "license": "other",
+    "license_name": "research-data",
+    "language": _LANGID_LANGUAGES,
+    "datasets": ["multilingual (28 folders)", "tweets", "reddit", "sst2", "pros_cons", "imdb"],
+    "sources": [{"name": k, "licence": v} for k, v in _LANGID_SOURCES.items()],
+    "intended_use": "The language of a line (its first 64 characters), as an ISO 639 code: which lines a "
+    "classifier can read (`lstm-text classify` answers each line's `lang`, and refuses lines in languages the "
+    "classifier does not read). It is part of lstm-text's classify, not a model to load on its own.",
+    "limitations": [
+        "It knows 25 languages (its labels); a line in any other language gets one of them, often with a low "
+        "probability (a script it never saw is 'unknown' in classify).",
+        "Close languages are confused: Algerian and Moroccan Arabic with Arabic (92-94% of their dev lines named "
+        "right), Nigerian Pidgin with English (92%); romanised Hindi tweets are named right 74% of the time (most "
+        "of the rest are taken for English), Xitsonga (804 training lines) 91%.",
+        "It learned from tweets, reviews and comments; very short lines (a word or two) are often wrong.",
+        "Two of its sources restrict use (TASS Spanish tweets: non-commercial research; XLM-T tweets: "
+        "'restrictions may apply'); the others are distributed for research or under open licences: check them "
+        "before any commercial use.",
+    ],
+}

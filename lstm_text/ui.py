@@ -49,6 +49,11 @@ def warn(msg: str) -> None:
     sys.stderr.flush()
 
 
+def notice(msg: str) -> None:
+    sys.stderr.write(f"notice: {msg}\n")
+    sys.stderr.flush()
+
+
 def _fmt(v: float, spec: str = ".3f") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
@@ -251,11 +256,12 @@ def visible(text: str) -> str:
     return _HIDDEN.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
 
 
-def classified(pairs, fmt: str = "text", explain: bool = False) -> None:
+def classified(pairs, fmt: str = "text", explain: bool = False, lang: bool = False) -> None:
     """``lstm-text classify``'s output on stdout, one line per (text, result) of ``Model.classify_lines``: text
     (label, score, text), tsv (label, score to 4 decimals, text) or jsonl (the text and the result). An empty line
-    gets an empty label and score (jsonl: null). ``explain``: each word's weight too, a last column (coloured words
-    on a terminal; jsonl: an "explain" list). On a terminal, control characters of the text show as escapes."""
+    gets an empty label and score (jsonl: null). ``lang``: a language column after the score (jsonl has "lang"
+    always). ``explain``: each word's weight too, a last column (coloured words on a terminal; jsonl: an "explain"
+    list). On a terminal, control characters of the text show as escapes."""
     from .infer.classifier import score_text
 
     w = sys.stdout
@@ -267,33 +273,35 @@ def classified(pairs, fmt: str = "text", explain: bool = False) -> None:
             console = out()
     for text, r in pairs:
         weights = r["explain"] if explain else []
+        column = f"{r['lang']}\t" if lang else ""
         if fmt == "jsonl":
             d = {"text": text, **r}
             if explain:
                 d["explain"] = [[t, round(v, 4)] for t, v in weights]
             w.write(json.dumps(d, ensure_ascii=False) + "\n")
         elif console is not None:
-            console.print(explained(r, weights, text))
+            console.print(explained(r, weights, text, column))
         else:
-            if r["label"] is None:  # an empty line: empty label and score in every format (jsonl: null)
-                line = f"\t\t{shown(text)}"
+            if r["label"] is None:  # an empty or unread line: empty label and score in every format (jsonl: null)
+                line = f"\t\t{column}{shown(text)}"
             elif fmt == "tsv":
-                line = f"{r['label']}\t{r['score']:.4f}\t{shown(text)}"
+                line = f"{r['label']}\t{r['score']:.4f}\t{column}{shown(text)}"
             else:
-                line = f"{r['label']}\t{score_text(r)}\t{shown(text)}"
+                line = f"{r['label']}\t{score_text(r)}\t{column}{shown(text)}"
             if explain:  # each word with how much it moved the answer's probability
                 line += "\t" + " ".join(f"{shown(word)}:{v:+.3f}" for word, v in weights)
             w.write(line + "\n")
     w.flush()
 
 
-def explained(r: dict, weights: list[tuple[str, float]], text: str):
-    """The line with words that pushed towards the label in green and against it in red."""
+def explained(r: dict, weights: list[tuple[str, float]], text: str, column: str = ""):
+    """The line with words that pushed towards the label in green and against it in red (``column``: the
+    language column, when asked for)."""
     from rich.text import Text
 
     from .infer.classifier import score_text
 
-    t = Text(f"{r['label']}\t{score_text(r)}\t")
+    t = Text(f"{r['label']}\t{score_text(r)}\t{column}")
     if not weights:
         t.append(visible(text))
         return t

@@ -122,7 +122,7 @@ def sse_events(lines) -> list[tuple[str | None, str]]:
 def assert_same_records(got: list[dict], texts: list[str], want: list[dict]) -> None:
     assert [r["text"] for r in got] == texts
     for g, w in zip(got, want):
-        assert g["label"] == w["label"]
+        assert g["label"] == w["label"] and g["lang"] == w["lang"]
         assert g["probs"].keys() == w["probs"].keys()
         assert all(abs(g["probs"][k] - w["probs"][k]) < 1e-5 for k in w["probs"])
 
@@ -149,7 +149,7 @@ def test_classify_returns_the_classify_jsonl_records(client, sentiment):
     body = r.json()
     assert body["model"] == "sentiment"
     assert_same_records(body["results"], TEXTS, sentiment.classify(TEXTS))
-    assert body["results"][2] == {"text": "", "label": None, "score": None, "probs": {}}
+    assert body["results"][2] == {"text": "", "label": None, "score": None, "probs": {}, "lang": "zxx"}
     r = client.post("/v1/classify", json={"texts": ["it is fine"], "model": "sentiment", "threshold": 0.99999})
     rec = r.json()["results"][0]
     assert rec["label"] == "neutral" and rec["abstained_from"]["threshold"] == 0.99999

@@ -1,3 +1,5 @@
+import unicodedata
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,3 +64,31 @@ def test_tokenizers_survive_serialisation(corpus_text):
 def test_bpe_compresses(corpus_text):
     tok = sp("bpe", corpus_text)
     assert len(tok.encode(corpus_text)) < len(corpus_text) / 2
+
+
+# Every script of the multilingual data (issue 24), Thai without spaces, Vietnamese composed and decomposed.
+SCRIPTS = {
+    "Hangul": "이 영화 정말 재미있어요 강력 추천합니다",
+    "Han": "这家酒店的服务非常好，房间也很干净。",
+    "Thai": "ร้านนี้อาหารอร่อยมากและบริการดีมากครับ",
+    "Arabic": "الخدمة في هذا المطعم سيئة جدا ولن أعود",
+    "Ge'ez": "ይህ ፊልም በጣም ጥሩ ነው፣ ሁላችሁም እዩት",
+    "Devanagari": "यह फिल्म बहुत अच्छी है, मुझे पसंद आई",
+    "Vietnamese": "Giảng viên dạy rất nhiệt tình và dễ hiểu.",
+    "Vietnamese NFD": unicodedata.normalize("NFD", "Giảng viên dạy rất nhiệt tình và dễ hiểu."),
+    "emoji": "great 😍👍🏽 👨‍👩‍👧 🇰🇷 ❤️",
+}
+
+
+def test_every_script_round_trips_with_char_and_unigram(corpus_text):
+    mixed = "\n".join(SCRIPTS.values()) * 3
+    toks = {
+        "char": train_tokenizer(mixed, "char"),
+        "unigram on these scripts": train_tokenizer(corpus_text + mixed, "unigram", 1000),
+        "unigram that never saw them (byte fallback)": sp("unigram", corpus_text),
+    }
+    for name, tok in toks.items():
+        for script, text in SCRIPTS.items():
+            ids = tok.encode(text)
+            assert UNK not in ids, (name, script)
+            assert tok.decode(ids) == text, (name, script)

@@ -41,16 +41,19 @@ def classify(
         "explain",
         help="Show which words drove each decision: coloured on a terminal, else a last column of word:weight.",
     ),
+    lang: bool = option(ClassifyConfig, "lang"),
     quantize: Annotated[
         Quantize, typer.Option(help="int8: hold the lookup table in int8 (4x less memory).")
     ] = Quantize.none,
 ):
     """Classify the sentiment of each input line: exactly one output line per input line, in order.
 
-    An empty (or blank) line gets an empty label and score in text and tsv output, null in jsonl.
+    An empty (or blank) line gets an empty label and score in text and tsv output, null in jsonl. So does a line
+    in a language the model does not read (found by the built-in langid; a notice at the end counts them).
 
     Runs on the CPU without torch (NumPy), so it starts fast."""
-    from ..ui import classified
+    from ..langid import Unread
+    from ..ui import classified, notice
 
     opts = checked(
         ClassifyConfig, batch_size=batch_size, threshold=threshold, abstain_label=abstain_label, explain=explain
@@ -62,7 +65,10 @@ def classify(
             param_hint="--model",
         )
     paths: list[str | Path] = list(files or [])
-    classified(m.classify_lines(read_lines(paths), **opts), fmt.value, explain)
+    unread = Unread(m.languages)
+    classified(unread(m.classify_lines(read_lines(paths), **opts)), fmt.value, explain, lang)
+    if unread.counts:
+        notice(unread.notice())
 
 
 def evaluate(

@@ -57,7 +57,22 @@ static inline float e40(float z) { return exp_clamped(z < -40.0f ? -40.0f : (z >
         CELL_BODY(scale * (float)q[j])                                                                          \
     }
 
+/* langid's bag sums: o += the rows of weight (R, L) at ids[a:b] (id 0 is no n-gram, its row all 0: skipped). */
+#define DEFINE_BAG(SUFFIX, ATTR)                                                                                \
+    ATTR static void bag_rows##SUFFIX(const float *restrict w, const int64_t *restrict ix, int64_t a, int64_t b, \
+                                      float *restrict o, Py_ssize_t L) {                                        \
+        for (int64_t k = a; k < b; k++) {                                                                       \
+            if (!ix[k]) continue;                                                                               \
+            const float *restrict row = w + ix[k] * L;                                                          \
+            for (Py_ssize_t j = 0; j < L; j++) o[j] += row[j];                                                  \
+        }                                                                                                       \
+    }
+
 DEFINE_CELLS(_base, )
+DEFINE_BAG(_base, )
+typedef void (*bag_fn)(const float *restrict, const int64_t *restrict, int64_t, int64_t, float *restrict,
+                       Py_ssize_t);
+static bag_fn bag_rows = bag_rows_base;
 typedef void (*cell_f32_fn)(float *restrict, const float *restrict, float *restrict, float *restrict, Py_ssize_t);
 typedef void (*cell_i8_fn)(float *restrict, const int8_t *restrict, float, float *restrict, float *restrict,
                            Py_ssize_t);
@@ -68,6 +83,7 @@ static cell_i8_fn cell_i8 = cell_i8_base;
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_AVX2_CELLS 1
 DEFINE_CELLS(_avx2, __attribute__((target("avx2,fma"))))
+DEFINE_BAG(_avx2, __attribute__((target("avx2,fma"))))
 #endif
 
 static int need(int ok, const char *what) {
@@ -161,9 +177,50 @@ done:
     return ret;
 }
 
+/* bag(weight, ids, offsets, out): sums of rows, one per bag (langid's hashed n-grams). weight: float32 (R, L).
+ * ids: int64 (F,). offsets: int64 (N,), non-decreasing, each bag's first id (bag n ends where bag n + 1 starts,
+ * the last at F). out: float32 (N, L), overwritten: out[n] = sum of weight[ids[k]] over bag n, id 0 skipped
+ * (langid's "no n-gram", whose row is 0). */
+static PyObject *bag(PyObject *self, PyObject *args) {
+    Py_buffer w, ids, offsets, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &w, &ids, &offsets, &out)) return NULL;
+    PyObject *ret = NULL;
+    const Py_ssize_t F = ids.len / (Py_ssize_t)sizeof(int64_t), N = offsets.len / (Py_ssize_t)sizeof(int64_t);
+    if (!need(ids.len == F * (Py_ssize_t)sizeof(int64_t) && offsets.len == N * (Py_ssize_t)sizeof(int64_t) && N > 0,
+              "ids and offsets must be int64, a bag or more"))
+        goto done;
+    const Py_ssize_t L = out.len / (N * (Py_ssize_t)sizeof(float));
+    if (!need(L > 0 && out.len == N * L * (Py_ssize_t)sizeof(float), "out must be float32 (N, L)")) goto done;
+    const Py_ssize_t R = w.len / (L * (Py_ssize_t)sizeof(float));
+    if (!need(w.len == R * L * (Py_ssize_t)sizeof(float), "weight must be float32 (R, L)")) goto done;
+    const int64_t *ix = (const int64_t *)ids.buf, *off = (const int64_t *)offsets.buf;
+    for (Py_ssize_t k = 0; k < F; k++)
+        if (!need(ix[k] >= 0 && ix[k] < R, "ids out of range")) goto done;
+    for (Py_ssize_t n = 0; n < N; n++)
+        if (!need(off[n] >= 0 && off[n] <= F && (n == 0 || off[n] >= off[n - 1]), "offsets must rise within ids"))
+            goto done;
+    const float *wp = (const float *)w.buf;
+    float *op = (float *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t n = 0; n < N; n++) {
+        float *o = op + n * L;
+        memset(o, 0, L * sizeof(float));
+        bag_rows(wp, ix, off[n], n + 1 < N ? off[n + 1] : F, o, L);
+    }
+    Py_END_ALLOW_THREADS
+    ret = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"step", step, METH_VARARGS, "step(g, rows, scales, index, c, h): one fused LSTM time step (see _cell.c)."},
     {"pool", pool, METH_VARARGS, "pool(h, H, t, lengths, last, mx, total): one step of the top layer's pooling."},
+    {"bag", bag, METH_VARARGS, "bag(weight, ids, offsets, out): out[n] = the sum of weight's rows in bag n."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -176,6 +233,7 @@ PyMODINIT_FUNC PyInit__cell(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         cell_f32 = cell_f32_avx2;
         cell_i8 = cell_i8_avx2;
+        bag_rows = bag_rows_avx2;
     }
 #endif
     return PyModule_Create(&module);

@@ -8,3 +8,6 @@ def step(g: Buffer, rows: Buffer, scales: Buffer | None, index: Buffer, c: Buffe
 def pool(h: Buffer, H: int, t: int, lengths: Buffer, last: Buffer, mx: Buffer, total: Buffer, /) -> None:
     """One step of the top layer's pooling: for lines longer than t, mx = max(mx, h), total += h, last = h at
     their final step."""
+
+def bag(weight: Buffer, ids: Buffer, offsets: Buffer, out: Buffer, /) -> None:
+    """out[n] = the sum of weight[ids[k]] for k from offsets[n] to offsets[n + 1] (the last bag: to the end)."""

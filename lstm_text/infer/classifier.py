@@ -301,21 +301,29 @@ def classify_stream(
     window: int = 32,
     threshold: float = 0.0,
     abstain: str = "neutral",
+    gate=None,
 ) -> Iterator[tuple[str, dict]]:
     """(line, result) in input order, reading at most ``batch_size * window`` lines ahead.
 
-    Within that window lines are sorted by length so a batch pads only to its own longest line.
+    Within that window lines are sorted by length so a batch pads only to its own longest line. ``gate``: a
+    ``langid.Gate``; each result also has "lang", and a line the gate refuses (in a language the model does not
+    read) gets label and score None, as an empty line does, without being classified.
     """
     labels = clf.cfg.labels
     empty = result(labels, None)
 
     def flush(buf):
-        keep = [i for i, t in enumerate(buf) if t.strip()]
+        langs = gate(buf, batch_size) if gate is not None else None
+        keep = [i for i, t in enumerate(buf) if t.strip() and (langs is None or langs[i][1])]
         res = [empty] * len(buf)
         if keep:
             probs = clf.probs(encode_lines(tokenizer, [buf[i] for i in keep]), batch_size)
             for j, i in enumerate(keep):
                 res[i] = result(labels, probs[j], threshold, abstain)
+        if langs is not None:  # each result is its line's own dict, but for the shared ``empty``
+            res = [{**r, "lang": lang} if r is empty else r for r, (lang, _) in zip(res, langs)]
+            for r, (lang, _) in zip(res, langs):
+                r["lang"] = lang
         return zip(buf, res)
 
     buf: list[str] = []

@@ -52,7 +52,7 @@ class ClassifyBatcher:
         self._thread.start()
 
     def submit(self, texts: list[str], threshold: float = 0.0, abstain: str = "neutral") -> Future:
-        """A future of one record per text ({"text", "label", "score", "probs"}, as ``classify --format
+        """A future of one record per text ({"text", "label", "score", "probs", "lang"}, as ``classify --format
         jsonl``), in the order given; raises ``Busy`` when ``max_queue`` requests are already waiting."""
         job = Job(texts, threshold, abstain, Future())
         with self._cv:
@@ -106,16 +106,22 @@ class ClassifyBatcher:
                 self.unanswered -= len(taken)
 
     def _classify(self, jobs: list[Job]) -> list[list[dict]]:
-        """One batch over all the jobs' non-blank texts, then each job's records in its own order."""
+        """One batch over all the jobs' texts that the model reads (non-blank, in its languages: ``Model.gate``),
+        then each job's records in its own order, each with its "lang"."""
         clf = self.model.classifier
         labels = clf.cfg.labels
-        flat = [(k, i) for k, j in enumerate(jobs) for i, t in enumerate(j.texts) if t.strip()]
+        every = [(k, i) for k, j in enumerate(jobs) for i in range(len(j.texts))]
+        langs = dict(zip(every, self.model.gate([jobs[k].texts[i] for k, i in every])))
+        flat = [(k, i) for k, i in every if jobs[k].texts[i].strip() and langs[k, i][1]]
         probs = clf.probs(encode_lines(self.model.tokenizer, [jobs[k].texts[i] for k, i in flat])) if flat else []
         found = {ki: p for ki, p in zip(flat, probs)}
         n = sum(len(j.texts) for j in jobs)
         self.metrics.inc("lstm_text_classified_texts_total", n, model=self.name)
         self.metrics.observe("lstm_text_classify_batch_texts", n, BATCH_BUCKETS, model=self.name)
         return [
-            [{"text": t, **result(labels, found.get((k, i)), j.threshold, j.abstain)} for i, t in enumerate(j.texts)]
+            [
+                {"text": t, **result(labels, found.get((k, i)), j.threshold, j.abstain), "lang": langs[k, i][0]}
+                for i, t in enumerate(j.texts)
+            ]
             for k, j in enumerate(jobs)
         ]

@@ -43,6 +43,8 @@ async def classify(req: ClassifyRequest, server: Server):
     results = await asyncio.wrap_future(server.batchers[name].submit(req.texts, req.threshold, req.abstain_label))
     if req.explain:
         m = server.models[name]
-        weights = await asyncio.to_thread(lambda: [m.explain(t) for t in req.texts])
+        weights = await asyncio.to_thread(
+            lambda: [m.explain(t) if r["label"] is not None else [] for t, r in zip(req.texts, results)]
+        )
         results = [{**r, "explain": w} for r, w in zip(results, weights)]
     return JSONResponse({"model": name, "results": results})
