@@ -25,6 +25,7 @@ class Model:
         self._fits: dict[str, bool] = {}  # the classifiers whose tokenizer was found to read this model's text
         self._languages: list[str] | None = None
         self._gate = None
+        self._companion: object = False  # not looked up yet (None: the model has none)
 
     @property
     def net(self):
@@ -228,21 +229,42 @@ class Model:
 
     @property
     def languages(self) -> list[str]:
-        """The languages this model reads, as its card records them (``card.card_facts``; the built-ins: en).
-        Empty: not recorded, and no line is refused for its language."""
+        """The languages this model reads, as its card records them (``card.card_facts``; the built-ins: en), then
+        those its ``companion`` reads for it. Empty: not recorded, and no line is refused for its language."""
         if self._languages is None:
             from .card import card_facts
 
             self._languages = list(card_facts(self.ckpt)["language"])
-        return self._languages
+        also = self.companion.langs if self.companion is not None else []
+        return self._languages + [lang for lang in also if lang not in self._languages]
+
+    @property
+    def companion(self):
+        """The model that answers for this one the lines in the languages it does not read: for the built-ins
+        ``sentiment`` and ``sentiment3``, the built-in ``multilingual`` (``ngram.NgramClassifier``); else None."""
+        if self._companion is False:
+            from .card import companion_of
+
+            name = companion_of(self.ckpt)
+            if name is None:
+                self._companion = None
+            else:
+                from .ngram import builtin
+
+                self._companion = builtin(name)
+        return self._companion
 
     @property
     def gate(self):
-        """The ``langid.Gate`` of this model's ``languages``: each line's language, and whether it is read."""
+        """The ``langid.Gate`` of this model's own languages (and its ``companion``'s): each line's language,
+        and who reads it."""
         if self._gate is None:
             from .langid import Gate
 
-            self._gate = Gate(self.languages)
+            self.languages  # noqa: B018 (reads the card)
+            assert self._languages is not None
+            also = self.companion.langs if self.companion is not None else ()
+            self._gate = Gate(self._languages, also=also)
         return self._gate
 
     def classify(self, texts: str | list[str], *, threshold: float = ClassifyConfig.threshold) -> dict | list[dict]:
@@ -253,7 +275,9 @@ class Model:
         ClassifyConfig(threshold=threshold)
         single = isinstance(texts, str)
         lines: list[str] = [texts] if isinstance(texts, str) else texts
-        pairs = classify_stream(self.classifier, self.tokenizer, lines, threshold=threshold, gate=self.gate)
+        pairs = classify_stream(
+            self.classifier, self.tokenizer, lines, threshold=threshold, gate=self.gate, second=self.companion
+        )
         res = [r for _, r in pairs]
         return res[0] if single else res
 
@@ -274,22 +298,28 @@ class Model:
         ``langid.THRESHOLD``, in a language this model does not read (``languages``), or "unknown", gets label and
         score None too. ``explain``: each result also has "explain", the (word, weight) pairs of ``explain``."""
         from .infer.classifier import classify_stream
-        from .infer.classifier import explain as explain_words
 
         ClassifyConfig(batch_size=batch_size, threshold=threshold, abstain_label=abstain_label, explain=explain)
         clf, tok = self.classifier, self.tokenizer
         pairs = classify_stream(
-            clf, tok, lines, batch_size=batch_size, threshold=threshold, abstain=abstain_label, gate=self.gate
-        )
+            clf, tok, lines, batch_size=batch_size, threshold=threshold, abstain=abstain_label, gate=self.gate,
+            second=self.companion,
+        )  # fmt: skip
         if not explain:
             return pairs
-        return ((t, {**r, "explain": explain_words(clf, tok, t) if r["label"] is not None else []}) for t, r in pairs)
+        return ((t, {**r, "explain": self.explain(t) if r["label"] is not None else []}) for t, r in pairs)
 
     def explain(self, text: str) -> list[tuple[str, float]]:
-        """(word, weight) pairs: how much each word raised the predicted label's probability."""
-        from .infer.classifier import explain
+        """(word, weight) pairs: how much each word raised the predicted label's probability (by occlusion, with
+        the model that reads the text: this one, or its ``companion``)."""
+        from .infer.classifier import encode_lines, explain
 
-        return explain(self.classifier, self.tokenizer, text)
+        clf, second = self.classifier, self.companion
+        if second is not None:
+            lang, who = self.gate([text])[0]
+            if who == self.gate.ALSO:
+                return explain(lambda ts: second.probs(ts, [lang] * len(ts)), text)
+        return explain(lambda ts: clf.probs(encode_lines(self.tokenizer, ts)), text)
 
     def evaluate_labelled(
         self,
@@ -357,7 +387,8 @@ class Model:
         from .card import CARD_FILE, card_facts, headline
 
         readme = Path(str(self.meta.get("path", ""))).parent / CARD_FILE
-        return headline(card_facts(self.ckpt)) | {"file": str(readme) if readme.is_file() else None}
+        facts = card_facts(self.ckpt) | {"language": self.languages}  # with its companion's
+        return headline(facts) | {"file": str(readme) if readme.is_file() else None}
 
 
 def load(path: str | Path, device: str = "cpu", quantize: str = "") -> Model:

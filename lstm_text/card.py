@@ -23,6 +23,13 @@ def _builtin(path: Path) -> dict | None:
     return CARDS.get(path.parent.name) if path.parent.parent == HERE else None
 
 
+def companion_of(ckpt) -> str | None:
+    """The built-in model that answers, for a built-in one, the lines in the languages it does not read
+    (``pretrained.CARDS``' "companion"); None for the others."""
+    builtin = _builtin(Path(str(ckpt.meta.get("path", MODEL_FILE))).resolve())
+    return builtin.get("companion") if builtin else None
+
+
 def card_facts(ckpt) -> dict:
     """The card's facts for a model file (``checkpoint.Checkpoint``): metadata first, the rest in the body."""
     cfg, t = ckpt.cfg, ckpt.meta.get("training", {})

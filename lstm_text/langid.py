@@ -362,10 +362,15 @@ class Gate:
     of its probability (``1 - SURE`` for a line of fewer than ``MIN_LETTERS`` letters), or when it is
     ``UNKNOWN``. A model that records no language, or one that reads a language langid does not know (langid
     could not tell that language apart), refuses nothing; a line without letters is never refused.
+
+    ``also``: the languages a second model reads for this one (the built-ins' ``multilingual``): a line goes to
+    it when langid names one of them and gives the model's own languages less than half its probability.
     """
 
-    def __init__(self, reads: Iterable[str], threshold: float = THRESHOLD):
-        self.reads, self.threshold = list(reads), threshold
+    REFUSED, OWN, ALSO = 0, 1, 2  # who reads a line: nobody, the model, the second model
+
+    def __init__(self, reads: Iterable[str], threshold: float = THRESHOLD, also: Iterable[str] = ()):
+        self.reads, self.threshold, self.also = list(reads), threshold, set(also)
 
     @functools.cached_property
     def refuses(self) -> bool:
@@ -382,22 +387,35 @@ class Gate:
         """(L,) bool over langid's labels: ``_read``."""
         return np.array([lang in self._read for lang in languages()])
 
-    def __call__(self, texts: list[str], batch_size: int = 2048) -> list[tuple[str, bool]]:
-        """(lang, read) for each of ``texts``: a blank text is ``NO_TEXT`` and read."""
+    @functools.cached_property
+    def _own(self) -> np.ndarray:
+        """(L,) bool over langid's labels: ``reads``."""
+        return np.array([lang in self.reads for lang in languages()])
+
+    def __call__(self, texts: list[str], batch_size: int = 2048) -> list[tuple[str, int]]:
+        """(lang, reader) for each of ``texts``: ``REFUSED``, ``OWN`` or ``ALSO``; a blank text is ``NO_TEXT``
+        and ``OWN``."""
         full = [i for i, t in enumerate(texts) if t.strip()]
-        out = [(NO_TEXT, True)] * len(texts)
+        out = [(NO_TEXT, self.OWN)] * len(texts)
         if not self.refuses:
             found = identify([texts[i] for i in full], batch_size)
             for i, (lang, _) in zip(full, found):
-                out[i] = (lang, True)
+                out[i] = (lang, self.OWN)
             return out
         lines = [texts[i] for i in full]
         at = 0
         for f in _scan(lines, self._read, batch_size):
             read = np.where(f.script, f.probs[:, self._mask].sum(1), 0.0)  # (B,) the model's languages' share
             ok = (read > 1.0 - self.threshold) | ((f.letters < MIN_LETTERS) & (read > 1.0 - SURE))
-            for lang, yes in zip(f.langs, ok.tolist()):
-                out[full[at]] = (lang, lang == NO_TEXT or (lang != UNKNOWN and yes))
+            own = f.probs[:, self._own].sum(1)  # (B,) its own languages' share (not those ``ALSO_READ``)
+            for lang, yes, mine in zip(f.langs, ok.tolist(), own.tolist()):
+                if lang == NO_TEXT:
+                    who = self.OWN
+                elif lang in self.also and mine < 0.5:
+                    who = self.ALSO
+                else:
+                    who = self.OWN if lang != UNKNOWN and yes else self.REFUSED
+                out[full[at]] = (lang, who)
                 at += 1
         return out
 

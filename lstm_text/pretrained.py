@@ -39,8 +39,9 @@ _COMMON = {
     "license_name": "research-data",  # MIT code; weights learned from data its authors distribute for research
     "language": ["en"],
     "limitations": [
-        "English only: it reads normalised English words (lower-case, PTB tokens, emoji as words) over GloVe; "
-        "other languages are mostly unknown words and get unreliable answers.",
+        "It reads English itself (normalised English words: lower-case, PTB tokens, emoji as words, over GloVe); "
+        "a line langid finds in one of 24 other languages is answered by the built-in multilingual model "
+        "(character n-grams, weaker: see its card), and a line in any other language gets no label.",
         "Trained on movie reviews and product phrases: other domains (tweets, news, medicine) score lower; "
         "sarcasm and negation over long spans are hard for it.",
         "SST-2 dev accuracy is 86.1%, below fine-tuned transformers (the project's goal was 89%).",
@@ -131,3 +132,35 @@ CARDS["langid"] = {
         "before any commercial use.",
     ],
 }
+
+# the built-in multilingual model (lstm_text.ngram.NgramClassifier): sentiment and sentiment3 hand it the lines
+# langid finds in one of its languages; its card is README.md beside its file (lstm_text.ngram.card)
+_MULTI_SOURCES = {k: v for k, v in _LANGID_SOURCES.items() if k.startswith("multilingual/")}
+_MULTI_LANGUAGES = [lang for lang in _LANGID_LANGUAGES if lang != "en"]
+CARDS["multilingual"] = {
+    "license": "other",
+    "license_name": "research-data",
+    "language": _MULTI_LANGUAGES,
+    "datasets": ["multilingual (28 folders)"],
+    "sources": [{"name": k, "licence": v} for k, v in _MULTI_SOURCES.items()],
+    "intended_use": "The sentiment (negative, neutral or positive) of a line in one of its 24 languages, for the "
+    "built-ins `sentiment` and `sentiment3` (which read English themselves): `lstm-text classify` hands it the "
+    "lines langid finds in its languages. It is part of those models, not one to load on its own.",
+    "limitations": [
+        "Each language's figures are those of one or two sources (tweets for most; movie reviews in Korean, "
+        "shopping and hotel reviews in Chinese, students' feedback in Vietnamese, medical opinions in Polish): "
+        "other kinds of text in a language score lower.",
+        "Korean and Chinese data are binary (no neutral class): it rarely answers neutral for them.",
+        "A line langid names wrongly is read with the wrong language's weights (Moroccan and Algerian Arabic are "
+        "often taken for Arabic).",
+        "Two of its sources restrict use (TASS Spanish tweets: non-commercial research; XLM-T tweets: "
+        "'restrictions may apply'), two state no licence (Chinese and Vietnamese): check them before any "
+        "commercial use.",
+    ],
+}
+for _name in ("sentiment", "sentiment3"):
+    CARDS[_name] = CARDS[_name] | {
+        "companion": "multilingual",
+        "datasets": CARDS[_name]["datasets"] + ["multilingual (28 folders, read by the built-in multilingual)"],
+        "sources": CARDS[_name]["sources"] + CARDS["multilingual"]["sources"],
+    }

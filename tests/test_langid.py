@@ -68,16 +68,24 @@ def test_unseen_scripts_and_lines_without_letters():
     assert found == [langid.UNKNOWN, langid.UNKNOWN, langid.NO_TEXT, langid.NO_TEXT]
 
 
-def test_german_and_korean_get_no_label_english_keeps_its_own(sentiment):
+def test_lines_in_unknown_scripts_get_no_label_english_keeps_its_own(sentiment):
     en, de, ko = LINES["en"], LINES["de"], LINES["ko"]
-    r = sentiment.classify([en, de, ko, GEORGIAN, "", "👍👍"])
-    assert [x["lang"] for x in r] == ["en", "de", "ko", "unknown", "zxx", "zxx"]
-    assert [x["label"] for x in r[1:5]] == [None] * 4 and [x["score"] for x in r[1:5]] == [None] * 4
-    assert r[0]["label"] == "positive" and r[5]["label"] is not None  # emoji are read (as words)
+    r = sentiment.classify([en, de, ko, GEORGIAN, CHEROKEE, "", "👍👍"])
+    assert [x["lang"] for x in r] == ["en", "de", "ko", "unknown", "unknown", "zxx", "zxx"]
+    assert [x["label"] for x in r[3:6]] == [None] * 3 and [x["score"] for x in r[3:6]] == [None] * 3
+    assert r[0]["label"] == "positive" and r[6]["label"] is not None  # emoji are read (as words)
+    assert r[1]["label"] and r[2]["label"]  # read by the built-in multilingual (tests/test_multilingual.py)
     from lstm_text.infer.classifier import classify_stream
 
     ((_, ungated),) = classify_stream(sentiment.classifier, sentiment.tokenizer, [en])
     assert r[0]["probs"] == ungated["probs"]  # the gate changes nothing of a line it lets through
+
+
+def test_a_model_without_a_companion_gives_other_languages_no_label(sentiment, monkeypatch):
+    monkeypatch.setattr(sentiment, "_companion", None)
+    monkeypatch.setattr(sentiment, "_gate", langid.Gate(["en"]))
+    r = sentiment.classify([LINES["en"], LINES["de"], LINES["ko"]])
+    assert [x["lang"] for x in r] == ["en", "de", "ko"] and [x["label"] is None for x in r] == [False, True, True]
 
 
 def test_a_model_without_a_recorded_language_answers_every_line(sentiment, monkeypatch):
@@ -87,25 +95,25 @@ def test_a_model_without_a_recorded_language_answers_every_line(sentiment, monke
 
 
 def test_cli_lang_column_jsonl_and_notice(monkeypatch, capsys):
-    lines = [LINES["en"], LINES["de"], "", LINES["ko"], LINES["de"]]
+    lines = [LINES["en"], GEORGIAN, "", LINES["ko"], GEORGIAN]
     stdin = "\n".join(lines) + "\n"
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     assert main(["classify"]) == 0
     out, err = capsys.readouterr()
     rows = out.splitlines()
     assert rows[0].startswith("positive\t") and rows[0].count("\t") == 2  # no language column without --lang
-    assert rows[1] == f"\t\t{LINES['de']}" and rows[2] == "\t\t"
-    assert err == "notice: 3 lines in languages this model does not read (de 2, ko 1) got no label; it reads en\n"
+    assert rows[1] == f"\t\t{GEORGIAN}" and rows[2] == "\t\t" and rows[3].split("\t")[0] in ("negative", "positive")
+    assert err.startswith("notice: 2 lines in languages this model does not read (unknown 2) got no label; it reads en, ")
     for fmt in ("text", "tsv"):
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         assert main(["classify", "--lang", "-f", fmt]) == 0
         rows = [r.split("\t") for r in capsys.readouterr().out.splitlines()]
-        assert [r[2] for r in rows] == ["en", "de", "zxx", "ko", "de"] and [r[3] for r in rows] == lines
+        assert [r[2] for r in rows] == ["en", "unknown", "zxx", "ko", "unknown"] and [r[3] for r in rows] == lines
         assert rows[1][:2] == ["", ""]
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     assert main(["classify", "-f", "jsonl"]) == 0
     recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [r["lang"] for r in recs] == ["en", "de", "zxx", "ko", "de"]
+    assert [r["lang"] for r in recs] == ["en", "unknown", "zxx", "ko", "unknown"]
     assert recs[1]["label"] is None and recs[1]["score"] is None and recs[0]["label"] == "positive"
 
 
@@ -115,12 +123,13 @@ def test_http_classify_answers_lang():
     from lstm_text.serve.app import create_app
 
     with TestClient(create_app({"sentiment": lstm_text.load("sentiment")})) as client:
-        r = client.post("/v1/classify", json={"texts": [LINES["en"], LINES["ko"], ""], "explain": True})
+        texts = [LINES["en"], GEORGIAN, "", LINES["ko"]]
+        r = client.post("/v1/classify", json={"texts": texts, "explain": True})
     assert r.status_code == 200, r.text
-    en, ko, empty = r.json()["results"]
+    en, ka, empty, ko = r.json()["results"]
     assert (en["lang"], en["label"]) == ("en", "positive") and en["explain"]
-    assert ko == {"text": LINES["ko"], "label": None, "score": None, "probs": {}, "lang": "ko", "explain": []}
-    assert empty["lang"] == "zxx"
+    assert ka == {"text": GEORGIAN, "label": None, "score": None, "probs": {}, "lang": "unknown", "explain": []}
+    assert empty["lang"] == "zxx" and ko["lang"] == "ko" and ko["label"] in ("negative", "positive") and ko["explain"]
 
 
 def test_builtin_langid_card_is_current_and_flags_restricted_sources():

@@ -292,6 +292,29 @@ def score_text(r: dict) -> str:
     return "-" if r["score"] is None else f"{r['score']:.3f}"
 
 
+def read_probs(
+    clf: Classifier, tokenizer, texts: list[str], gate=None, second=None, batch_size: int = BATCH
+) -> tuple[list[str] | None, list[np.ndarray | None]]:
+    """Each text's language ("lang": ``gate``'s, None without a gate) and its probabilities over ``clf``'s labels:
+    None for a blank text and for one the gate refuses (in a language the model does not read). ``second``: the
+    model that reads the lines the gate gives it (``Gate.ALSO``; ``ngram.NgramClassifier``), its probabilities
+    taken over ``clf``'s labels (a binary model's negative and positive, renormalised)."""
+    langs = gate(texts, batch_size) if gate is not None else None
+    out: list[np.ndarray | None] = [None] * len(texts)
+    own = [i for i, t in enumerate(texts) if t.strip() and (langs is None or langs[i][1] == gate.OWN)]
+    if own:
+        for i, p in zip(own, clf.probs(encode_lines(tokenizer, [texts[i] for i in own]), batch_size)):
+            out[i] = p
+    other = [i for i, t in enumerate(texts) if langs is not None and langs[i][1] == gate.ALSO and t.strip()]
+    if other and second is not None:
+        cols = [second.labels.index(c) for c in clf.cfg.labels]
+        p = second.probs([texts[i] for i in other], [langs[i][0] for i in other])[:, cols]  # (M, C)
+        p /= p.sum(1, keepdims=True)
+        for i, row in zip(other, p):
+            out[i] = row
+    return (None if langs is None else [lang for lang, _ in langs]), out
+
+
 def classify_stream(
     clf: Classifier,
     tokenizer,
@@ -302,27 +325,22 @@ def classify_stream(
     threshold: float = 0.0,
     abstain: str = "neutral",
     gate=None,
+    second=None,
 ) -> Iterator[tuple[str, dict]]:
     """(line, result) in input order, reading at most ``batch_size * window`` lines ahead.
 
     Within that window lines are sorted by length so a batch pads only to its own longest line. ``gate``: a
     ``langid.Gate``; each result also has "lang", and a line the gate refuses (in a language the model does not
-    read) gets label and score None, as an empty line does, without being classified.
+    read) gets label and score None, as an empty line does, without being classified; ``second`` reads the lines
+    the gate gives it (``read_probs``).
     """
     labels = clf.cfg.labels
-    empty = result(labels, None)
 
     def flush(buf):
-        langs = gate(buf, batch_size) if gate is not None else None
-        keep = [i for i, t in enumerate(buf) if t.strip() and (langs is None or langs[i][1])]
-        res = [empty] * len(buf)
-        if keep:
-            probs = clf.probs(encode_lines(tokenizer, [buf[i] for i in keep]), batch_size)
-            for j, i in enumerate(keep):
-                res[i] = result(labels, probs[j], threshold, abstain)
-        if langs is not None:  # each result is its line's own dict, but for the shared ``empty``
-            res = [{**r, "lang": lang} if r is empty else r for r, (lang, _) in zip(res, langs)]
-            for r, (lang, _) in zip(res, langs):
+        langs, probs = read_probs(clf, tokenizer, buf, gate, second, batch_size)
+        res = [result(labels, p, threshold, abstain) for p in probs]
+        if langs is not None:
+            for r, lang in zip(res, langs):
                 r["lang"] = lang
         return zip(buf, res)
 
@@ -336,12 +354,13 @@ def classify_stream(
         yield from flush(buf)
 
 
-def explain(clf: Classifier, tokenizer, text: str) -> list[tuple[str, float]]:
-    """Word importances by occlusion: how much the predicted class's probability drops without each word."""
+def explain(probs, text: str) -> list[tuple[str, float]]:
+    """Word importances by occlusion: how much the predicted class's probability drops without each word.
+    ``probs``: texts -> (N, C) probabilities (a classifier's, over its tokens)."""
     words = text.split()
     if not words:
         return []
     variants = [text] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
-    probs = clf.probs(encode_lines(tokenizer, variants))
-    c = int(probs[0].argmax())
-    return [(w, float(probs[0, c] - probs[i + 1, c])) for i, w in enumerate(words)]
+    p = probs(variants)
+    c = int(p[0].argmax())
+    return [(w, float(p[0, c] - p[i + 1, c])) for i, w in enumerate(words)]

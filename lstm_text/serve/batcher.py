@@ -20,7 +20,7 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from ..infer.classifier import encode_lines, result
+from ..infer.classifier import read_probs, result
 from .limits import Busy
 from .metrics import BATCH_BUCKETS, Metrics
 
@@ -106,21 +106,20 @@ class ClassifyBatcher:
                 self.unanswered -= len(taken)
 
     def _classify(self, jobs: list[Job]) -> list[list[dict]]:
-        """One batch over all the jobs' texts that the model reads (non-blank, in its languages: ``Model.gate``),
-        then each job's records in its own order, each with its "lang"."""
-        clf = self.model.classifier
-        labels = clf.cfg.labels
+        """One batch over all the jobs' texts (``read_probs``: those in the languages the model or its companion
+        reads), then each job's records in its own order, each with its "lang"."""
+        m = self.model
+        labels = m.classifier.cfg.labels
         every = [(k, i) for k, j in enumerate(jobs) for i in range(len(j.texts))]
-        langs = dict(zip(every, self.model.gate([jobs[k].texts[i] for k, i in every])))
-        flat = [(k, i) for k, i in every if jobs[k].texts[i].strip() and langs[k, i][1]]
-        probs = clf.probs(encode_lines(self.model.tokenizer, [jobs[k].texts[i] for k, i in flat])) if flat else []
-        found = {ki: p for ki, p in zip(flat, probs)}
+        langs, probs = read_probs(m.classifier, m.tokenizer, [jobs[k].texts[i] for k, i in every], m.gate, m.companion)
+        assert langs is not None  # a gate gives every text a language
+        found = dict(zip(every, zip(langs, probs)))
         n = sum(len(j.texts) for j in jobs)
         self.metrics.inc("lstm_text_classified_texts_total", n, model=self.name)
         self.metrics.observe("lstm_text_classify_batch_texts", n, BATCH_BUCKETS, model=self.name)
         return [
             [
-                {"text": t, **result(labels, found.get((k, i)), j.threshold, j.abstain), "lang": langs[k, i][0]}
+                {"text": t, **result(labels, found[k, i][1], j.threshold, j.abstain), "lang": found[k, i][0]}
                 for i, t in enumerate(j.texts)
             ]
             for k, j in enumerate(jobs)

@@ -1,0 +1,177 @@
+"""Sentiment in other languages: the built-ins hand the lines langid finds in the built-in ``multilingual``'s
+languages to it (``ngram.NgramClassifier``), in Python, on the command line and over HTTP; its features keep every
+script; fitting, saving and reading a small one."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+import lstm_text
+from lstm_text import langid, ngram
+from lstm_text.cli import main
+from lstm_text.errors import LstmTextError
+
+from test_langid import GEORGIAN, LINES
+
+# One positive and one negative everyday line in a few languages (written for this test)
+PAIRS = {
+    "de": ("Das Essen war ausgezeichnet, ich bin begeistert!", "Der Service war furchtbar, nie wieder."),
+    "es": ("Me encanta, es una maravilla, gracias!", "Qué asco, el peor servicio, nunca más."),
+    "ko": ("정말 재미있고 감동적인 영화 최고예요", "최악의 영화 돈 아깝다 시간 낭비"),
+    "zh": ("质量很好，非常满意，推荐购买", "太差了，质量很烂，不推荐"),
+}
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: lstm_text.load(name) for name in ("sentiment", "sentiment3")}
+
+
+def test_every_language_gets_a_label_from_the_builtins(models):
+    texts = [t for lang, t in LINES.items() if lang != "en"]
+    for name, m in models.items():
+        found = [lang for lang, _ in langid.identify(texts)]
+        r = m.classify(texts)
+        assert [x["lang"] for x in r] == found
+        assert all(x["label"] in m.labels and abs(sum(x["probs"].values()) - 1) < 1e-5 for x in r), name
+        assert set(ngram.builtin().langs) <= set(m.languages) and m.languages[0] == "en"
+
+
+def test_clear_lines_get_the_right_label(models):
+    for lang, (good, bad) in PAIRS.items():
+        for name, m in models.items():
+            r = m.classify([good, bad])
+            assert [x["lang"] for x in r] == [lang, lang]
+            assert [x["label"] for x in r] == ["positive", "negative"], (name, lang, r)
+
+
+def test_binary_model_reads_negative_and_positive_of_the_three():
+    m3 = ngram.builtin()
+    m2 = lstm_text.load("sentiment")
+    text = PAIRS["de"][0]
+    p3 = dict(zip(m3.labels, m3.probs([text], ["de"])[0].tolist()))
+    p2 = m2.classify(text)["probs"]
+    assert set(p2) == {"negative", "positive"}
+    assert p2["positive"] == pytest.approx(p3["positive"] / (p3["positive"] + p3["negative"]), rel=1e-5)
+
+
+def test_explain_uses_the_model_that_reads_the_line(models):
+    m = models["sentiment3"]
+    words = m.explain(PAIRS["de"][0])
+    assert [w for w, _ in words] == PAIRS["de"][0].split() and any(abs(x) > 1e-3 for _, x in words)
+
+
+def test_cli_and_http_answer_other_languages(monkeypatch, capsys):
+    lines = [PAIRS["de"][0], PAIRS["ko"][1], GEORGIAN]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["classify", "--model", "sentiment3", "-f", "jsonl"]) == 0
+    out, err = capsys.readouterr()
+    recs = [json.loads(x) for x in out.splitlines()]
+    assert [(r["lang"], r["label"]) for r in recs] == [("de", "positive"), ("ko", "negative"), ("unknown", None)]
+    assert "(unknown 1)" in err
+    from fastapi.testclient import TestClient
+
+    from lstm_text.serve.app import create_app
+
+    with TestClient(create_app({"sentiment3": lstm_text.load("sentiment3")})) as client:
+        r = client.post("/v1/classify", json={"texts": lines})
+    assert r.status_code == 200, r.text
+    assert [(x["lang"], x["label"]) for x in r.json()["results"]] == [(r["lang"], r["label"]) for r in recs]
+
+
+# every script the data holds: Hangul, Han, Thai (no spaces), Arabic, Ge'ez, Devanagari, Vietnamese, emoji
+SCRIPTS = [LINES["ko"], LINES["zh"], LINES["th"], LINES["ar"], LINES["am"], "यह फिल्म बहुत अच्छी है", LINES["vi"],
+           "Great 😍😍 👍🏽 film"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", SCRIPTS)
+def test_features_keep_every_character_of_every_script(text):
+    read = ngram.text_of(text)
+    assert read == " ".join(text.split()).lower()  # nothing dropped, nothing changed but case
+    ids, offsets = ngram.bags([read], np.zeros(1, np.uint32), 20, (1,))
+    shared, copies = ids[0::2], ids[1::2]
+    assert (offsets == 0).all() and not copies.any()  # no language: no copies
+    assert (shared != 0).sum() == len(read) + 2  # one 1-gram per character, and the two padding spaces
+    assert len(set(shared.tolist()) - {0}) == len(set(read) | {" "})  # each distinct character its own bucket
+
+
+def test_links_and_mentions_are_not_read():
+    assert ngram.text_of("@user  Loved it!! https://t.co/xyz &amp; more") == "loved it!! more"
+
+
+def _toy():
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "lovely", "wunderbar", "super"], ["awful", "terrible", "furchtbar", "schlecht"]
+    texts, langs, labels = [], [], []
+    for i in range(400):
+        lang = "de" if i % 2 else "en"
+        y = ["negative", "positive"][i % 4 // 2]
+        words = list(rng.choice(good if y == "positive" else bad, 2)) + list(rng.choice(["the", "das", "film"], 2))
+        texts.append(" ".join(words))
+        langs.append(lang)
+        labels.append(y)
+    return texts, langs, labels
+
+
+def test_fit_learns_saves_and_reads(tmp_path):
+    texts, langs, labels = _toy()
+    m = ngram.fit(texts, langs, labels, bits=14)
+    assert m.labels == ["negative", "positive"] and m.langs == ["de", "en"]
+    p = m.probs(["wunderbar super", "awful terrible", ""], ["de", "en", "en"])
+    assert p.shape == (3, 2) and np.allclose(p.sum(1), 1)
+    assert p[0, 1] > 0.8 and p[1, 0] > 0.8
+    m.save(tmp_path / "m.safetensors")
+    back = ngram.NgramClassifier.read(tmp_path / "m.safetensors")
+    assert back.labels == m.labels and back.langs == m.langs
+    assert np.allclose(back.probs(texts[:20], langs[:20]), m.probs(texts[:20], langs[:20]), atol=2e-3)  # fp16
+    # each language has weights of its own: the same words read as another language score otherwise
+    assert not np.allclose(m.probs(["das film"], ["de"]), m.probs(["das film"], ["en"]))
+    assert np.allclose(m.probs(["das film"], ["xx"]), m.probs(["das film"], ["yy"]))  # none: shared only
+
+
+def test_scores_are_the_tfidf_sums_numpy_and_compiled_alike(monkeypatch):
+    rng = np.random.default_rng(1)
+    bits, C = 12, 3
+    m = ngram.NgramClassifier(
+        rng.normal(size=(2**bits, C)).astype(np.float32), rng.uniform(0, 3, 2**bits).astype(np.float32),
+        rng.normal(size=C).astype(np.float32), rng.normal(size=(2, C)).astype(np.float32), ["a", "b", "c"],
+        ["de", "ko"], (1, 2, 3), bits,
+    )  # fmt: skip
+    texts, langs = ["Hallo hallo Welt", "좋아요!", "", "x"], ["de", "ko", "de", "en"]
+    ids, offsets = ngram.bags([ngram.text_of(t) for t in texts], m.salts(langs), bits, m.orders)
+    want = []
+    for k in range(len(texts)):
+        bag = [i for i in ids[offsets[k] : offsets[k + 1] if k + 1 < len(texts) else len(ids)] if i]
+        norm = np.sqrt(sum(m.idf[i] ** 2 for i in bag))  # every n-gram counts: a bucket met twice, twice
+        z = sum(m.weight[i] * m.idf[i] for i in bag) / norm + m.bias
+        want.append(z + (m.lang_bias[m.langs.index(langs[k])] if langs[k] in m.langs else 0))
+    assert np.allclose(m.logits(texts, langs), want, atol=1e-4)
+    monkeypatch.setattr(ngram, "_cell", None)
+    assert np.allclose(m.logits(texts, langs), want, atol=1e-4)
+
+
+def test_bad_files_and_inputs_are_clear_errors(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(LstmTextError, match="is not an n-gram classifier"):
+        ngram.NgramClassifier.read(bad)
+    with pytest.raises(LstmTextError, match="one length"):
+        ngram.fit(["a"], ["en", "de"], ["positive"])
+    with pytest.raises(LstmTextError, match="at least two classes"):
+        ngram.fit(["a", "b"], ["en", "en"], ["positive", "positive"])
+
+
+def test_builtin_card_is_current_and_flags_restricted_sources():
+    from lstm_text.pretrained import HERE
+
+    m = ngram.builtin()
+    shipped = (HERE / ngram.NAME / "README.md").read_text(encoding="utf-8")
+    assert shipped == ngram.card(m), "benchmarks/multilingual_fit.py writes the card again"
+    assert shipped.count("RESTRICTED") == 2 and "dev macro-F1" in shipped
+    assert len(m.facts["dev"]) == 28 and m.facts["dev_mean_macro_f1"] > 0.6
+    info = lstm_text.load("sentiment3").info()["card"]
+    assert "multilingual" in info["data"] and info["language"].startswith("en, ")
