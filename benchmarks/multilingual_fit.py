@@ -56,7 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, help="the model file to write (and README.md beside it)")
     ap.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the logistic regression")
-    ap.add_argument("--bits", type=int, default=ngram.BITS, help="2**bits hash buckets")
+    ap.add_argument("--max-iter", type=int, default=1000, help="lbfgs iterations at most (per language)")
     ap.add_argument("--folders", default="", help="comma-separated folder names (default: all)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     a = ap.parse_args()
@@ -76,7 +76,7 @@ def main() -> None:
             labels.append(y)
     print(f"{len(texts):,} training lines from {len(folders)} folders ({dropped:,} dropped: in a dev split)")
     t0 = time.perf_counter()
-    m = ngram.fit(texts, langs, labels, C=a.C, bits=a.bits)
+    m = ngram.fit(texts, langs, labels, C=a.C, max_iter=a.max_iter)
     secs = time.perf_counter() - t0
     print(f"fitted in {secs:.0f} s", flush=True)
 
@@ -95,7 +95,8 @@ def main() -> None:
     mean = float(np.mean([r["langid"]["macro_f1"] for r in figures.values()]))
     print(f"mean dev macro-F1 over {len(figures)} folders: {mean:.4f}")
     m.facts = {
-        "train_lines": len(texts), "dropped_in_dev": dropped, "folders": folders, "C": a.C, "bits": a.bits,
+        "train_lines": len(texts), "dropped_in_dev": dropped, "folders": folders, "C": a.C,
+        "max_iter": a.max_iter,
         "fit_seconds": round(secs, 1), "dev_mean_macro_f1": mean,
         "dev": {f: {"macro_f1": r["langid"]["macro_f1"], "acc": r["langid"]["acc"]} for f, r in figures.items()},
     }  # fmt: skip

@@ -1,7 +1,6 @@
-"""Sentiment in the languages the English built-ins do not read: ``NgramClassifier``, a linear model over the
-TF-IDF weighted, hashed character 1-5-grams of a line, with a copy of every n-gram for the line's language
-(langid's), so one model holds weights shared by every language (emoji, names, loanwords) beside each language's
-own (the feature augmentation of Daumé III 2007, "Frustratingly easy domain adaptation").
+"""Sentiment in the languages the English built-ins do not read: ``NgramClassifier``, one linear model per
+language over the TF-IDF weighted, hashed character 1-5-grams of a line, the languages' weights in one table
+(each language its own rows, sized to its data), the line's language as langid names it.
 
 The built-in ``multilingual`` model is one of these, fitted on the 28 folders of ``../shared/data/multilingual``
 (``benchmarks/multilingual_fit.py``); ``sentiment`` and ``sentiment3`` hand it the lines langid finds in one of
@@ -10,7 +9,7 @@ its languages (``Model.classify``).
 Why not an LSTM: a multilingual BiLSTM over the same data (unigram SentencePiece, 96 units) reached a mean dev
 macro-F1 of 0.589 across the folders, below a character TF-IDF + logistic regression trained per folder (0.638),
 in 78 minutes of training; a linear model over character n-grams is the strong baseline for short texts in
-languages with little data, and this one is fitted in minutes and reads over 10,000 lines/s on one core
+languages with little data, and this one is fitted in minutes and reads tens of thousands of lines/s on one core
 (benchmarks/README.md, "Sentiment in other languages"). The features are computed here, not by scikit-learn's
 vectorizers: classify must not import scikit-learn (nor torch), and hashing keeps the model a fixed size.
 Fitting is scikit-learn's ``LogisticRegression`` (``fit``).
@@ -32,9 +31,10 @@ from .langid import _bag, _cell, features
 NAME = "multilingual"  # the built-in model's folder in ``pretrained``
 FILE = "multilingual.safetensors"
 ORDERS = (1, 2, 3, 4, 5)  # the character n-grams read
-BITS = 21  # 2**BITS hash buckets (shared and per-language copies in one table)
 CHARS = 512  # characters of a line read (after links and @mentions are dropped)
-MIN_DF = 2  # a bucket seen in fewer training lines has no weight (TfidfVectorizer's min_df)
+MIN_DF = 2  # an n-gram in fewer of a language's training lines has no weight (TfidfVectorizer's min_df)
+MIN_BITS, MAX_BITS = 15, 19  # a language's rows: 2**bits, bits = log2(its training lines) + 3 within these
+NEVER = -30.0  # the bias of a label a language's data does not hold (Korean and Chinese have no neutral)
 
 _NOISE = re.compile(r"https?://\S*|www\.\S*|@\w+|&\w+;|&#\d+;")  # links, @mentions, HTML entities
 
@@ -48,19 +48,6 @@ def text_of(text: str) -> str:
     return " ".join(text.split())[:CHARS].lower()
 
 
-def _salted(ids: np.ndarray, salt: np.ndarray, bits: int) -> np.ndarray:
-    """The bucket of each n-gram's copy for a language: ``ids`` rehashed with the language's ``salt`` (both
-    (M,) uint32); a 0 id (no n-gram) stays 0, and no copy lands in bucket 0."""
-    x = (ids.astype(np.uint32) + np.uint32(1)) * np.uint32(0x9E3779B1) ^ salt
-    x ^= x >> np.uint32(16)
-    x *= np.uint32(0x45D9F3B)
-    x ^= x >> np.uint32(16)
-    out = x >> np.uint32(32 - bits)
-    out[out == 0] = 1
-    out[ids == 0] = 0
-    return out
-
-
 def _salt(lang: str) -> int:
     """A language's salt: a hash of its code (crc32, stable across runs and machines)."""
     import zlib
@@ -68,63 +55,86 @@ def _salt(lang: str) -> int:
     return zlib.crc32(lang.encode()) | 1
 
 
-def bags(texts: list[str], salts: np.ndarray, bits: int, orders: tuple[int, ...] = ORDERS):
-    """Each line's hashed n-grams for a bag sum (``_cell.bag``): (2T,) bucket ids, at each n-gram the shared
-    bucket then its language's copy (0 where there is none: no n-gram, or a line without a language copy), and
-    (N,) where each line's begin. ``texts`` as ``text_of`` gives them; ``salts`` (N,) uint32 (``salts``)."""
-    ids, offsets = features(texts, orders, bits)  # (T,) shared buckets, (N,) each line's first
-    salt = salts[np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(ids))))]  # (T,)
-    copy = _salted(ids, salt, bits).astype(np.int64)
-    copy[salt == 0] = 0
-    return np.stack([ids, copy], 1).reshape(-1), offsets * 2
+def bits_for(lines: int) -> int:
+    """The size of a language's part of the table (2**bits rows) for its number of training lines."""
+    return int(np.clip(round(np.log2(max(lines, 1))) + 3, MIN_BITS, MAX_BITS))
+
+
+def bags(texts: list[str], which: np.ndarray, salts: np.ndarray, starts: np.ndarray, bits: np.ndarray,
+         orders: tuple[int, ...] = ORDERS) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Each line's hashed n-grams for a bag sum (``_cell.bag``): (T,) rows of the table, 0 where there is no
+    n-gram (or the line's language has no rows), and (N,) where each line's begin. ``texts`` as ``text_of``
+    gives them; ``which`` (N,) each line's language (an index into ``salts``, ``starts``, ``bits``; -1: none).
+    Language k's rows are ``starts[k] + 1 + [0, 2**bits[k])``: an n-gram's 32-bit hash, salted with the
+    language's, cut to its top ``bits[k]`` bits."""
+    h, offsets = features(texts, orders, 32)  # (T,) 32-bit hashes, 0: no n-gram
+    k = which[np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(h))))]  # (T,)
+    x = (h.astype(np.uint32) + np.uint32(1)) * np.uint32(0x9E3779B1) ^ salts[k].astype(np.uint32)
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x45D9F3B)
+    x ^= x >> np.uint32(16)
+    ids = starts[k] + 1 + (x >> (32 - bits[k]).astype(np.uint32)).astype(np.int64)
+    ids[(h == 0) | (k < 0)] = 0
+    return ids, offsets
 
 
 @dataclass
 class NgramClassifier:
-    """A linear model over a line's hashed character n-grams, each n-gram weighted by its bucket's idf and the
-    line's weights scaled to unit length (TF-IDF: a bucket's weight is its count times its idf): (2**bits, C)
-    weights, the (2**bits,) idf of each bucket (0: too rare to weigh), (C,) bias and (L, C) a bias of each
-    language's own; the labels, and the languages (langid's codes) that have a copy of every n-gram."""
+    """One linear model per language over a line's hashed character n-grams, each n-gram weighted by its idf and
+    the line's weights scaled to unit length (TF-IDF: an n-gram met twice counts twice): (R, C) weights and (R,)
+    idf (0: too rare to weigh) in one table, language k's rows from ``starts[k] + 1``, 2**``bits[k]`` of them
+    (row 0: no n-gram); (L, C) each language's bias; the labels and the languages (langid's codes)."""
 
-    weight: np.ndarray  # (2**bits, C) float32
-    idf: np.ndarray  # (2**bits,) float32
-    bias: np.ndarray  # (C,) float32
-    lang_bias: np.ndarray  # (L, C) float32
+    weight: np.ndarray  # (R, C) float32
+    idf: np.ndarray  # (R,) float32
+    bias: np.ndarray  # (L, C) float32
     labels: list[str]
     langs: list[str]
+    bits: list[int]  # (L,) each language's part of the table: 2**bits rows
     orders: tuple[int, ...] = ORDERS
-    bits: int = BITS
     facts: dict | None = None  # how it was made: data and their terms, dev figures (its card)
 
-    def salts(self, langs: list[str]) -> np.ndarray:
-        """(N,) uint32: each line's language salt, 0 for a language without weights of its own."""
-        mine = set(self.langs)
-        return np.array([_salt(v) if v in mine else 0 for v in langs], np.uint32)
+    @functools.cached_property
+    def starts(self) -> np.ndarray:
+        """(L,) int64: where each language's rows begin (after row 0)."""
+        return np.concatenate([[0], np.cumsum([2**b for b in self.bits])[:-1]]).astype(np.int64)
+
+    def which(self, langs: list[str]) -> np.ndarray:
+        """(N,) each line's language as an index into ``langs``, -1 for a language the model does not read."""
+        at = {v: k for k, v in enumerate(self.langs)}
+        return np.array([at.get(v, -1) for v in langs], np.int64)
+
+    def rows(self, texts: list[str], langs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``bags`` of ``texts`` (raw lines) read as ``langs``."""
+        salts = np.array([_salt(v) for v in self.langs] + [0], np.uint32)  # [-1]: the "none" language
+        bits = np.array(self.bits + [32], np.int64)
+        starts = np.append(self.starts, 0)
+        return bags([text_of(t) for t in texts], self.which(langs), salts, starts, bits, self.orders)
 
     @functools.cached_property
     def _table(self) -> np.ndarray:
-        """(2**bits, C + 1) float32: each bucket's weights times its idf, and its idf squared (one bag sum gives a
-        line's scores and its squared length)."""
+        """(R, C + 1) float32: each row's weights times its idf, and its idf squared (one bag sum gives a line's
+        scores and its squared length)."""
         return np.ascontiguousarray(np.concatenate([self.weight * self.idf[:, None], self.idf[:, None] ** 2], 1))
 
     def logits(self, texts: list[str], langs: list[str]) -> np.ndarray:
-        """(N, C) scores of ``texts``, read as ``langs`` (one code per text): the compiled ``_cell.bag`` where the
-        install built it, else NumPy (no torch, no scikit-learn: classify imports neither)."""
+        """(N, C) scores of ``texts`` read as ``langs`` (one code per text; a language the model does not read
+        scores 0 for every label): the compiled ``_cell.bag`` where the install built it, else NumPy (no torch,
+        no scikit-learn: classify imports neither)."""
         n, C = len(texts), len(self.labels)
         if not n:
             return np.zeros((0, C), np.float32)
-        ids, offsets = bags([text_of(t) for t in texts], self.salts(langs), self.bits, self.orders)
+        ids, offsets = self.rows(texts, langs)
         s = np.empty((n, C + 1), np.float32)
         if _cell is not None:
             _bag(self._table, ids, offsets, s)
         else:  # every line has n-grams (its padding spaces), so no bag is empty
-            rows = self._table[ids]  # (2T, C + 1) gathered: slower, same sums
+            rows = self._table[ids]  # (T, C + 1) gathered: slower, same sums
             rows[ids == 0] = 0.0  # no n-gram
             s[:] = np.add.reduceat(rows, offsets)
-        z = s[:, :C] / np.sqrt(np.maximum(s[:, C:], 1e-12)) + self.bias
-        at = {v: k for k, v in enumerate(self.langs)}
-        k = np.array([at.get(v, -1) for v in langs])
-        z[k >= 0] += self.lang_bias[k[k >= 0]]
+        z = s[:, :C] / np.sqrt(np.maximum(s[:, C:], 1e-12))
+        k = self.which(langs)
+        z[k >= 0] += self.bias[k[k >= 0]]
         return z
 
     def probs(self, texts: list[str], langs: list[str]) -> np.ndarray:
@@ -138,10 +148,9 @@ class NgramClassifier:
 
         from .checkpoint import atomic_write
 
-        meta = {"labels": self.labels, "langs": self.langs, "orders": list(self.orders), "bits": self.bits,
+        meta = {"labels": self.labels, "langs": self.langs, "bits": self.bits, "orders": list(self.orders),
                 "facts": self.facts or {}}  # fmt: skip
-        tensors = {"weight": self.weight.astype(np.float16), "idf": self.idf.astype(np.float16), "bias": self.bias,
-                   "lang_bias": self.lang_bias}  # fmt: skip
+        tensors = {"weight": self.weight.astype(np.float16), "idf": self.idf.astype(np.float16), "bias": self.bias}
         atomic_write(Path(path), save(tensors, metadata={"ngram": json.dumps(meta)}))
 
     @classmethod
@@ -154,8 +163,8 @@ class NgramClassifier:
                 t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
             return cls(
                 np.ascontiguousarray(t["weight"], np.float32), np.ascontiguousarray(t["idf"], np.float32),
-                t["bias"].astype(np.float32), t["lang_bias"].astype(np.float32), meta["labels"], meta["langs"],
-                tuple(meta["orders"]), meta["bits"], meta["facts"],
+                t["bias"].astype(np.float32), meta["labels"], meta["langs"], meta["bits"], tuple(meta["orders"]),
+                meta["facts"],
             )  # fmt: skip
         except (OSError, KeyError, ValueError, SafetensorError) as e:
             raise LstmTextError(f"{path} is not an n-gram classifier: {e}") from None
@@ -181,13 +190,15 @@ def fit(
     labels: list[str],
     *,
     C: float = 4.0,
-    bits: int = BITS,
+    bits: dict[str, int] | None = None,
     balance: bool = True,
     max_iter: int = 1000,
 ) -> NgramClassifier:
-    """Fit an ``NgramClassifier`` to (text, language, label) triples: scikit-learn's ``LogisticRegression``
-    (L2, inverse strength ``C``, lbfgs; ``balance``: classes weighted inversely to their frequency) on the TF-IDF
-    weighted hashed n-grams, every language in ``langs`` with a copy of its own. Deterministic."""
+    """Fit an ``NgramClassifier`` to (text, language, label) triples: per language, scikit-learn's
+    ``LogisticRegression`` (L2, inverse strength ``C``, lbfgs; ``balance``: classes weighted inversely to their
+    frequency in that language) on its lines' TF-IDF weighted hashed n-grams. ``bits``: a language's part of the
+    table (default ``bits_for`` its number of lines). A label a language's lines lack gets the bias ``NEVER``
+    there. Deterministic."""
     try:
         from scipy.sparse import csr_matrix
         from sklearn.linear_model import LogisticRegression
@@ -195,36 +206,43 @@ def fit(
         raise LstmTextError("fitting an n-gram classifier needs scikit-learn: pip install 'lstm-text[bench]'") from None
     if not texts or not len(texts) == len(langs) == len(labels):
         raise LstmTextError("{texts}, langs and labels must be non-empty lists of one length", param="texts")
-    n, classes = len(texts), sorted(set(labels))
+    classes, order = sorted(set(labels)), sorted(set(langs))
     if len(classes) < 2:
         raise LstmTextError(f"{{labels}} must hold at least two classes, got {classes}", param="labels")
-    order = sorted(set(langs))
-    m = NgramClassifier(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), classes, order, ORDERS, bits)
-    ids, offsets = bags([text_of(t) for t in texts], m.salts(langs), bits)
-    line = np.repeat(np.arange(n), np.diff(np.append(offsets, len(ids))))
-    line, ids = line[ids != 0], ids[ids != 0]
-    df = np.bincount(np.unique((line << bits) | ids) & ((1 << bits) - 1), minlength=2**bits)  # lines with each
-    idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
-    idf[df < MIN_DF] = 0.0
-    val = idf[ids]
-    val /= np.maximum(np.sqrt(np.bincount(line, val * val, minlength=n)), 1e-12)[line]
-    at = {v: k for k, v in enumerate(order)}
-    own = np.array([at[v] for v in langs]) + 2**bits  # each language's own bias: a feature of value 1
-    X = csr_matrix(
-        (
-            np.concatenate([val, np.ones(n, np.float32)]),
-            (np.concatenate([line, np.arange(n)]), np.concatenate([ids, own])),
-        ),
-        shape=(n, 2**bits + len(order)),
-    )  # a bucket met twice in a line: its two entries add up
-    clf = LogisticRegression(C=C, max_iter=max_iter, class_weight="balanced" if balance else None)
-    clf.fit(X, np.array(labels))
-    coef, icpt = clf.coef_, clf.intercept_
-    if len(classes) == 2:  # scikit-learn's binary form: one score for the second class
-        coef, icpt = np.stack([-coef[0] / 2, coef[0] / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
-    m.weight = np.ascontiguousarray(coef[:, : 2**bits].T, np.float32)
-    m.lang_bias = np.ascontiguousarray(coef[:, 2**bits :].T, np.float32)
-    m.idf, m.bias = idf, icpt.astype(np.float32)
+    y, lang = np.array(labels), np.array(langs)
+    sizes = [(bits or {}).get(v) or bits_for(int((lang == v).sum())) for v in order]
+    m = NgramClassifier(np.zeros(0), np.zeros(0), np.zeros(0), classes, order, sizes)
+    R = 1 + sum(2**b for b in sizes)
+    weight, idf = np.zeros((R, len(classes)), np.float32), np.zeros(R, np.float32)
+    bias = np.full((len(order), len(classes)), NEVER, np.float32)
+    for k, v in enumerate(order):
+        mine = np.flatnonzero(lang == v)
+        n = len(mine)
+        ids, offsets = m.rows([texts[i] for i in mine], [v] * n)
+        line = np.repeat(np.arange(n), np.diff(np.append(offsets, len(ids))))
+        line, ids = line[ids != 0], ids[ids != 0]
+        used, df = np.unique(np.unique((line << 32) | ids) & ((1 << 32) - 1), return_counts=True)  # lines with each
+        keep = df >= MIN_DF
+        used, w = used[keep], (np.log((1.0 + n) / (1.0 + df[keep])) + 1.0).astype(np.float32)
+        col = np.searchsorted(used, ids)
+        ok = (col < len(used)) & (used[np.minimum(col, len(used) - 1)] == ids)  # n-grams with a weight
+        line, col = line[ok], col[ok]
+        val = w[col]
+        val /= np.maximum(np.sqrt(np.bincount(line, val * val, minlength=n)), 1e-12)[line]
+        X = csr_matrix((val, (line, col)), shape=(n, len(used)))  # an n-gram met twice in a line: its entries add
+        have = sorted(set(y[mine]))
+        if len(have) < 2:
+            raise LstmTextError(f"the lines in {v!r} hold one label only ({have[0]})", param="labels")
+        clf = LogisticRegression(C=C, max_iter=max_iter, class_weight="balanced" if balance else None)
+        clf.fit(X, y[mine])
+        coef, icpt = clf.coef_, clf.intercept_
+        if len(have) == 2:  # scikit-learn's binary form: one score for the second class
+            coef, icpt = np.stack([-coef[0] / 2, coef[0] / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
+        cols = [classes.index(c) for c in have]
+        weight[np.ix_(used, cols)] = coef.T
+        idf[used] = w
+        bias[k, cols] = icpt
+    m.weight, m.idf, m.bias = weight, idf, bias
     return m
 
 
@@ -246,16 +264,16 @@ def card(m: NgramClassifier) -> str:
             "name": NAME,
             "task": "text-classification",
             "results": results,
-            "summary": f"A linear model (logistic regression) over the TF-IDF weighted character {lo}-{hi}-grams "
+            "summary": f"One logistic regression per language over the TF-IDF weighted character {lo}-{hi}-grams "
             f"of a line (lower-cased, links and @mentions dropped, its first {CHARS} characters), hashed into "
-            f"{2**m.bits:,} buckets, with a copy of every n-gram for each of its {len(m.langs)} languages (the "
-            f"line's language as langid names it); labels {', '.join(m.labels)}. Fitted by lstm_text.ngram.fit "
-            "(scikit-learn's LogisticRegression).",
+            f"2**{min(m.bits)} to 2**{max(m.bits)} rows a language ({len(m.weight):,} in all), for "
+            f"{len(m.langs)} languages (the line's language as langid names it); labels {', '.join(m.labels)}. "
+            "Fitted by lstm_text.ngram.fit (scikit-learn's LogisticRegression).",
             "training": {"train_examples": f.get("train_lines"), "wall_seconds": f.get("fit_seconds"),
-                         "config": {"C": f.get("C"), "bits": m.bits, "class_weight": "balanced"}},
-            "config": {"orders": list(m.orders), "bits": m.bits, "chars": CHARS, "labels": m.labels,
-                       "languages": m.langs},
-            "tokenizer": f"character {lo}-{hi}-grams hashed into {2**m.bits:,} buckets",
+                         "config": {"C": f.get("C"), "class_weight": "balanced", "max_iter": f.get("max_iter")}},
+            "config": {"orders": list(m.orders), "chars": CHARS, "labels": m.labels,
+                       "bits": dict(zip(m.langs, m.bits))},
+            "tokenizer": f"character {lo}-{hi}-grams hashed into each language's rows",
             "usage": 'echo "Das Essen war ausgezeichnet!" | lstm-text classify --model sentiment3',
             "files": [f"`{FILE}` holds the weights, the idf of each bucket and the languages (safetensors)."],
         }

@@ -170,3 +170,11 @@ def test_not_a_langid_model_is_a_clear_error(tmp_path):
         langid.Langid.read(bad)
     with pytest.raises(lstm_text.LstmTextError, match="heads"):
         langid.fit([], [])
+
+
+def test_gate_hands_lines_in_a_second_models_languages_to_it():
+    gate = langid.Gate(["en"], also=["de", "ko", "pcm"])
+    got = gate([LINES["en"], LINES["de"], LINES["ko"], LINES["fr"], GEORGIAN, ""])
+    assert [lang for lang, _ in got] == ["en", "de", "ko", "fr", "unknown", "zxx"]
+    assert [who for _, who in got] == [gate.OWN, gate.ALSO, gate.ALSO, gate.REFUSED, gate.REFUSED, gate.OWN]
+    assert [who for _, who in langid.Gate(["en"])([LINES["de"], LINES["pcm"]])] == [gate.REFUSED, gate.OWN]
