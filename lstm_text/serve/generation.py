@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,14 +34,50 @@ class Outcome:
     error: BaseException | None = None
 
 
+class Outbox:
+    """The engine's output on its way to one event loop: the (job, item) pairs of a step are handed over at once,
+    with one wake-up of the loop per step (none while the last one has not run yet: a busy loop then takes
+    several steps' output in one go), and the loop hands each job its items. One ``call_soon_threadsafe`` per job
+    per step instead costs a write to the loop's wake-up pipe and a GIL hand-over per stream and step."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.step: list[tuple[Job, object]] = []  # this step's items so far (the engine's thread only)
+        self._ready: list[tuple[Job, object]] = []  # handed over, not delivered yet
+        self._lock = threading.Lock()
+        self._scheduled = False  # a delivery waits to run in the loop
+
+    def flush(self) -> None:
+        """Hand this step's items over (the engine's thread, after each step)."""
+        if not self.step:
+            return
+        items, self.step = self.step, []
+        with self._lock:
+            self._ready += items
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self._deliver)
+        except RuntimeError:  # the event loop is gone (the server stopped): nobody is listening
+            for job, _ in items:
+                job.cancel.set()
+
+    def _deliver(self) -> None:
+        with self._lock:
+            items, self._ready, self._scheduled = self._ready, [], False
+        for job, item in items:
+            job._receive(item)
+
+
 class Job(Sink):
-    """One request's generation. The engine ``put``s (choice, piece) items, then END; the event loop reads them
-    in ``batches``: everything that arrived since its last read, so a busy server sends fewer, larger events, and
-    the engine wakes the loop once per read instead of once per token."""
+    """One request's generation. The engine ``put``s (choice, piece) items, then END, through its ``Outbox``; the
+    event loop reads them in ``batches``: everything that arrived since its last read, so a busy server sends
+    fewer, larger events."""
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        outbox: Outbox,
         name: str,
         model,
         prompts: list[str],
@@ -48,29 +85,28 @@ class Job(Sink):
         n: int,
         stream: bool = True,
     ):
-        """``stream``: the client reads the pieces as they come; otherwise the loop is woken once, at the end
-        (one wake-up per answer instead of one per step: the engine's thread and the loop's share the GIL)."""
-        self.loop, self.name, self.model, self.prompts, self.cfg, self.n = loop, name, model, prompts, cfg, n
+        """``stream``: the client reads the pieces as they come; otherwise they are held by the engine and handed
+        over with END (one wake-up per answer instead of one per step: the engine's thread and the loop's share
+        the GIL)."""
+        self.outbox, self.name, self.model, self.prompts, self.cfg, self.n = outbox, name, model, prompts, cfg, n
         self.stream = stream
         self.cancel = threading.Event()
         self.outcome = Outcome(finish=["cancelled"] * (len(prompts) * n), tokens=[0] * (len(prompts) * n))
         self.left = len(prompts) * n  # choices not done yet
-        self._items: deque = deque()
-        self._lock = threading.Lock()
-        self._ready = asyncio.Event()  # set in the loop's thread by ``_wake``
-        self._wake_pending = False
+        self._held: list = []  # a non-streamed job's items until END (the engine's thread)
+        self._items: deque = deque()  # delivered, not read yet (the loop's thread)
+        self._ready = asyncio.Event()
 
     def put(self, item) -> None:
-        """Called by the engine's thread."""
-        with self._lock:
-            self._items.append(item)
-            if self._wake_pending or (not self.stream and item is not END):
+        """Called by the engine's thread; the item reaches the loop when the engine flushes the outbox."""
+        if not self.stream:
+            self._held.append(item)
+            if item is not END:
                 return
-            self._wake_pending = True
-        try:
-            self.loop.call_soon_threadsafe(self._wake)
-        except RuntimeError:  # the event loop is gone (the server stopped): nobody is listening
-            self.cancel.set()
+            items, self._held = self._held, []
+            self.outbox.step += [(self, it) for it in items]
+        else:
+            self.outbox.step.append((self, item))
 
     # the engine's calls (``infer.batch.Sink``), on its thread
     def piece(self, choice: int, text: str) -> None:
@@ -84,9 +120,9 @@ class Job(Sink):
     def cancelled(self) -> bool:
         return self.cancel.is_set()
 
-    def _wake(self) -> None:
-        with self._lock:
-            self._wake_pending = False
+    def _receive(self, item) -> None:
+        """An item delivered by the outbox (the loop's thread)."""
+        self._items.append(item)
         self._ready.set()
 
     async def batches(self) -> AsyncIterator[list[tuple[int, str]]]:
@@ -94,9 +130,8 @@ class Job(Sink):
         while True:
             await self._ready.wait()
             self._ready.clear()
-            with self._lock:
-                items = list(self._items)
-                self._items.clear()
+            items = list(self._items)
+            self._items.clear()
             done = bool(items) and items[-1] is END
             if done:
                 items.pop()
@@ -121,6 +156,8 @@ class Engine:
         self.pool, self.name = pool, name
         self.batch = BatchGenerator(model.net, model.tokenizer, model.quantize)
         self.jobs: list[Job] = []  # jobs being stepped
+        # event loop -> the outbox its jobs share (kept while a job holds it)
+        self.outboxes: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, Outbox] = weakref.WeakValueDictionary()
         self.thread = threading.Thread(target=self._run, name=f"generate-{name}", daemon=True)
         self.thread.start()
 
@@ -147,9 +184,19 @@ class Engine:
                     assert isinstance(sink, Job)  # the only sinks this engine adds
                     sink.outcome.error = e
                     sink.left = 0
+            outboxes = {id(j.outbox): j.outbox for j in self.jobs}.values()
             for job in [j for j in self.jobs if j.left <= 0 or j.outcome.error is not None]:
                 self.jobs.remove(job)
                 self.pool._finished(job)
+            for outbox in outboxes:  # the step's output, END of the jobs that ended, in one wake-up per loop
+                outbox.flush()
+
+    def outbox(self, loop: asyncio.AbstractEventLoop) -> Outbox:
+        """The outbox of ``loop``'s jobs (called with the pool's lock held)."""
+        outbox = self.outboxes.get(loop)
+        if outbox is None:
+            outbox = self.outboxes[loop] = Outbox(loop)
+        return outbox
 
 
 class GenerationPool:
@@ -168,7 +215,7 @@ class GenerationPool:
 
     def submit(self, name: str, model, prompts: list[str], cfg: GenerateConfig, n: int, stream: bool = True) -> Job:
         """Start a job (``n`` samples of each prompt); raises ``Busy`` when the queue is full."""
-        job = Job(asyncio.get_running_loop(), name, model, prompts, cfg, n, stream)
+        loop = asyncio.get_running_loop()
         with self._cv:
             if self._closed:
                 raise Busy("the server is shutting down")
@@ -181,7 +228,9 @@ class GenerationPool:
             self.admitted += 1
             if name not in self._engines:
                 self._engines[name] = Engine(self, name, model)
-            self._waiting.append((self._engines[name], job))
+            engine = self._engines[name]
+            job = Job(engine.outbox(loop), name, model, prompts, cfg, n, stream)
+            self._waiting.append((engine, job))
             self._cv.notify_all()
         return job
 
