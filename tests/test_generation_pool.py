@@ -18,9 +18,16 @@ def model(tiny_run):
     return lstm_text.load(tiny_run)
 
 
-def test_outbox_delivers_every_piece_in_order_with_one_wake_up_per_step(model):
+@pytest.mark.parametrize("hold", [None, 1.0])
+def test_outbox_delivers_every_piece_in_order_with_one_wake_up_per_step(model, hold, monkeypatch):
     """Streamed and whole jobs of one model, stepped together: each gets all its text, in order, the same as
-    ``Model.generate`` alone; the loop is woken at most once per engine step, whatever the number of jobs."""
+    ``Model.generate`` alone; the loop is woken at most once per engine step, whatever the number of jobs. With
+    output held for long (``hold`` seconds), once per job's first text and once at the end."""
+    from lstm_text.serve import generation
+
+    if hold:
+        monkeypatch.setattr(generation, "EVENT_SECONDS", hold)
+        monkeypatch.setattr(generation, "MAX_HOLD", hold)
     settings = [
         dict(max_tokens=60, seed=1, temperature=0.9),
         dict(max_tokens=40, seed=2, top_k=5),
@@ -66,7 +73,9 @@ def test_outbox_delivers_every_piece_in_order_with_one_wake_up_per_step(model):
         assert job.outcome.finish[0] in ("stop", "length") and job.outcome.error is None
         if not job.stream:
             assert reads == 1  # held by the engine, handed over with END
-    assert wake_ups <= steps + 1  # one wake-up per step at most (the +1: the last step's ENDs when rows ran out)
+    assert wake_ups <= steps + 1  # one wake-up per step at most (the +1: asyncio.to_thread's)
+    if hold:
+        assert wake_ups <= 3 + 3  # the 3 streamed jobs' first texts, the ENDs as rows ran out, to_thread's
     assert steps >= 80  # the greedy job's 80 tokens, so many pieces went through few wake-ups
 
 
