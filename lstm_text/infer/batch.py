@@ -16,6 +16,7 @@ Each row samples with its request's settings and its own seeded generator, and a
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -68,8 +69,19 @@ class BatchGenerator:
     """The rows of every live generation of one language model, advanced by ``step``; not thread-safe: one
     thread calls ``add`` and ``step`` (``serve.generation`` runs one such thread per model)."""
 
-    def __init__(self, net, tokenizer, quantize: str = "", prefill_chunk: int = PREFILL_CHUNK):
+    def __init__(
+        self,
+        net,
+        tokenizer,
+        quantize: str = "",
+        prefill_chunk: int = PREFILL_CHUNK,
+        on_tokens: Callable[[], None] | None = None,
+    ):
+        """``on_tokens``: called when a step's text has gone to the sinks, before the LSTM step that follows (a
+        server hands the text over there, so its event loop sends it while the step's torch calls run without
+        the GIL)."""
         self.net, self.tokenizer, self.prefill_chunk = net.eval(), tokenizer, prefill_chunk
+        self.on_tokens = on_tokens
         self.stepper = StepModel(net, quantize)
         self.device = net.embed.weight.device
         self.vocab = net.cfg.vocab_size
@@ -161,6 +173,8 @@ class BatchGenerator:
             if piece:
                 row.sink.piece(row.choice, piece)
         keep = self._drop(lambda r: r.finish is not None, None)
+        if self.on_tokens is not None:
+            self.on_tokens()
         if self.rows:
             toks = toks if keep is None else toks[keep]
             logits, self.state = self.stepper.step(toks.to(self.device), self.state)  # (N, V)

@@ -166,10 +166,10 @@ class Engine:
 
     def __init__(self, pool: GenerationPool, name: str, model):
         self.pool, self.name = pool, name
-        self.batch = BatchGenerator(model.net, model.tokenizer, model.quantize)
+        self.batch = BatchGenerator(model.net, model.tokenizer, model.quantize, on_tokens=self._hand_over)
         self.jobs: list[Job] = []  # jobs being stepped
         self._next_flush = 0.0  # perf_counter time of the next hand-over to the event loop
-        self._unflushed: dict[int, Outbox] = {}  # the outboxes of the jobs stepped since the last hand-over
+        self._boxes: dict[int, Outbox] = {}  # the outboxes of the jobs stepped since the last hand-over
         # event loop -> the outbox its jobs share (kept while a job holds it)
         self.outboxes: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, Outbox] = weakref.WeakValueDictionary()
         self.thread = threading.Thread(target=self._run, name=f"generate-{name}", daemon=True)
@@ -179,6 +179,7 @@ class Engine:
         while (new := self.pool._take(self, bool(self.batch))) is not None:
             for job in new:
                 self.jobs.append(job)
+                self._boxes[id(job.outbox)] = job.outbox
                 try:
                     for k, prompt in enumerate(job.prompts):
                         job.outcome.prompt_tokens += self.batch.add(prompt, job.cfg, job.n, job, first=k * job.n)
@@ -198,16 +199,21 @@ class Engine:
                     assert isinstance(sink, Job)  # the only sinks this engine adds
                     sink.outcome.error = e
                     sink.left = 0
-            self._unflushed.update({id(j.outbox): j.outbox for j in self.jobs})
             for job in [j for j in self.jobs if j.left <= 0 or j.outcome.error is not None]:
                 self.jobs.remove(job)
                 self.pool._finished(job)
-            now = time.perf_counter()
-            if now >= self._next_flush or not self.batch or any(o.urgent for o in self._unflushed.values()):
-                for outbox in self._unflushed.values():  # the steps' output and ENDs, one wake-up per loop
-                    outbox.flush()
-                self._unflushed.clear()
-                self._next_flush = now + min(EVENT_SECONDS * sum(j.stream for j in self.jobs), MAX_HOLD)
+            self._hand_over(force=not self.batch)  # the ENDs now when nothing is left to step
+
+    def _hand_over(self, force: bool = False) -> None:
+        """Hand the output so far to the event loops when it is due (``EVENT_SECONDS``), at once when a job's
+        first text waits or ``force``: one wake-up per loop for all its jobs."""
+        now = time.perf_counter()
+        boxes = self._boxes.values()
+        if force or now >= self._next_flush or any(box.urgent for box in boxes):
+            for box in boxes:
+                box.flush()
+            self._boxes = {id(j.outbox): j.outbox for j in self.jobs}
+            self._next_flush = now + min(EVENT_SECONDS * sum(j.stream for j in self.jobs), MAX_HOLD)
 
     def outbox(self, loop: asyncio.AbstractEventLoop) -> Outbox:
         """The outbox of ``loop``'s jobs (called with the pool's lock held)."""
