@@ -16,6 +16,7 @@ import base64
 import codecs
 import io
 import re
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 
@@ -272,14 +273,39 @@ class StreamDecoder:
     """Turns ids into text as they arrive, holding back only the bytes of an unfinished character."""
 
     def __init__(self, tok: Tokenizer):
-        self.tok = tok
+        self.tok, self.texts = tok, piece_texts(tok)
         self.dec = codecs.getincrementaldecoder("utf-8")("replace")
+        self.clean = True  # no bytes of an unfinished character held
 
     def push(self, i: int) -> str:
-        return self.dec.decode(self.tok.piece_bytes(i))
+        if self.clean and i < len(self.texts) and (text := self.texts[i]) is not None:
+            return text  # the common case: a whole character (or more) with nothing before it to finish
+        out = self.dec.decode(self.tok.piece_bytes(i))
+        self.clean = not self.dec.getstate()[0]
+        return out
 
     def flush(self) -> str:
+        self.clean = True
         return self.dec.decode(b"", final=True)
+
+
+_TEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def piece_texts(tok: Tokenizer) -> list[str | None]:
+    """Each id's text where its bytes are whole UTF-8 characters (then it reads the same whatever came before,
+    once the text before it is complete), else None (a byte-fallback piece, a lone surrogate). Computed once
+    per tokenizer."""
+    texts = _TEXTS.get(tok)
+    if texts is None:
+        texts = []
+        for i in range(tok.vocab_size):
+            try:
+                texts.append(tok.piece_bytes(i).decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(None)
+        _TEXTS[tok] = texts
+    return texts
 
 
 def train_tokenizer(text: str, kind: str, vocab_size: int = 0, normalize: str = "") -> Tokenizer:

@@ -254,3 +254,43 @@ def test_cli_refuses_sampling_options_out_of_range(tiny_run, capsys, flag, value
     assert main(["generate", str(tiny_run), "a", flag, value, "--max-tokens", "3"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and flag in err and "internal error" not in err
+
+
+def test_uniforms_for_all_rows_at_once_equal_splitmix64_row_by_row():
+    from lstm_text.infer.generate import M64, VECTOR_ROWS, _mix, row_key, row_seed, uniforms
+
+    keys = [row_key(row_seed(s, r)) for s in (0, 7, 2**64 - 1) for r in range(3)]
+    counts = [0, 1, 2, 10, 1000, 2**40, 5, 6, 2**64 - 2]
+    assert len(keys) >= VECTOR_ROWS
+    want = [(_mix((k + (c + 1) * 0x9E3779B97F4A7C15) & M64) >> 11) * 2.0**-53 for k, c in zip(keys, counts)]
+    for n in (1, 3, len(keys)):  # a few rows as Python integers, more in NumPy
+        assert uniforms(keys[:n], counts[:n]).tolist() == want[:n]
+
+
+class _BytePieces:
+    """A tokenizer whose pieces include parts of characters (as SentencePiece's byte fallback has)."""
+
+    pieces = [b"", "\ufffd".encode(), b"a", b" ", "\u00e9".encode(), b"\xc3", b"\xa9", b"\xe2\x82", b"\xac", b"\xff"]
+    vocab_size = len(pieces)
+
+    def piece_bytes(self, i):
+        return self.pieces[i]
+
+
+def test_stream_decoder_table_gives_the_incremental_decoders_text():
+    """Whole-character pieces come from a table; after a partial character the UTF-8 decoder takes over, so the
+    text is the same as decoding every byte incrementally."""
+    import codecs
+    import random
+
+    from lstm_text.tokenizer import StreamDecoder, piece_texts
+
+    tok = _BytePieces()
+    assert piece_texts(tok)[:5] == ["", "\ufffd", "a", " ", "\u00e9"] and piece_texts(tok)[5:] == [None] * 5
+    rng = random.Random(0)
+    for _ in range(200):
+        ids = [rng.randrange(tok.vocab_size) for _ in range(rng.randrange(1, 30))]
+        plain = codecs.getincrementaldecoder("utf-8")("replace")
+        dec = StreamDecoder(tok)
+        assert [dec.push(i) for i in ids] == [plain.decode(tok.piece_bytes(i)) for i in ids]
+        assert dec.flush() == plain.decode(b"", final=True)

@@ -16,6 +16,7 @@ Each row samples with its request's settings and its own seeded generator, and a
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -68,8 +69,19 @@ class BatchGenerator:
     """The rows of every live generation of one language model, advanced by ``step``; not thread-safe: one
     thread calls ``add`` and ``step`` (``serve.generation`` runs one such thread per model)."""
 
-    def __init__(self, net, tokenizer, quantize: str = "", prefill_chunk: int = PREFILL_CHUNK):
+    def __init__(
+        self,
+        net,
+        tokenizer,
+        quantize: str = "",
+        prefill_chunk: int = PREFILL_CHUNK,
+        on_tokens: Callable[[], None] | None = None,
+    ):
+        """``on_tokens``: called when a step's text has gone to the sinks, before the LSTM step that follows (a
+        server hands the text over there, so its event loop sends it while the step's torch calls run without
+        the GIL)."""
         self.net, self.tokenizer, self.prefill_chunk = net.eval(), tokenizer, prefill_chunk
+        self.on_tokens = on_tokens
         self.stepper = StepModel(net, quantize)
         self.device = net.embed.weight.device
         self.vocab = net.cfg.vocab_size
@@ -161,34 +173,51 @@ class BatchGenerator:
             if piece:
                 row.sink.piece(row.choice, piece)
         keep = self._drop(lambda r: r.finish is not None, None)
+        if self.on_tokens is not None:
+            self.on_tokens()
         if self.rows:
             toks = toks if keep is None else toks[keep]
             logits, self.state = self.stepper.step(toks.to(self.device), self.state)  # (N, V)
             self.logits = logits.float().cpu()
 
     def _sample(self) -> torch.Tensor:
-        """Each row's next token (N,), from its own settings and generator."""
+        """Each row's next token (N,), from its own settings and generator: the rows that share their settings
+        are filtered together, then one softmax and one categorical draw cover every row that samples."""
+        _, logits = self._live()
         groups: dict[tuple, list[int]] = {}
         for i, row in enumerate(self.rows):
             groups.setdefault(sampling_key(row.cfg), []).append(i)
-        _, logits = self._live()
         if len(groups) == 1:  # the common case: every row samples alike, no gathering
-            return self._sample_group(self.rows, logits)
+            cfg = self.rows[0].cfg
+            logits = filter_logits(logits, cfg, self._seen(self.rows))  # (N, V)
+            return logits.argmax(-1) if cfg.greedy else self._draw(self.rows, logits)
         toks = torch.empty(len(self.rows), dtype=torch.long)
+        filtered = torch.empty_like(logits, dtype=torch.float)  # (N, V): the sampling rows' filtered logits
+        sampling: list[int] = []
         for idx in groups.values():
-            rows = torch.tensor(idx)
-            toks[rows] = self._sample_group([self.rows[i] for i in idx], logits[rows])
+            rows, at = [self.rows[i] for i in idx], torch.tensor(idx)
+            group = filter_logits(logits[at], rows[0].cfg, self._seen(rows))  # (G, V)
+            if rows[0].cfg.greedy:
+                toks[at] = group.argmax(-1)
+            else:
+                filtered[at] = group
+                sampling += idx
+        if sampling:
+            sampling.sort()
+            at = torch.tensor(sampling)
+            toks[at] = self._draw([self.rows[i] for i in sampling], filtered[at])
         return toks
 
-    def _sample_group(self, rows: list[Row], logits: torch.Tensor) -> torch.Tensor:
-        """Tokens (G,) of ``rows`` that share their sampling settings, from their logits (G, V)."""
-        cfg = rows[0].cfg
-        # every row has ``seen`` when the group's repetition penalty is on (``add`` made it)
-        seen = torch.stack([r.seen for r in rows if r.seen is not None]) if cfg.repetition_penalty != 1.0 else None
-        logits = filter_logits(logits, cfg, seen)  # (G, V)
-        if cfg.greedy:
-            return logits.argmax(-1)
-        # each row's own numbered draw, as ``sample_next`` makes them: the same text as ``generate``
+    def _seen(self, rows: list[Row]) -> torch.Tensor | None:
+        """(G, V) tokens seen by ``rows``, which share their settings: every row has ``seen`` when their
+        repetition penalty is on (``add`` made it)."""
+        if rows[0].cfg.repetition_penalty == 1.0:
+            return None
+        return torch.stack([r.seen for r in rows if r.seen is not None])
+
+    def _draw(self, rows: list[Row], logits: torch.Tensor) -> torch.Tensor:
+        """Tokens (G,) of ``rows`` from their filtered logits (G, V), each with its own numbered draw, as
+        ``sample_next`` makes them: the same text as ``generate``."""
         u = uniforms([r.key for r in rows], [r.draws for r in rows])
         for r in rows:
             r.draws += 1
