@@ -294,3 +294,18 @@ def test_stream_decoder_table_gives_the_incremental_decoders_text():
         dec = StreamDecoder(tok)
         assert [dec.push(i) for i in ids] == [plain.decode(tok.piece_bytes(i)) for i in ids]
         assert dec.flush() == plain.decode(b"", final=True)
+
+
+def test_int8_steps_give_a_row_the_same_logits_alone_and_batched(tiny_run):
+    from lstm_text.infer.step import StepModel
+
+    net = lstm_text.load(tiny_run).net
+    step = StepModel(net, "int8")
+    g = torch.Generator().manual_seed(0)
+    tok = torch.randint(0, net.cfg.vocab_size, (9,), generator=g)
+    H = net.cfg.hidden
+    state = [(torch.rand(9, H, generator=g) * 2 - 1, torch.randn(9, H, generator=g)) for _ in range(net.cfg.layers)]
+    batched, _ = step.step(tok, state)  # (9, V)
+    for i in (0, 4, 8):
+        alone, _ = step.step(tok[i : i + 1], [(h[i : i + 1], c[i : i + 1]) for h, c in state])
+        assert torch.equal(alone[0], batched[i])  # the kernel's input range does not depend on the other rows

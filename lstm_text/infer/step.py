@@ -17,14 +17,18 @@ Linear = Callable[[torch.Tensor], torch.Tensor]  # x -> x @ w.T + b
 
 
 def int8_linear(w: np.ndarray, b: np.ndarray | None) -> Linear:
-    """x -> x @ w.T + b with ``w`` (out, in) in int8 (per-row scales, ``packed.row_scales``) and x quantized
-    on the fly (fbgemm/onednn).
+    """x -> x @ w.T + b with ``w`` (out, in) in int8 (per-row scales, ``packed.row_scales``) and x, an LSTM's h
+    (every value in [-1, 1]), quantized on the fly (fbgemm/onednn).
 
     Dynamic quantization as ``torch.ao.quantization.quantize_dynamic`` does it for ``nn.Linear``; the int8
-    weights read 4x less memory, which is what a batch-1 step is bound by.
+    weights read 4x less memory, which is what a batch-1 step is bound by. The kernel quantizes x with one
+    range for the whole batch, so one row's result would hang on the other rows' values; each row gets two
+    more inputs, 1 and -1, with zero weights, which fixes that range at [-1, 1]: a row's logits are the same
+    alone and batched with any others (a request's text does not depend on what else the server runs).
     """
     import warnings
 
+    w = np.concatenate([w, np.zeros((w.shape[0], 2), w.dtype)], 1)  # (out, in + 2)
     wt = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
     scales = torch.from_numpy(row_scales(w)[:, 0]).double()
     with warnings.catch_warnings():  # quantized tensors are "deprecated" in favour of torchao, which we do not need
@@ -32,7 +36,12 @@ def int8_linear(w: np.ndarray, b: np.ndarray | None) -> Linear:
         q = torch.quantize_per_channel(wt, scales, torch.zeros(wt.size(0), dtype=torch.long), 0, torch.qint8)
         bt = None if b is None else torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
         packed = torch.ops.quantized.linear_prepack(q, bt)
-    return lambda x: torch.ops.quantized.linear_dynamic(x, packed, False)
+    bounds = torch.tensor([[1.0, -1.0]])
+
+    def linear(x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic(torch.cat([x, bounds.expand(x.size(0), 2)], 1), packed, False)
+
+    return linear
 
 
 class StepModel:
