@@ -364,7 +364,8 @@ class Gate:
     could not tell that language apart), refuses nothing; a line without letters is never refused.
 
     ``also``: the languages a second model reads for this one (the built-ins' ``multilingual``): a line goes to
-    it when langid names one of them and gives the model's own languages less than half its probability.
+    it when langid names one of them and gives the model's own languages less than half its probability (a line
+    of fewer than ``MIN_LETTERS`` letters: when it would be refused, as langid is often wrong on so few).
     """
 
     REFUSED, OWN, ALSO = 0, 1, 2  # who reads a line: nobody, the model, the second model
@@ -408,10 +409,11 @@ class Gate:
             read = np.where(f.script, f.probs[:, self._mask].sum(1), 0.0)  # (B,) the model's languages' share
             ok = (read > 1.0 - self.threshold) | ((f.letters < MIN_LETTERS) & (read > 1.0 - SURE))
             own = f.probs[:, self._own].sum(1)  # (B,) its own languages' share (not those ``ALSO_READ``)
-            for lang, yes, mine in zip(f.langs, ok.tolist(), own.tolist()):
+            short = (f.letters < MIN_LETTERS).tolist()
+            for lang, yes, mine, few in zip(f.langs, ok.tolist(), own.tolist(), short):
                 if lang == NO_TEXT:
                     who = self.OWN
-                elif lang in self.also and mine < 0.5:
+                elif lang in self.also and (not yes if few else mine < 0.5):
                     who = self.ALSO
                 else:
                     who = self.OWN if lang != UNKNOWN and yes else self.REFUSED

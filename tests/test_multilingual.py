@@ -19,7 +19,7 @@ from test_langid import GEORGIAN, LINES
 
 # One positive and one negative everyday line in a few languages (written for this test)
 PAIRS = {
-    "de": ("Das Essen war ausgezeichnet, ich bin begeistert!", "Der Service war furchtbar, nie wieder."),
+    "de": ("Super, ich liebe es! Danke!", "Der Service war furchtbar, nie wieder."),
     "es": ("Me encanta, es una maravilla, gracias!", "Qué asco, el peor servicio, nunca más."),
     "ko": ("정말 재미있고 감동적인 영화 최고예요", "최악의 영화 돈 아깝다 시간 낭비"),
     "zh": ("质量很好，非常满意，推荐购买", "太差了，质量很烂，不推荐"),
@@ -92,11 +92,14 @@ SCRIPTS = [LINES["ko"], LINES["zh"], LINES["th"], LINES["ar"], LINES["am"], "य
 def test_features_keep_every_character_of_every_script(text):
     read = ngram.text_of(text)
     assert read == " ".join(text.split()).lower()  # nothing dropped, nothing changed but case
-    ids, offsets = ngram.bags([read], np.zeros(1, np.uint32), 20, (1,))
-    shared, copies = ids[0::2], ids[1::2]
-    assert (offsets == 0).all() and not copies.any()  # no language: no copies
-    assert (shared != 0).sum() == len(read) + 2  # one 1-gram per character, and the two padding spaces
-    assert len(set(shared.tolist()) - {0}) == len(set(read) | {" "})  # each distinct character its own bucket
+    m = ngram.NgramClassifier(np.zeros((1 + 2**20, 3)), np.zeros(1 + 2**20), np.zeros((1, 3)), ["a", "b", "c"],
+                              ["xx"], [20], (1,))  # fmt: skip
+    ids, offsets = m.rows([text], ["xx"])
+    assert (offsets == 0).all() and len(ids) == len(read) + 4  # a 1-gram per character, two spaces, two ends
+    assert (ids != 0).sum() == len(read) + 2 and ids.max() <= 2**20  # the ends are no n-gram; all in xx's rows
+    assert len(set(ids.tolist()) - {0}) == len(set(read) | {" "})  # each distinct character its own row
+    none, _ = m.rows([text], ["yy"])
+    assert not none.any()  # a language without rows reads nothing
 
 
 def test_links_and_mentions_are_not_read():
@@ -119,36 +122,48 @@ def _toy():
 
 def test_fit_learns_saves_and_reads(tmp_path):
     texts, langs, labels = _toy()
-    m = ngram.fit(texts, langs, labels, bits=14)
-    assert m.labels == ["negative", "positive"] and m.langs == ["de", "en"]
+    m = ngram.fit(texts, langs, labels)
+    assert m.labels == ["negative", "positive"] and m.langs == ["de", "en"] and m.bits == [ngram.MIN_BITS] * 2
     p = m.probs(["wunderbar super", "awful terrible", ""], ["de", "en", "en"])
     assert p.shape == (3, 2) and np.allclose(p.sum(1), 1)
     assert p[0, 1] > 0.8 and p[1, 0] > 0.8
     m.save(tmp_path / "m.safetensors")
     back = ngram.NgramClassifier.read(tmp_path / "m.safetensors")
-    assert back.labels == m.labels and back.langs == m.langs
+    assert back.labels == m.labels and back.langs == m.langs and back.bits == m.bits
     assert np.allclose(back.probs(texts[:20], langs[:20]), m.probs(texts[:20], langs[:20]), atol=2e-3)  # fp16
     # each language has weights of its own: the same words read as another language score otherwise
     assert not np.allclose(m.probs(["das film"], ["de"]), m.probs(["das film"], ["en"]))
-    assert np.allclose(m.probs(["das film"], ["xx"]), m.probs(["das film"], ["yy"]))  # none: shared only
+    assert np.allclose(m.probs(["great"], ["xx"]), 0.5)  # a language it has no weights for: no opinion
+
+
+def test_a_label_a_language_lacks_is_never_answered_there():
+    texts, langs, labels = _toy()
+    texts, langs, labels = texts + ["so so", "meh ok"] * 20, langs + ["de"] * 40, labels + ["neutral"] * 40
+    m = ngram.fit(texts, langs, labels)
+    assert m.labels == ["negative", "neutral", "positive"]
+    p = m.probs(["so so meh", "so so meh"], ["de", "en"])
+    assert p[0].argmax() == 1 and p[1, 1] < 1e-9  # English lines never had neutral
 
 
 def test_scores_are_the_tfidf_sums_numpy_and_compiled_alike(monkeypatch):
     rng = np.random.default_rng(1)
-    bits, C = 12, 3
-    m = ngram.NgramClassifier(
-        rng.normal(size=(2**bits, C)).astype(np.float32), rng.uniform(0, 3, 2**bits).astype(np.float32),
-        rng.normal(size=C).astype(np.float32), rng.normal(size=(2, C)).astype(np.float32), ["a", "b", "c"],
-        ["de", "ko"], (1, 2, 3), bits,
-    )  # fmt: skip
+    C, bits = 3, [10, 12]
+    R = 1 + sum(2**b for b in bits)
+    idf = rng.uniform(0, 3, R).astype(np.float32)
+    idf[0] = 0.0  # row 0 is no n-gram
+    m = ngram.NgramClassifier(rng.normal(size=(R, C)).astype(np.float32), idf, rng.normal(size=(2, C)).astype(
+        np.float32), ["a", "b", "c"], ["de", "ko"], bits, (1, 2, 3))  # fmt: skip
     texts, langs = ["Hallo hallo Welt", "좋아요!", "", "x"], ["de", "ko", "de", "en"]
-    ids, offsets = ngram.bags([ngram.text_of(t) for t in texts], m.salts(langs), bits, m.orders)
+    ids, offsets = m.rows(texts, langs)
     want = []
     for k in range(len(texts)):
         bag = [i for i in ids[offsets[k] : offsets[k + 1] if k + 1 < len(texts) else len(ids)] if i]
-        norm = np.sqrt(sum(m.idf[i] ** 2 for i in bag))  # every n-gram counts: a bucket met twice, twice
-        z = sum(m.weight[i] * m.idf[i] for i in bag) / norm + m.bias
-        want.append(z + (m.lang_bias[m.langs.index(langs[k])] if langs[k] in m.langs else 0))
+        if langs[k] not in m.langs:
+            assert not bag
+            want.append(np.zeros(C))
+            continue
+        norm = np.sqrt(sum(m.idf[i] ** 2 for i in bag))  # every n-gram counts: a row met twice, twice
+        want.append(sum(m.weight[i] * m.idf[i] for i in bag) / norm + m.bias[m.langs.index(langs[k])])
     assert np.allclose(m.logits(texts, langs), want, atol=1e-4)
     monkeypatch.setattr(ngram, "_cell", None)
     assert np.allclose(m.logits(texts, langs), want, atol=1e-4)
