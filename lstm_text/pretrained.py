@@ -161,6 +161,6 @@ CARDS["multilingual"] = {
 for _name in ("sentiment", "sentiment3"):
     CARDS[_name] = CARDS[_name] | {
         "companion": "multilingual",
-        "datasets": CARDS[_name]["datasets"] + ["multilingual (28 folders, read by the built-in multilingual)"],
-        "sources": CARDS[_name]["sources"] + CARDS["multilingual"]["sources"],
+        "datasets": [*CARDS[_name]["datasets"], "multilingual (28 folders, read by the built-in multilingual)"],
+        "sources": [*CARDS[_name]["sources"], *CARDS["multilingual"]["sources"]],
     }

@@ -103,7 +103,7 @@ def test_cli_lang_column_jsonl_and_notice(monkeypatch, capsys):
     rows = out.splitlines()
     assert rows[0].startswith("positive\t") and rows[0].count("\t") == 2  # no language column without --lang
     assert rows[1] == f"\t\t{GEORGIAN}" and rows[2] == "\t\t" and rows[3].split("\t")[0] in ("negative", "positive")
-    assert err.startswith("notice: 2 lines in languages this model does not read (unknown 2) got no label; it reads en, ")
+    assert err.startswith("notice: 2 lines in languages this model does not read (unknown 2) got no label; it reads ")
     for fmt in ("text", "tsv"):
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         assert main(["classify", "--lang", "-f", fmt]) == 0

@@ -9,13 +9,12 @@ import json
 
 import numpy as np
 import pytest
+from test_langid import GEORGIAN, LINES
 
 import lstm_text
 from lstm_text import langid, ngram
 from lstm_text.cli import main
 from lstm_text.errors import LstmTextError
-
-from test_langid import GEORGIAN, LINES
 
 # One positive and one negative everyday line in a few languages (written for this test)
 PAIRS = {

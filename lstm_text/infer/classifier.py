@@ -299,14 +299,17 @@ def read_probs(
     None for a blank text and for one the gate refuses (in a language the model does not read). ``second``: the
     model that reads the lines the gate gives it (``Gate.ALSO``; ``ngram.NgramClassifier``), its probabilities
     taken over ``clf``'s labels (a binary model's negative and positive, renormalised)."""
+    from ..langid import Gate
+
     langs = gate(texts, batch_size) if gate is not None else None
+    who = [w for _, w in langs] if langs is not None else [Gate.OWN] * len(texts)
     out: list[np.ndarray | None] = [None] * len(texts)
-    own = [i for i, t in enumerate(texts) if t.strip() and (langs is None or langs[i][1] == gate.OWN)]
+    own = [i for i, t in enumerate(texts) if t.strip() and who[i] == Gate.OWN]
     if own:
         for i, p in zip(own, clf.probs(encode_lines(tokenizer, [texts[i] for i in own]), batch_size)):
             out[i] = p
-    other = [i for i, t in enumerate(texts) if langs is not None and langs[i][1] == gate.ALSO and t.strip()]
-    if other and second is not None:
+    other = [i for i, t in enumerate(texts) if t.strip() and who[i] == Gate.ALSO]
+    if other and second is not None and langs is not None:
         cols = [second.labels.index(c) for c in clf.cfg.labels]
         p = second.probs([texts[i] for i in other], [langs[i][0] for i in other])[:, cols]  # (M, C)
         p /= p.sum(1, keepdims=True)
