@@ -363,9 +363,11 @@ class Gate:
     ``UNKNOWN``. A model that records no language, or one that reads a language langid does not know (langid
     could not tell that language apart), refuses nothing; a line without letters is never refused.
 
-    ``also``: the languages a second model reads for this one (the built-ins' ``multilingual``): a line goes to
-    it when langid names one of them and gives the model's own languages less than half its probability (a line
-    of fewer than ``MIN_LETTERS`` letters: when it would be refused, as langid is often wrong on so few).
+    ``also``: the languages a second model reads for this one (the built-ins' ``multilingual``): a line the model
+    would refuse goes to it when langid names one of them, so the model answers the lines it answered without
+    one, as it did (English figures barely move), and the second model the lines that got no label; and so does
+    a line langid names in a language ``ALSO_READ`` with the model's that the second model reads (Nigerian
+    Pidgin) when the model's own languages have less than half its probability.
     """
 
     REFUSED, OWN, ALSO = 0, 1, 2  # who reads a line: nobody, the model, the second model
@@ -393,6 +395,12 @@ class Gate:
         """(L,) bool over langid's labels: ``reads``."""
         return np.array([lang in self.reads for lang in languages()])
 
+    @functools.cached_property
+    def _handed(self) -> set[str]:
+        """The languages ``ALSO_READ`` with the model's that the second model reads: it reads them better."""
+        return (self._read - set(self.reads)) & self.also
+
+
     def __call__(self, texts: list[str], batch_size: int = 2048) -> list[tuple[str, int]]:
         """(lang, reader) for each of ``texts``: ``REFUSED``, ``OWN`` or ``ALSO``; a blank text is ``NO_TEXT``
         and ``OWN``."""
@@ -408,12 +416,11 @@ class Gate:
         for f in _scan(lines, self._read, batch_size):
             read = np.where(f.script, f.probs[:, self._mask].sum(1), 0.0)  # (B,) the model's languages' share
             ok = (read > 1.0 - self.threshold) | ((f.letters < MIN_LETTERS) & (read > 1.0 - SURE))
-            own = f.probs[:, self._own].sum(1)  # (B,) its own languages' share (not those ``ALSO_READ``)
-            short = (f.letters < MIN_LETTERS).tolist()
-            for lang, yes, mine, few in zip(f.langs, ok.tolist(), own.tolist(), short):
+            own = f.probs[:, self._own].sum(1)  # (B,) the model's own languages' share (without ``ALSO_READ``)
+            for lang, yes, mine in zip(f.langs, ok.tolist(), own.tolist()):
                 if lang == NO_TEXT:
                     who = self.OWN
-                elif lang in self.also and (not yes if few else mine < 0.5):
+                elif lang in self.also and (not yes or (lang in self._handed and mine < 0.5)):
                     who = self.ALSO
                 else:
                     who = self.OWN if lang != UNKNOWN and yes else self.REFUSED

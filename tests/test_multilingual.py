@@ -18,7 +18,7 @@ from lstm_text.errors import LstmTextError
 
 # One positive and one negative everyday line in a few languages (written for this test)
 PAIRS = {
-    "de": ("Super, ich liebe es! Danke!", "Der Service war furchtbar, nie wieder."),
+    "de": ("Super, ich liebe es! Danke!", "Das war furchtbar, ich bin sehr enttäuscht."),
     "es": ("Me encanta, es una maravilla, gracias!", "Qué asco, el peor servicio, nunca más."),
     "ko": ("정말 재미있고 감동적인 영화 최고예요", "최악의 영화 돈 아깝다 시간 낭비"),
     "zh": ("质量很好，非常满意，推荐购买", "太差了，质量很烂，不推荐"),
