@@ -400,7 +400,6 @@ class Gate:
         """The languages ``ALSO_READ`` with the model's that the second model reads: it reads them better."""
         return (self._read - set(self.reads)) & self.also
 
-
     def __call__(self, texts: list[str], batch_size: int = 2048) -> list[tuple[str, int]]:
         """(lang, reader) for each of ``texts``: ``REFUSED``, ``OWN`` or ``ALSO``; a blank text is ``NO_TEXT``
         and ``OWN``."""

@@ -85,8 +85,8 @@ class NgramClassifier:
     idf (0: too rare to weigh) in one table, language k's rows from ``starts[k] + 1``, 2**``bits[k]`` of them
     (row 0: no n-gram); (L, C) each language's bias; the labels and the languages (langid's codes)."""
 
-    weight: np.ndarray  # (R, C) float32
-    idf: np.ndarray  # (R,) float32
+    weight: np.ndarray  # (R, C) float32 (float16 as read from a file)
+    idf: np.ndarray  # (R,) float32 (float16 as read)
     bias: np.ndarray  # (L, C) float32
     labels: list[str]
     langs: list[str]
@@ -115,7 +115,12 @@ class NgramClassifier:
     def _table(self) -> np.ndarray:
         """(R, C + 1) float32: each row's weights times its idf, and its idf squared (one bag sum gives a line's
         scores and its squared length)."""
-        return np.ascontiguousarray(np.concatenate([self.weight * self.idf[:, None], self.idf[:, None] ** 2], 1))
+        C = len(self.labels)
+        table = np.empty((len(self.idf), C + 1), np.float32)
+        idf = self.idf.astype(np.float32)
+        np.multiply(self.weight, idf[:, None], out=table[:, :C])
+        np.multiply(idf, idf, out=table[:, C])
+        return table
 
     def logits(self, texts: list[str], langs: list[str]) -> np.ndarray:
         """(N, C) scores of ``texts`` read as ``langs`` (one code per text; a language the model does not read
@@ -162,7 +167,7 @@ class NgramClassifier:
                 meta = json.loads((f.metadata() or {})["ngram"])
                 t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
             return cls(
-                np.ascontiguousarray(t["weight"], np.float32), np.ascontiguousarray(t["idf"], np.float32),
+                t["weight"], t["idf"],  # float16 as stored: only ``_table`` (float32) is read per line
                 t["bias"].astype(np.float32), meta["labels"], meta["langs"], meta["bits"], tuple(meta["orders"]),
                 meta["facts"],
             )  # fmt: skip
