@@ -146,13 +146,16 @@ class Collect:
         return self.stop
 
 
-def test_batched_rows_give_the_same_text_whatever_else_runs(model):
+@pytest.mark.parametrize("quantize", ["", "int8"])
+def test_batched_rows_give_the_same_text_whatever_else_runs(tiny_run, quantize):
     """Continuous batching: a request's text depends on its own prompt, settings and seed only, not on the rows
-    stepped beside it, when they joined, or how long their prompts are (read in chunks between steps)."""
+    stepped beside it, when they joined, or how long their prompts are (read in chunks between steps); with
+    int8 steps (the server's default) too."""
     from lstm_text.infer.batch import BatchGenerator
 
+    model = lstm_text.load(tiny_run, quantize=quantize)
     cfg = GenerateConfig(max_tokens=80, seed=11, temperature=0.9, top_p=0.95)
-    alone = BatchGenerator(model.net, model.tokenizer, prefill_chunk=16)
+    alone = BatchGenerator(model.net, model.tokenizer, quantize, prefill_chunk=16)
     want = Collect()
     alone.add("the king", cfg, 1, want)
     while alone:
@@ -160,7 +163,7 @@ def test_batched_rows_give_the_same_text_whatever_else_runs(model):
     assert want.text[0] == model.generate("the king", max_tokens=80, seed=11, temperature=0.9, top_p=0.95)
     assert want.finish == ["length"] and want.tokens == [80]
 
-    crowd = BatchGenerator(model.net, model.tokenizer, prefill_chunk=16)
+    crowd = BatchGenerator(model.net, model.tokenizer, quantize, prefill_chunk=16)
     others = [Collect(3), Collect(), Collect(), Collect()]
     crowd.add("a long prompt, read in chunks " * 5, GenerateConfig(max_tokens=50, seed=1, top_k=3), 3, others[0])
     crowd.add("the", GenerateConfig(max_tokens=200, greedy=True, repetition_penalty=1.3), 1, others[1])
