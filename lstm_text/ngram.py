@@ -204,16 +204,16 @@ def fit(
     frequency in that language) on its lines' TF-IDF weighted hashed n-grams. ``bits``: a language's part of the
     table (default ``bits_for`` its number of lines). A label a language's lines lack gets the bias ``NEVER``
     there. Deterministic."""
-    try:
-        from scipy.sparse import csr_matrix
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        raise LstmTextError("fitting an n-gram classifier needs scikit-learn: pip install 'lstm-text[bench]'") from None
     if not texts or not len(texts) == len(langs) == len(labels):
         raise LstmTextError("{texts}, langs and labels must be non-empty lists of one length", param="texts")
     classes, order = sorted(set(labels)), sorted(set(langs))
     if len(classes) < 2:
         raise LstmTextError(f"{{labels}} must hold at least two classes, got {classes}", param="labels")
+    try:
+        from scipy.sparse import csr_matrix
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise LstmTextError("fitting an n-gram classifier needs scikit-learn: pip install 'lstm-text[bench]'") from None
     y, lang = np.array(labels), np.array(langs)
     sizes = [(bits or {}).get(v) or bits_for(int((lang == v).sum())) for v in order]
     m = NgramClassifier(np.zeros(0), np.zeros(0), np.zeros(0), classes, order, sizes)
