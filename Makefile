@@ -57,7 +57,6 @@ pretrained: install
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3 lstm_text/pretrained/langid
 	PYTHONPATH=benchmarks $(BIN)/python benchmarks/langid_data.py --out runs/langid --seed 0
 	$(BIN)/python benchmarks/langid_fit.py runs/langid --seed 0 --out lstm_text/pretrained/langid/langid.safetensors
-	$(PIP) -e '.[bench]'  # the multilingual model is fitted by scikit-learn's LogisticRegression
 	PYTHONPATH=benchmarks $(BIN)/python benchmarks/multilingual_fit.py \
 		--out lstm_text/pretrained/multilingual/multilingual.safetensors
 	cp runs/sentiment/model.safetensors lstm_text/pretrained/sentiment/model.safetensors

@@ -8,7 +8,7 @@ SemEval-2017 Arabic, ``es`` and ``xlmt-es`` Spanish tweets, so one's train holds
 
 Run (the Makefile's ``pretrained`` target does): ``python benchmarks/multilingual_fit.py --out
 lstm_text/pretrained/multilingual/multilingual.safetensors`` (and its card, README.md beside it; ``--json F``
-writes the figures). Needs scikit-learn (``pip install 'lstm-text[bench]'``).
+writes the figures). Needs scikit-learn (the dev extra, which `make install` installs).
 """
 
 from __future__ import annotations
