@@ -33,7 +33,7 @@ FILE = "multilingual.safetensors"
 ORDERS = (1, 2, 3, 4, 5)  # the character n-grams read
 CHARS = 512  # characters of a line read (after links and @mentions are dropped)
 MIN_DF = 2  # an n-gram in fewer of a language's training lines has no weight (TfidfVectorizer's min_df)
-MIN_BITS, MAX_BITS = 15, 19  # a language's rows: 2**bits, bits = log2(its training lines) + 3 within these
+MIN_BITS, MAX_BITS = 15, 20  # a language's rows: 2**bits, bits = log2(its training lines) + 3 within these
 NEVER = -30.0  # the bias of a label a language's data does not hold (Korean and Chinese have no neutral)
 
 _NOISE = re.compile(r"https?://\S*|www\.\S*|@\w+|&\w+;|&#\d+;")  # links, @mentions, HTML entities
