@@ -231,12 +231,17 @@ class Model:
     def languages(self) -> list[str]:
         """The languages this model reads, as its card records them (``card.card_facts``; the built-ins: en), then
         those its ``companion`` reads for it. Empty: not recorded, and no line is refused for its language."""
+        also = self.companion.langs if self.companion is not None else []
+        return self._own_languages + [lang for lang in also if lang not in self._own_languages]
+
+    @property
+    def _own_languages(self) -> list[str]:
+        """The languages its card records: those the model reads itself."""
         if self._languages is None:
             from .card import card_facts
 
             self._languages = list(card_facts(self.ckpt)["language"])
-        also = self.companion.langs if self.companion is not None else []
-        return self._languages + [lang for lang in also if lang not in self._languages]
+        return self._languages
 
     @property
     def companion(self):
@@ -261,10 +266,8 @@ class Model:
         if self._gate is None:
             from .langid import Gate
 
-            self.languages  # noqa: B018 (reads the card)
-            assert self._languages is not None
             also = self.companion.langs if self.companion is not None else ()
-            self._gate = Gate(self._languages, also=also)
+            self._gate = Gate(self._own_languages, also=also)
         return self._gate
 
     def classify(self, texts: str | list[str], *, threshold: float = ClassifyConfig.threshold) -> dict | list[dict]:

@@ -28,6 +28,27 @@ MODEL_FILE = "model.safetensors"
 RESUME_FILE = "resume.safetensors"
 
 
+def save_arrays(path: str | Path, key: str, meta: dict, tensors: dict) -> None:
+    """Write NumPy ``tensors`` and ``meta`` (JSON under ``key`` in the header) as one safetensors file, atomically:
+    the built-in NumPy models (``langid.Langid``, ``ngram.NgramClassifier``)."""
+    from safetensors.numpy import save
+
+    atomic_write(Path(path), save(tensors, metadata={key: json.dumps(meta)}))
+
+
+def read_arrays(path: str | Path, key: str, what: str) -> tuple[dict, dict]:
+    """(meta, tensors) of a file ``save_arrays`` wrote with ``key``; a clear error naming ``what`` it should be
+    when it is not one."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "np") as f:
+            meta = json.loads((f.metadata() or {})[key])
+            return meta, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
+    except (OSError, KeyError, ValueError, SafetensorError) as e:
+        raise LstmTextError(f"{path} is not {what}: {e}") from None
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a crash at any moment leaves the old or the new file."""
     path = Path(path)

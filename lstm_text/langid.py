@@ -13,7 +13,6 @@ one is 40 lines of NumPy and torch (``fit``), with no dependency the rest of lst
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -183,29 +182,25 @@ class Langid:
         return z / z.sum(1, keepdims=True)
 
     def save(self, path: str | Path) -> None:
-        from safetensors.numpy import save
-
-        from .checkpoint import atomic_write
+        from .checkpoint import save_arrays
 
         meta = {"labels": self.labels, "orders": list(self.orders), "bits": self.bits,
                 "script_names": self.script_names, "facts": self.facts or {}}  # fmt: skip
         tensors = {"weight": self.weight.astype(np.float16), "bias": self.bias, "known": self.known,
                    "scripts": self.scripts, "writes": self.writes}  # fmt: skip
-        atomic_write(Path(path), save(tensors, metadata={"langid": json.dumps(meta)}))
+        save_arrays(path, "langid", meta, tensors)
 
     @classmethod
     def read(cls, path: str | Path) -> Langid:
-        from safetensors import SafetensorError, safe_open
+        from .checkpoint import read_arrays
 
+        meta, t = read_arrays(path, "langid", "a langid model")
         try:
-            with safe_open(str(path), "np") as f:
-                meta = json.loads((f.metadata() or {})["langid"])
-                t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
             return cls(
                 np.ascontiguousarray(t["weight"], np.float32), t["bias"], meta["labels"], t["known"], t["scripts"],
                 meta["script_names"], t["writes"], tuple(meta["orders"]), meta["bits"], meta["facts"],
             )  # fmt: skip
-        except (OSError, KeyError, ValueError, SafetensorError) as e:
+        except KeyError as e:
             raise LstmTextError(f"{path} is not a langid model: {e}") from None
 
 

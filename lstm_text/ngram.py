@@ -18,7 +18,6 @@ Fitting is scikit-learn's ``LogisticRegression`` (``fit``).
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,29 +148,25 @@ class NgramClassifier:
         return z / z.sum(1, keepdims=True)
 
     def save(self, path: str | Path) -> None:
-        from safetensors.numpy import save
-
-        from .checkpoint import atomic_write
+        from .checkpoint import save_arrays
 
         meta = {"labels": self.labels, "langs": self.langs, "bits": self.bits, "orders": list(self.orders),
                 "facts": self.facts or {}}  # fmt: skip
         tensors = {"weight": self.weight.astype(np.float16), "idf": self.idf.astype(np.float16), "bias": self.bias}
-        atomic_write(Path(path), save(tensors, metadata={"ngram": json.dumps(meta)}))
+        save_arrays(path, "ngram", meta, tensors)
 
     @classmethod
     def read(cls, path: str | Path) -> NgramClassifier:
-        from safetensors import SafetensorError, safe_open
+        from .checkpoint import read_arrays
 
+        meta, t = read_arrays(path, "ngram", "an n-gram classifier")
         try:
-            with safe_open(str(path), "np") as f:
-                meta = json.loads((f.metadata() or {})["ngram"])
-                t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
             return cls(
                 t["weight"], t["idf"],  # float16 as stored: only ``_table`` (float32) is read per line
                 t["bias"].astype(np.float32), meta["labels"], meta["langs"], meta["bits"], tuple(meta["orders"]),
                 meta["facts"],
             )  # fmt: skip
-        except (OSError, KeyError, ValueError, SafetensorError) as e:
+        except KeyError as e:
             raise LstmTextError(f"{path} is not an n-gram classifier: {e}") from None
 
 
