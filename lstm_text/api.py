@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,9 +24,7 @@ class Model:
         self._net = self._classifier = None
         self._guides: dict[str, Model] = {}  # steering classifiers by name, loaded once
         self._fits: dict[str, bool] = {}  # the classifiers whose tokenizer was found to read this model's text
-        self._languages: list[str] | None = None
         self._gate = None
-        self._companion: object = False  # not looked up yet (None: the model has none)
 
     @property
     def net(self):
@@ -234,30 +233,25 @@ class Model:
         also = self.companion.langs if self.companion is not None else []
         return self._own_languages + [lang for lang in also if lang not in self._own_languages]
 
-    @property
+    @functools.cached_property
     def _own_languages(self) -> list[str]:
         """The languages its card records: those the model reads itself."""
-        if self._languages is None:
-            from .card import card_facts
+        from .card import card_facts
 
-            self._languages = list(card_facts(self.ckpt)["language"])
-        return self._languages
+        return list(card_facts(self.ckpt)["language"])
 
-    @property
+    @functools.cached_property
     def companion(self):
         """The model that answers for this one the lines in the languages it does not read: for the built-ins
         ``sentiment`` and ``sentiment3``, the built-in ``multilingual`` (``ngram.NgramClassifier``); else None."""
-        if self._companion is False:
-            from .card import companion_of
+        from .card import companion_of
 
-            name = companion_of(self.ckpt)
-            if name is None:
-                self._companion = None
-            else:
-                from .ngram import builtin
+        name = companion_of(self.ckpt)
+        if name is None:
+            return None
+        from .ngram import builtin
 
-                self._companion = builtin(name)
-        return self._companion
+        return builtin(name)
 
     @property
     def gate(self):

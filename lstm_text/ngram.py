@@ -103,12 +103,19 @@ class NgramClassifier:
         at = {v: k for k, v in enumerate(self.langs)}
         return np.array([at.get(v, -1) for v in langs], np.int64)
 
+    @functools.cached_property
+    def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(L + 1,) each language's salt, rows' start and bits for ``bags``; the last: the "none" language (-1)."""
+        salts = np.array([_salt(v) for v in self.langs] + [0], np.uint32)
+        return salts, np.append(self.starts, 0), np.array(self.bits + [32], np.int64)
+
     def rows(self, texts: list[str], langs: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``bags`` of ``texts`` (raw lines) read as ``langs``."""
-        salts = np.array([_salt(v) for v in self.langs] + [0], np.uint32)  # [-1]: the "none" language
-        bits = np.array(self.bits + [32], np.int64)
-        starts = np.append(self.starts, 0)
-        return bags([text_of(t) for t in texts], self.which(langs), salts, starts, bits, self.orders)
+        return self._rows(texts, self.which(langs))
+
+    def _rows(self, texts: list[str], which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        salts, starts, bits = self._layout
+        return bags([text_of(t) for t in texts], which, salts, starts, bits, self.orders)
 
     @functools.cached_property
     def _table(self) -> np.ndarray:
@@ -128,7 +135,8 @@ class NgramClassifier:
         n, C = len(texts), len(self.labels)
         if not n:
             return np.zeros((0, C), np.float32)
-        ids, offsets = self.rows(texts, langs)
+        k = self.which(langs)
+        ids, offsets = self._rows(texts, k)
         s = np.empty((n, C + 1), np.float32)
         if _cell is not None:
             _bag(self._table, ids, offsets, s)
@@ -137,15 +145,14 @@ class NgramClassifier:
             rows[ids == 0] = 0.0  # no n-gram
             s[:] = np.add.reduceat(rows, offsets)
         z = s[:, :C] / np.sqrt(np.maximum(s[:, C:], 1e-12))
-        k = self.which(langs)
         z[k >= 0] += self.bias[k[k >= 0]]
         return z
 
     def probs(self, texts: list[str], langs: list[str]) -> np.ndarray:
         """(N, C) probabilities of ``labels`` for each text, read as ``langs``."""
-        z = self.logits(texts, langs)
-        z = np.exp(z - z.max(1, keepdims=True))
-        return z / z.sum(1, keepdims=True)
+        from .infer.classifier import softmax
+
+        return softmax(self.logits(texts, langs))
 
     def save(self, path: str | Path) -> None:
         from .checkpoint import save_arrays

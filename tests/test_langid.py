@@ -82,7 +82,7 @@ def test_lines_in_unknown_scripts_get_no_label_english_keeps_its_own(sentiment):
 
 
 def test_a_model_without_a_companion_gives_other_languages_no_label(sentiment, monkeypatch):
-    monkeypatch.setattr(sentiment, "_companion", None)
+    monkeypatch.setattr(sentiment, "companion", None)
     monkeypatch.setattr(sentiment, "_gate", langid.Gate(["en"]))
     r = sentiment.classify([LINES["en"], LINES["de"], LINES["ko"]])
     assert [x["lang"] for x in r] == ["en", "de", "ko"] and [x["label"] is None for x in r] == [False, True, True]

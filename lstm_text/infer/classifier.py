@@ -302,13 +302,14 @@ def read_probs(
     from ..langid import Gate
 
     langs = gate(texts, batch_size) if gate is not None else None
-    who = [w for _, w in langs] if langs is not None else [Gate.OWN] * len(texts)
+    readers = [w for _, w in langs] if langs is not None else [Gate.OWN] * len(texts)
+    who = [w if t.strip() else Gate.REFUSED for t, w in zip(texts, readers)]  # a blank text: nobody reads it
     out: list[np.ndarray | None] = [None] * len(texts)
-    own = [i for i, t in enumerate(texts) if t.strip() and who[i] == Gate.OWN]
+    own = [i for i, w in enumerate(who) if w == Gate.OWN]
     if own:
         for i, p in zip(own, clf.probs(encode_lines(tokenizer, [texts[i] for i in own]), batch_size)):
             out[i] = p
-    other = [i for i, t in enumerate(texts) if t.strip() and who[i] == Gate.ALSO]
+    other = [i for i, w in enumerate(who) if w == Gate.ALSO]
     if other and second is not None and langs is not None:
         cols = [second.labels.index(c) for c in clf.cfg.labels]
         p = second.probs([texts[i] for i in other], [langs[i][0] for i in other])[:, cols]  # (M, C)
