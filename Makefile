@@ -51,9 +51,11 @@ pretrained: install
 	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst2-phrases.tsv $(SPLITS)/train/imdb.tsv \
 		$(SPLITS)/train/pros_cons.tsv --dev $(SPLITS)/dev/sst2.tsv --dev $(SPLITS)/dev/imdb.tsv \
 		--dev $(SPLITS)/dev/pros_cons.tsv $(CLF) --vocab-size 6000 --epochs 4 --out runs/sentiment
-	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst5-3.tsv $(SPLITS)/train/objective.tsv \
-		--dev $(SPLITS)/dev/sst5-3.tsv --dev $(SPLITS)/dev/objective.tsv --init runs/sentiment --balance \
-		--dropout 0.5 --batch-size 64 --epochs 6 --seed 0 --out runs/sentiment3
+	$(BIN)/lstm-text train-classifier $(SPLITS)/train/sst5-3.tsv $(SPLITS)/train/sst5-3.tsv \
+		$(SPLITS)/train/objective.tsv $(SPLITS)/train/objective.tsv $(SPLITS)/train/objective.tsv \
+		$(SPLITS)/train/tweets.tsv $(SPLITS)/train/reddit.tsv --dev $(SPLITS)/dev/sst5-3.tsv \
+		--dev $(SPLITS)/dev/objective.tsv --dev $(SPLITS)/dev/tweets.tsv --dev $(SPLITS)/dev/reddit.tsv \
+		--init runs/sentiment --balance --dropout 0.5 --batch-size 64 --epochs 4 --seed 0 --out runs/sentiment3
 	mkdir -p lstm_text/pretrained/sentiment lstm_text/pretrained/sentiment3 lstm_text/pretrained/langid
 	PYTHONPATH=benchmarks $(BIN)/python benchmarks/langid_data.py --out runs/langid --seed 0
 	$(BIN)/python benchmarks/langid_fit.py runs/langid --seed 0 --out lstm_text/pretrained/langid/langid.safetensors
@@ -63,7 +65,7 @@ pretrained: install
 	cp runs/sentiment3/model.safetensors lstm_text/pretrained/sentiment3/model.safetensors
 	$(BIN)/python -c "from lstm_text.card import write_card; write_card('sentiment'); write_card('sentiment3')"
 	for s in sst2 imdb pros_cons; do $(BIN)/lstm-text evaluate sentiment $(SPLITS)/dev/$$s.tsv; done
-	for s in sst5-3 objective; do $(BIN)/lstm-text evaluate sentiment3 $(SPLITS)/dev/$$s.tsv; done
+	for s in sst5-3 objective tweets reddit; do $(BIN)/lstm-text evaluate sentiment3 $(SPLITS)/dev/$$s.tsv; done
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache .hypothesis

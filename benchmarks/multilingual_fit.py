@@ -31,13 +31,22 @@ _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if _SHARED.is_dir():  # the project's machines keep the data beside the checkout, as the Makefile assumes
     os.environ.setdefault("LSTM_TEXT_DATA", str(_SHARED))
 
-from multilingual import read_tsv, scores  # noqa: E402  (beside this script)
+from multilingual import read_tsv, scores  # noqa: E402
 
 from lstm_text import langid, ngram  # noqa: E402
+
+import splits  # noqa: E402  (beside this script)
 
 # each folder's language as langid names it (ISO 639: 639-1 where there is one, else 639-3)
 AFRI = {"amh": "am", "arq": "arq", "ary": "ary", "hau": "ha", "ibo": "ig", "kin": "rw", "pcm": "pcm", "por": "pt",
         "swa": "sw", "tso": "ts", "twi": "tw", "yor": "yo"}  # fmt: skip
+
+
+# English, which sentiment3 reads with its LSTM and this model together (pretrained.CARDS' "mix"): splits.py's
+# train parts, each repeated this many times (SST-5 and the objective sentences twice: tweets and Reddit comments
+# outnumber them ten to one)
+ENGLISH = {"tweets": 1, "reddit": 1, "sst5-3": 2, "objective": 2}
+BITS = {"en": 19}  # 2**19 English rows, not bits_for's 2**20: the file stays under 30 MB
 
 
 def lang_of(folder: str) -> str:
@@ -59,6 +68,7 @@ def main() -> None:
     ap.add_argument("--max-iter", type=int, default=1000, help="lbfgs iterations at most (per language)")
     ap.add_argument("--folders", default="", help="comma-separated folder names (default: all)")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--no-english", action="store_true", help="leave English out (the folders only)")
     a = ap.parse_args()
 
     root = Path(os.environ["LSTM_TEXT_DATA"]) / "multilingual"
@@ -75,8 +85,15 @@ def main() -> None:
             langs.append(lang_of(f))
             labels.append(y)
     print(f"{len(texts):,} training lines from {len(folders)} folders ({dropped:,} dropped: in a dev split)")
+    english = {} if a.no_english else ENGLISH
+    for name, times in english.items():
+        rows = splits.train_set(name)
+        texts += [t for t, _ in rows] * times
+        labels += [y for _, y in rows] * times
+        langs += ["en"] * (len(rows) * times)
+        print(f"English {name}: {len(rows):,} lines x {times}")
     t0 = time.perf_counter()
-    m = ngram.fit(texts, langs, labels, C=a.C, max_iter=a.max_iter)
+    m = ngram.fit(texts, langs, labels, C=a.C, max_iter=a.max_iter, bits=BITS)
     secs = time.perf_counter() - t0
     print(f"fitted in {secs:.0f} s", flush=True)
 
@@ -94,11 +111,22 @@ def main() -> None:
               f"langid right {row['named_right']:.3f}", flush=True)  # fmt: skip
     mean = float(np.mean([r["langid"]["macro_f1"] for r in figures.values()]))
     print(f"mean dev macro-F1 over {len(figures)} folders: {mean:.4f}")
+    english_dev = {}
+    for name in english:
+        rows = splits.dev_set(name)
+        pred = [m.labels[i] for i in m.probs([t for t, _ in rows], ["en"] * len(rows)).argmax(1)]
+        english_dev[name] = scores([y for _, y in rows], pred)
+        print(
+            f"English {name} dev (alone, without sentiment3's LSTM): macro-F1 {english_dev[name]['macro_f1']:.3f}, "
+            f"accuracy {english_dev[name]['acc']:.3f}"
+        )
     m.facts = {
         "train_lines": len(texts), "dropped_in_dev": dropped, "folders": folders, "C": a.C,
         "max_iter": a.max_iter,
         "fit_seconds": round(secs, 1), "dev_mean_macro_f1": mean,
         "dev": {f: {"macro_f1": r["langid"]["macro_f1"], "acc": r["langid"]["acc"]} for f, r in figures.items()},
+        "english": {name: {"times": k, "train_lines": len(splits.train_set(name))} for name, k in english.items()},
+        "english_dev": english_dev,
     }  # fmt: skip
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ def lstm_figures(model, clf: Classifier, pairs: list[tuple[str, str]], lines: li
 
     model.gate(["warm-up"])  # langid loaded before timing
     return {
-        "accuracy": evaluate_labelled(clf, model.tokenizer, pairs)["accuracy"],
+        "accuracy": evaluate_labelled(model.read, model.labels, pairs)["accuracy"],
         "lines_per_s": bench.classify_rate(clf, model.tokenizer, lines, reps, gate=model.gate),
         "lines_per_s_without_lang": bench.classify_rate(clf, model.tokenizer, lines, reps),
         "threads": clf.threads,

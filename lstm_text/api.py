@@ -242,16 +242,18 @@ class Model:
 
     @functools.cached_property
     def companion(self):
-        """The model that answers for this one the lines in the languages it does not read: for the built-ins
-        ``sentiment`` and ``sentiment3``, the built-in ``multilingual`` (``ngram.NgramClassifier``); else None."""
+        """The ``ngram.Companion`` that answers for this model the lines in the languages it does not read, and
+        joins it on those both read (for the built-ins ``sentiment`` and ``sentiment3``: the built-in
+        ``multilingual``); else None."""
         from .card import companion_of
 
-        name = companion_of(self.ckpt)
-        if name is None:
+        found = companion_of(self.ckpt)
+        if found is None:
             return None
-        from .ngram import builtin
+        from .ngram import Companion, builtin
 
-        return builtin(name)
+        name, mix = found
+        return Companion(builtin(name), tuple(self._own_languages), mix)
 
     @property
     def gate(self):
@@ -306,17 +308,27 @@ class Model:
             return pairs
         return ((t, {**r, "explain": self.explain(t) if r["label"] is not None else []}) for t, r in pairs)
 
+    def read(self, texts: list[str], lang: str | None = None):
+        """(N, C) probabilities over ``labels`` of ``texts`` read as ``lang`` (default: the model's first language)
+        by this model, joined with its ``companion`` where that language is one both read (``sentiment3`` and
+        English): what ``classify`` answers for lines langid finds in that language. No language ID."""
+        from .infer.classifier import encode_lines
+
+        p = self.classifier.probs(encode_lines(self.tokenizer, texts))
+        c, lang = self.companion, lang or next(iter(self._own_languages), None)
+        return c.join(p, texts, [lang] * len(texts), self.labels) if c is not None and lang else p
+
     def explain(self, text: str) -> list[tuple[str, float]]:
         """(word, weight) pairs: how much each word raised the predicted label's probability (by occlusion, with
-        the model that reads the text: this one, or its ``companion``)."""
-        from .infer.classifier import encode_lines, explain
+        the model or models that read the text: this one, its ``companion``, or both)."""
+        from .infer.classifier import explain
 
-        clf, second = self.classifier, self.companion
-        if second is not None:
-            lang, who = self.gate([text])[0]
-            if who == self.gate.ALSO:
-                return explain(lambda ts: second.probs(ts, [lang] * len(ts)), text)
-        return explain(lambda ts: clf.probs(encode_lines(self.tokenizer, ts)), text)
+        if self.companion is None:
+            return explain(self.read, text)
+        lang, who = self.gate([text])[0]  # every variant is read as the line is: in its language, by its readers
+        if who == self.gate.ALSO:
+            return explain(lambda ts: self.companion.probs(ts, [lang] * len(ts), self.labels), text)
+        return explain(lambda ts: self.read(ts, lang), text)
 
     def evaluate_labelled(
         self,
@@ -335,7 +347,7 @@ class Model:
         from .data.labelled import map_labels, read_labelled
         from .evaluate import evaluate_labelled
 
-        clf = self.classifier
+        self._need_classifier()
         trained = self.meta.get("training", {})
         given = label_map is not None
         if not given:
@@ -346,7 +358,7 @@ class Model:
             label_column=label_column or trained.get("label_column", "label"),
             encoding=encoding,
         )
-        return evaluate_labelled(clf, self.tokenizer, map_labels(pairs, label_map, check=given))
+        return evaluate_labelled(self.read, self.labels, map_labels(pairs, label_map, check=given))
 
     def export(self, out: str | Path, *, format: str = "onnx", quantize: str = "", check: bool = True) -> dict:
         """Write this model for other runtimes into the folder ``out`` (``export.export``): ONNX graphs, the

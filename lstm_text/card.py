@@ -23,11 +23,14 @@ def _builtin(path: Path) -> dict | None:
     return CARDS.get(path.parent.name) if path.parent.parent == HERE else None
 
 
-def companion_of(ckpt) -> str | None:
-    """The built-in model that answers, for a built-in one, the lines in the languages it does not read
-    (``pretrained.CARDS``' "companion"); None for the others."""
+def companion_of(ckpt) -> tuple[str, float] | None:
+    """The built-in model that answers, for a built-in one, the lines in the languages it does not read, and the
+    weight of its word on the lines in the languages both read (``pretrained.CARDS``' "companion" and "mix");
+    None for the others."""
     builtin = _builtin(Path(str(ckpt.meta.get("path", MODEL_FILE))).resolve())
-    return builtin.get("companion") if builtin else None
+    if not builtin or "companion" not in builtin:
+        return None
+    return builtin["companion"], builtin.get("mix", 0.0)
 
 
 def card_facts(ckpt) -> dict:

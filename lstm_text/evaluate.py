@@ -148,9 +148,9 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     return float(temps[int(np.argmin([nll(logits / t, gold) for t in temps]))])
 
 
-def evaluate_labelled(clf, tokenizer, pairs: list[tuple[str, str]]) -> dict:
-    """Classifier metrics on (text, label) pairs; pairs whose label the model lacks are counted, not scored."""
-    labels = clf.cfg.labels
+def evaluate_labelled(probs, labels: list[str], pairs: list[tuple[str, str]]) -> dict:
+    """Classifier metrics on (text, label) pairs; pairs whose label the model lacks are counted, not scored.
+    ``probs``: texts -> (N, C) probabilities over ``labels`` (``Model.read``)."""
     known = [(t, lab) for t, lab in pairs if lab in labels]
     unknown = sorted({lab for _, lab in pairs if lab not in labels})
     if not known:
@@ -159,12 +159,9 @@ def evaluate_labelled(clf, tokenizer, pairs: list[tuple[str, str]]) -> dict:
         raise LstmTextError(
             f"none of the file's labels ({', '.join(unknown[:5])}) is one of the model's ({', '.join(labels)})"
         )
-    from .infer.classifier import encode_lines
-
-    probs = clf.probs(encode_lines(tokenizer, [t for t, _ in known]))
     gold = np.array([labels.index(lab) for _, lab in known])
     return {
-        **classification_metrics(probs, gold, labels),
+        **classification_metrics(probs([t for t, _ in known]), gold, labels),
         "unknown_labels": unknown,
         "skipped": len(pairs) - len(known),
     }

@@ -3,8 +3,9 @@ language over the TF-IDF weighted, hashed character 1-5-grams of a line, the lan
 (each language its own rows, sized to its data), the line's language as langid names it.
 
 The built-in ``multilingual`` model is one of these, fitted on the 28 folders of ``../shared/data/multilingual``
-(``benchmarks/multilingual_fit.py``); ``sentiment`` and ``sentiment3`` hand it the lines langid finds in one of
-its languages (``Model.classify``).
+and on English tweets, Reddit comments, SST-5 and objective sentences (``benchmarks/multilingual_fit.py``);
+``sentiment`` and ``sentiment3`` hand it the lines langid finds in one of its languages, and ``sentiment3`` reads
+English with its LSTM and this model together (``Companion``, ``Model.classify``).
 
 Why not an LSTM: a multilingual BiLSTM over the same data (unigram SentencePiece, 96 units) reached a mean dev
 macro-F1 of 0.589 across the folders, below a character TF-IDF + logistic regression trained per folder (0.638),
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,49 @@ class NgramClassifier:
             raise LstmTextError(f"{path} is not an n-gram classifier: {e}") from None
 
 
+@dataclass(frozen=True)
+class Companion:
+    """An ``NgramClassifier`` as it answers for another model (a built-in's ``multilingual``): it reads alone the
+    lines in its languages that the other does not read (``langs``), and in the languages both read its
+    log-probabilities join the other's with weight ``mix`` (a product of experts: p ~ p_other**(1 - mix) *
+    p_ngram**mix; 0: it leaves those lines to the other). ``infer.classifier.read_probs`` does both."""
+
+    model: NgramClassifier = field(repr=False)
+    own: tuple[str, ...] = ()  # the other model's languages
+    mix: float = 0.0
+
+    @property
+    def langs(self) -> list[str]:
+        """The languages it reads alone: its own less the other model's."""
+        return [v for v in self.model.langs if v not in self.own]
+
+    @property
+    def shared(self) -> list[str]:
+        """The languages whose lines it reads with the other model (none when ``mix`` is 0)."""
+        return [v for v in self.model.langs if v in self.own] if self.mix else []
+
+    def probs(self, texts: list[str], langs: list[str], labels: list[str]) -> np.ndarray:
+        """(N, C) its probabilities over the other model's ``labels`` (a binary model's negative and positive,
+        renormalised) for ``texts`` read as ``langs``."""
+        q = self.model.probs(texts, langs)[:, [self.model.labels.index(c) for c in labels]]
+        return q / q.sum(1, keepdims=True)
+
+    def join(self, p: np.ndarray, texts: list[str], langs: list[str], labels: list[str]) -> np.ndarray:
+        """(N, C) the other model's probabilities ``p`` over ``labels`` for ``texts``, joined with its own on the
+        lines whose language is ``shared``: softmax((1 - mix) log p + mix log q)."""
+        from .infer.classifier import softmax
+
+        shared = set(self.shared)
+        both = [k for k, v in enumerate(langs) if v in shared]
+        if not both:
+            return p
+        q = self.probs([texts[k] for k in both], [langs[k] for k in both], labels)
+        p = p.copy()
+        z = (1.0 - self.mix) * np.log(np.maximum(p[both], 1e-12)) + self.mix * np.log(np.maximum(q, 1e-12))  # (M, C)
+        p[both] = softmax(z)
+        return p
+
+
 @functools.cache
 def builtin(name: str = NAME) -> NgramClassifier:
     """A built-in n-gram model (``multilingual``), loaded on first use, once per process."""
@@ -264,6 +308,10 @@ def card(m: NgramClassifier) -> str:
         {"dataset": f"multilingual/{folder} dev", "split": "dev", "metric": "f1", "name": "dev macro-F1",
          "value": r["macro_f1"]}
         for folder, r in f.get("dev", {}).items()
+    ] + [
+        {"dataset": f"{name} dev (English, alone: sentiment3 reads English with it and its LSTM)", "split": "dev",
+         "metric": "f1", "name": "dev macro-F1", "value": r["macro_f1"]}
+        for name, r in f.get("english_dev", {}).items()
     ]  # fmt: skip
     lo, hi = min(m.orders), max(m.orders)
     return render(

@@ -122,13 +122,15 @@ def test_builtin_classifier_probs_match(tmp_path, name):
 
     import lstm_text
     from lstm_text.export import check
+    from lstm_text.infer.classifier import read_probs, result
 
     m = lstm_text.load(name)
     m.export(tmp_path / "x", check=False)
     assert check(m, tmp_path / "x", batch=8, length=64)["classifier_probs"] < 1e-5
     lines = ["I didn't like it AT ALL!!!", "a gorgeous , witty , seductive movie .", "😍 loved it", "", "meh"]
     got = _example("onnx_classify").classify(tmp_path / "x", lines)
-    for g, want in zip(got, m.classify(lines)):
+    _, probs = read_probs(m.classifier, m.tokenizer, lines)  # the model alone: an export holds no companion
+    for g, want in zip(got, (result(m.labels, p) for p in probs)):
         assert (g is None) == (want["label"] is None)
         if g is not None:
             assert g[0] == want["label"] and np.isclose(g[1], want["score"], atol=1e-5)

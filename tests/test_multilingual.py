@@ -1,6 +1,7 @@
 """Sentiment in other languages: the built-ins hand the lines langid finds in the built-in ``multilingual``'s
 languages to it (``ngram.NgramClassifier``), in Python, on the command line and over HTTP; its features keep every
-script; fitting, saving and reading a small one."""
+script; fitting, saving and reading a small one. And English posts: ``sentiment3`` joins its LSTM and
+``multilingual``'s English weights (``ngram.Companion``)."""
 
 from __future__ import annotations
 
@@ -189,3 +190,51 @@ def test_builtin_card_is_current_and_flags_restricted_sources():
     assert len(m.facts["dev"]) == 28 and m.facts["dev_mean_macro_f1"] > 0.6
     info = lstm_text.load("sentiment3").info()["card"]
     assert "multilingual" in info["data"] and info["language"].startswith("en, ")
+
+
+def test_companion_reads_other_languages_alone_and_joins_on_shared_ones():
+    texts, langs, labels = _toy()
+    m = ngram.fit(texts, langs, labels)
+    c = ngram.Companion(m, own=("en",), mix=0.25)
+    assert c.langs == ["de"] and c.shared == ["en"]
+    assert ngram.Companion(m, own=("en",)).shared == []  # mix 0: it leaves English to the other model
+    lines, read_as = ["great film", "furchtbar das"], ["en", "de"]
+    q = c.probs(lines, read_as, ["positive", "negative"])  # over the other model's labels, in its order
+    assert np.allclose(q, m.probs(lines, read_as)[:, ::-1])
+    p = np.array([[0.9, 0.1], [0.6, 0.4]])  # the other model's: it finds both lines positive
+    joined = c.join(p, lines, read_as, ["positive", "negative"])
+    want = p[0] ** 0.75 * q[0] ** 0.25
+    assert np.allclose(joined[0], want / want.sum()) and np.array_equal(joined[1], p[1])  # German: not joined
+    assert np.array_equal(p, [[0.9, 0.1], [0.6, 0.4]])  # the caller's array is left as it was
+
+
+def test_sentiment3_reads_english_with_both_models_sentiment_with_its_own(models):
+    from lstm_text.infer.classifier import encode_lines
+
+    line = "omg this new phone is amazing, best purchase ever!!"
+    for name, m in models.items():
+        lstm = m.classifier.probs(encode_lines(m.tokenizer, [line]))
+        got = np.array([m.classify(line)["probs"][c] for c in m.labels])
+        if m.companion.mix:
+            q = m.companion.probs([line], ["en"], m.labels)
+            want = lstm[0] ** (1 - m.companion.mix) * q[0] ** m.companion.mix
+            assert np.allclose(got, want / want.sum(), atol=1e-6), name
+        else:
+            assert np.allclose(got, lstm[0], atol=1e-6), name
+    assert models["sentiment3"].companion.mix > 0 and models["sentiment"].companion.mix == 0
+
+
+# Everyday English posts (written for this test): opinions are not neutral, plain facts are
+TWEETS = {
+    "@user I love this new album so much, best thing all year!! #blessed": "positive",
+    "Can't wait for the game tonight, so excited!!": "positive",
+    "ugh my flight got cancelled again, this airline is a joke": "negative",
+    "Worst customer service ever @user, still waiting 3 hours for a reply. Never again": "negative",
+    "The meeting is scheduled for 3 pm on Friday in room 204.": "neutral",
+    "the train leaves at 7 tomorrow morning from platform 2": "neutral",
+}
+
+
+def test_sentiment3_reads_opinionated_posts_and_plain_facts(models):
+    r = models["sentiment3"].classify(list(TWEETS))
+    assert [x["label"] for x in r] == list(TWEETS.values()) and {x["lang"] for x in r} == {"en"}

@@ -297,24 +297,26 @@ def read_probs(
 ) -> tuple[list[str] | None, list[np.ndarray | None]]:
     """Each text's language ("lang": ``gate``'s, None without a gate) and its probabilities over ``clf``'s labels:
     None for a blank text and for one the gate refuses (in a language the model does not read). ``second``: the
-    model that reads the lines the gate gives it (``Gate.ALSO``; ``ngram.NgramClassifier``), its probabilities
-    taken over ``clf``'s labels (a binary model's negative and positive, renormalised)."""
+    ``ngram.Companion`` that reads alone the lines the gate gives it (``Gate.ALSO``) and, with weight
+    ``second.mix``, joins ``clf`` on the lines in its ``shared`` languages; its probabilities are taken over
+    ``clf``'s labels (a binary model's negative and positive, renormalised)."""
     from ..langid import Gate
 
     langs = gate(texts, batch_size) if gate is not None else None
     readers = [w for _, w in langs] if langs is not None else [Gate.OWN] * len(texts)
     who = [w if t.strip() else Gate.REFUSED for t, w in zip(texts, readers)]  # a blank text: nobody reads it
     out: list[np.ndarray | None] = [None] * len(texts)
+    labels = clf.cfg.labels
     own = [i for i, w in enumerate(who) if w == Gate.OWN]
     if own:
-        for i, p in zip(own, clf.probs(encode_lines(tokenizer, [texts[i] for i in own]), batch_size)):
-            out[i] = p
+        p = clf.probs(encode_lines(tokenizer, [texts[i] for i in own]), batch_size)  # (N, C)
+        if second is not None and langs is not None:
+            p = second.join(p, [texts[i] for i in own], [langs[i][0] for i in own], labels)
+        for i, row in zip(own, p):
+            out[i] = row
     other = [i for i, w in enumerate(who) if w == Gate.ALSO]
     if other and second is not None and langs is not None:
-        cols = [second.labels.index(c) for c in clf.cfg.labels]
-        p = second.probs([texts[i] for i in other], [langs[i][0] for i in other])[:, cols]  # (M, C)
-        p /= p.sum(1, keepdims=True)
-        for i, row in zip(other, p):
+        for i, row in zip(other, second.probs([texts[i] for i in other], [langs[i][0] for i in other], labels)):
             out[i] = row
     return (None if langs is None else [lang for lang, _ in langs]), out
 
