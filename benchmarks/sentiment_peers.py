@@ -260,7 +260,7 @@ def main() -> None:
     p.add_argument(
         "--train3",
         type=names_arg(splits.SENTIMENT_TRAIN),
-        default=["sst5-3", "objective"],
+        default=["sst5-3", "objective", "tweets", "reddit"],
         help="train parts for the three-class TF-IDF + LR: the built-in sentiment3's fine-tuning data (default: "
         "%(default)s; its encoder comes from sentiment: add sst2-phrases,imdb,pros_cons to give the peer all of it)",
     )
