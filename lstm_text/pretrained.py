@@ -158,17 +158,20 @@ CARDS["langid"] = {
 
 # the built-in multilingual model (lstm_text.ngram.NgramClassifier): sentiment and sentiment3 hand it the lines
 # langid finds in one of its languages; its card is README.md beside its file (lstm_text.ngram.card)
-_MULTI_SOURCES = {k: v for k, v in _LANGID_SOURCES.items() if k.startswith("multilingual/")}
-_MULTI_LANGUAGES = [lang for lang in _LANGID_LANGUAGES if lang != "en"]
+_MULTI_SOURCES = {k: v for k, v in _LANGID_SOURCES.items() if k.startswith("multilingual/")} | {
+    "tweets": _SOURCES["tweets"], "reddit": _SOURCES["reddit"], "sst": _SOURCES["sst"], "subj": _SOURCES["subj"],
+}  # fmt: skip
 CARDS["multilingual"] = {
     "license": "other",
     "license_name": "research-data",
-    "language": _MULTI_LANGUAGES,
-    "datasets": ["multilingual (28 folders)"],
+    "language": _LANGID_LANGUAGES,
+    "datasets": ["multilingual (28 folders)", "tweets", "reddit", "sst5", "subj"],
     "sources": [{"name": k, "licence": v} for k, v in _MULTI_SOURCES.items()],
-    "intended_use": "The sentiment (negative, neutral or positive) of a line in one of its 24 languages, for the "
+    "intended_use": "The sentiment (negative, neutral or positive) of a line in one of 24 languages, for the "
     "built-ins `sentiment` and `sentiment3` (which read English themselves): `lstm-text classify` hands it the "
-    "lines langid finds in its languages. It is part of those models, not one to load on its own.",
+    "lines langid finds in those languages; and of an English line for `sentiment3`, which joins its English "
+    f"weights (tweets, Reddit comments, SST-5, objective sentences) with its own LSTM's answer (mix {MIX}). It is "
+    "part of those models, not one to load on its own.",
     "limitations": [
         "Each language's figures are those of one or two sources (tweets for most; movie reviews in Korean, "
         "shopping and hotel reviews in Chinese, students' feedback in Vietnamese, medical opinions in Polish): "
@@ -185,5 +188,6 @@ for _name in ("sentiment", "sentiment3"):
     CARDS[_name] = CARDS[_name] | {
         "companion": "multilingual",
         "datasets": [*CARDS[_name]["datasets"], "multilingual (28 folders, read by the built-in multilingual)"],
-        "sources": [*CARDS[_name]["sources"], *CARDS["multilingual"]["sources"]],
-    }
+        "sources": [*CARDS[_name]["sources"],
+                    *(x for x in CARDS["multilingual"]["sources"] if x not in CARDS[_name]["sources"])],
+    }  # fmt: skip
