@@ -215,6 +215,7 @@ def test_sentiment3_reads_english_with_both_models_sentiment_with_its_own(models
     for name, m in models.items():
         lstm = m.classifier.probs(encode_lines(m.tokenizer, [line]))
         got = np.array([m.classify(line)["probs"][c] for c in m.labels])
+        assert np.allclose(m.read([line])[0], got, atol=1e-6)  # what evaluate and explain read
         if m.companion.mix:
             q = m.companion.probs([line], ["en"], m.labels)
             want = lstm[0] ** (1 - m.companion.mix) * q[0] ** m.companion.mix
@@ -222,6 +223,8 @@ def test_sentiment3_reads_english_with_both_models_sentiment_with_its_own(models
         else:
             assert np.allclose(got, lstm[0], atol=1e-6), name
     assert models["sentiment3"].companion.mix > 0 and models["sentiment"].companion.mix == 0
+    words = models["sentiment3"].explain(line)  # occlusion through both models, as classify reads the line
+    assert [w for w, _ in words] == line.split() and max(words, key=lambda x: x[1])[0] in ("amazing,", "best")
 
 
 # Everyday English posts (written for this test): opinions are not neutral, plain facts are
