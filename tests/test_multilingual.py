@@ -66,12 +66,14 @@ def test_explain_uses_the_model_that_reads_the_line(models):
 
 
 def test_cli_and_http_answer_other_languages(monkeypatch, capsys):
-    lines = [PAIRS["de"][0], PAIRS["ko"][1], GEORGIAN]
+    lines = [PAIRS["de"][0], PAIRS["ko"][1], GEORGIAN, "Can't wait for the game tonight, so excited!!"]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert main(["classify", "--model", "sentiment3", "-f", "jsonl"]) == 0
     out, err = capsys.readouterr()
     recs = [json.loads(x) for x in out.splitlines()]
-    assert [(r["lang"], r["label"]) for r in recs] == [("de", "positive"), ("ko", "negative"), ("unknown", None)]
+    assert [(r["lang"], r["label"]) for r in recs] == [
+        ("de", "positive"), ("ko", "negative"), ("unknown", None), ("en", "positive")
+    ]  # fmt: skip
     assert "(unknown 1)" in err
     from fastapi.testclient import TestClient
 
@@ -81,6 +83,7 @@ def test_cli_and_http_answer_other_languages(monkeypatch, capsys):
         r = client.post("/v1/classify", json={"texts": lines})
     assert r.status_code == 200, r.text
     assert [(x["lang"], x["label"]) for x in r.json()["results"]] == [(r["lang"], r["label"]) for r in recs]
+    assert r.json()["results"][3]["score"] == pytest.approx(recs[3]["score"], abs=1e-6)  # both models over HTTP too
 
 
 # every script the data holds: Hangul, Han, Thai (no spaces), Arabic, Ge'ez, Devanagari, Vietnamese, emoji
