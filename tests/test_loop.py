@@ -281,6 +281,19 @@ def test_warm_up_ends_within_a_tenth_of_any_run():
     assert lr_at(timed, 3, 0.1) == pytest.approx(timed.lr, rel=0.05) and lr_at(timed, 3, 0.05) < 0.6 * timed.lr
 
 
+def test_warm_up_peaks_at_lr_on_its_last_step():
+    """Before: the last warm-up step took the cosine's rate, a hair under --lr, so --lr was never used and the
+    shipped sentiment model no longer came back from its recipe (benchmarks/README.md)."""
+    from lstm_text.config import classifier_train
+    from lstm_text.training.loop import lr_at
+
+    cfg = classifier_train(epochs=4)  # a long run: warm-up over its 50 steps
+    assert cfg.warmup == 50
+    assert lr_at(cfg, 48, 0.001) == pytest.approx(cfg.lr * 49 / 50)
+    assert lr_at(cfg, 49, 0.001) == cfg.lr  # the peak, exactly
+    assert lr_at(cfg, 50, 0.001) < cfg.lr  # then the cosine
+
+
 def test_patience_counts_only_once_the_warm_up_is_over_and_the_loss_has_left_chance(tmp_path, monkeypatch, stars):
     """Before: with --time-budget and patience, dev stuck at the majority class stopped the run at step 8."""
     from lstm_text.training.classifier import ClassifierTask

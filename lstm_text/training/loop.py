@@ -116,10 +116,10 @@ def warmup_factor(cfg: TrainConfig, step: int, progress: float) -> float:
 
 
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Linear warm-up (``warmup_factor``), then cosine decay to ``lr * min_lr_ratio`` at progress 1."""
-    warm = warmup_factor(cfg, step, progress)
-    if warm < 1.0:
-        return cfg.lr * warm
+    """Linear warm-up (``warmup_factor``), whose last step reaches ``lr``, then cosine decay to
+    ``lr * min_lr_ratio`` at progress 1."""
+    if step < cfg.warmup and progress < WARMUP_SHARE:  # the warm-up's steps, its last at warmup_factor 1
+        return cfg.lr * warmup_factor(cfg, step, progress)
     cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
