@@ -33,7 +33,8 @@ FILE = "multilingual.safetensors"
 ORDERS = (1, 2, 3, 4, 5)  # the character n-grams read
 CHARS = 512  # characters of a line read (after links and @mentions are dropped)
 MIN_DF = 2  # an n-gram in fewer of a language's training lines has no weight (TfidfVectorizer's min_df)
-MIN_BITS, MAX_BITS = 15, 20  # a language's rows: 2**bits, bits = log2(its training lines) + 3 within these
+MIN_BITS, MAX_BITS = 16, 21  # a language's rows: 2**bits, bits = log2(its training lines) + 4 within these
+IDF_STEP = 1 / 16  # a stored idf is a multiple of this in a uint8 (idf is 1 to log(lines) + 1; 0: no weight)
 NEVER = -30.0  # the bias of a label a language's data does not hold (Korean and Chinese have no neutral)
 
 _NOISE = re.compile(r"https?://\S*|www\.\S*|@\w+|&\w+;|&#\d+;")  # links, @mentions, HTML entities
@@ -57,7 +58,7 @@ def _salt(lang: str) -> int:
 
 def bits_for(lines: int) -> int:
     """The size of a language's part of the table (2**bits rows) for its number of training lines."""
-    return int(np.clip(round(np.log2(max(lines, 1))) + 3, MIN_BITS, MAX_BITS))
+    return int(np.clip(round(np.log2(max(lines, 1))) + 4, MIN_BITS, MAX_BITS))
 
 
 def bags(texts: list[str], which: np.ndarray, salts: np.ndarray, starts: np.ndarray, bits: np.ndarray,
@@ -83,16 +84,22 @@ class NgramClassifier:
     """One linear model per language over a line's hashed character n-grams, each n-gram weighted by its idf and
     the line's weights scaled to unit length (TF-IDF: an n-gram met twice counts twice): (R, C) weights and (R,)
     idf (0: too rare to weigh) in one table, language k's rows from ``starts[k] + 1``, 2**``bits[k]`` of them
-    (row 0: no n-gram); (L, C) each language's bias; the labels and the languages (langid's codes)."""
+    (row 0: no n-gram); (L, C) each language's bias; the labels and the languages (langid's codes).
 
-    weight: np.ndarray  # (R, C) float32 (float16 as read from a file)
-    idf: np.ndarray  # (R,) float32 (float16 as read)
+    As ``fit`` makes it and a file holds it, it is quantized (``quantized``): int8 weights, row r of language k
+    standing for ``weight[r] * scale[k]``, and uint8 idf in steps of ``idf_step``: half the bytes of float16, so
+    each language gets twice the rows (fewer hash collisions) in the same file."""
+
+    weight: np.ndarray  # (R, C) int8 (quantized; any float dtype when ``scale`` is None)
+    idf: np.ndarray  # (R,) uint8 (quantized: idf / idf_step; any float dtype when idf_step is 1)
     bias: np.ndarray  # (L, C) float32
     labels: list[str]
     langs: list[str]
     bits: list[int]  # (L,) each language's part of the table: 2**bits rows
     orders: tuple[int, ...] = ORDERS
     facts: dict | None = None  # how it was made: data and their terms, dev figures (its card)
+    scale: np.ndarray | None = None  # (L, C) float32: each language's weight per int8 step; None: not quantized
+    idf_step: float = 1.0  # the idf per unit of ``idf``
 
     @functools.cached_property
     def starts(self) -> np.ndarray:
@@ -121,13 +128,49 @@ class NgramClassifier:
     @functools.cached_property
     def _table(self) -> np.ndarray:
         """(R, C + 1) float32: each row's weights times its idf, and its idf squared (one bag sum gives a line's
-        scores and its squared length)."""
-        C = len(self.labels)
-        table = np.empty((len(self.idf), C + 1), np.float32)
-        idf = self.idf.astype(np.float32)
-        np.multiply(self.weight, idf[:, None], out=table[:, :C])
-        np.multiply(idf, idf, out=table[:, C])
+        scores and its squared length). Each language's rows are filled when a line in it is first read
+        (``_ready``): a process that reads English only never builds (nor holds in memory) Korean's."""
+        table = np.empty((len(self.idf), len(self.labels) + 1), np.float32)  # pages untouched until filled
+        table[0] = 0.0  # no n-gram
         return table
+
+    @functools.cached_property
+    def _filled(self) -> np.ndarray:
+        """(L,) bool: the languages whose rows ``_table`` holds."""
+        return np.zeros(len(self.langs), bool)
+
+    def _ready(self, which: np.ndarray) -> np.ndarray:
+        """``_table``, with the rows of every language in ``which`` (indices; -1: none) filled."""
+        table, C = self._table, len(self.labels)
+        for k in np.unique(which[which >= 0]):
+            if self._filled[k]:
+                continue
+            rows = slice(self.starts[k] + 1, self.starts[k] + 1 + 2 ** self.bits[k])
+            idf = self.idf[rows].astype(np.float32) * np.float32(self.idf_step)  # (n,)
+            w = self.weight[rows].astype(np.float32)  # (n, C)
+            if self.scale is not None:
+                w *= self.scale[k]
+            np.multiply(w, idf[:, None], out=table[rows, :C])
+            np.multiply(idf, idf, out=table[rows, C])
+            self._filled[k] = True  # set last: another thread that sees it finds the rows written
+        return table
+
+    def quantized(self) -> NgramClassifier:
+        """This model with int8 weights (one step per language and label: its largest weight / 127) and uint8
+        idf (steps of ``IDF_STEP``), as a file holds it; itself when it already is."""
+        if self.scale is not None:
+            return self
+        weight = np.zeros(self.weight.shape, np.int8)
+        scale = np.ones((len(self.langs), len(self.labels)), np.float32)
+        for k, b in enumerate(self.bits):
+            rows = slice(self.starts[k] + 1, self.starts[k] + 1 + 2**b)
+            w = self.weight[rows].astype(np.float32)
+            top = np.abs(w).max(0)  # (C,)
+            scale[k] = np.where(top > 0, top / 127, 1.0)
+            weight[rows] = np.round(w / scale[k]).astype(np.int8)
+        idf = np.clip(np.round(self.idf.astype(np.float32) * self.idf_step / IDF_STEP), 0, 255).astype(np.uint8)
+        return NgramClassifier(weight, idf, self.bias, self.labels, self.langs, self.bits, self.orders, self.facts,
+                               scale, IDF_STEP)  # fmt: skip
 
     def logits(self, texts: list[str], langs: list[str]) -> np.ndarray:
         """(N, C) scores of ``texts`` read as ``langs`` (one code per text; a language the model does not read
@@ -138,11 +181,12 @@ class NgramClassifier:
             return np.zeros((0, C), np.float32)
         k = self.which(langs)
         ids, offsets = self._rows(texts, k)
+        table = self._ready(k)
         s = np.empty((n, C + 1), np.float32)
         if _cell is not None:
-            _bag(self._table, ids, offsets, s)
+            _bag(table, ids, offsets, s)
         else:  # every line has n-grams (its padding spaces), so no bag is empty
-            rows = self._table[ids]  # (T, C + 1) gathered: slower, same sums
+            rows = table[ids]  # (T, C + 1) gathered: slower, same sums
             rows[ids == 0] = 0.0  # no n-gram
             s[:] = np.add.reduceat(rows, offsets)
         z = s[:, :C] / np.sqrt(np.maximum(s[:, C:], 1e-12))
@@ -156,11 +200,13 @@ class NgramClassifier:
         return softmax(self.logits(texts, langs))
 
     def save(self, path: str | Path) -> None:
+        """Write the model (``quantized``) to ``path``, atomically."""
         from .checkpoint import save_arrays
 
-        meta = {"labels": self.labels, "langs": self.langs, "bits": self.bits, "orders": list(self.orders),
-                "facts": self.facts or {}}  # fmt: skip
-        tensors = {"weight": self.weight.astype(np.float16), "idf": self.idf.astype(np.float16), "bias": self.bias}
+        q = self.quantized()
+        meta = {"labels": q.labels, "langs": q.langs, "bits": q.bits, "orders": list(q.orders), "idf_step": q.idf_step,
+                "facts": q.facts or {}}  # fmt: skip
+        tensors = {"weight": q.weight, "scale": q.scale, "idf": q.idf, "bias": q.bias.astype(np.float32)}
         save_arrays(path, "ngram", meta, tensors)
 
     @classmethod
@@ -170,9 +216,8 @@ class NgramClassifier:
         meta, t = read_arrays(path, "ngram", "an n-gram classifier")
         try:
             return cls(
-                t["weight"], t["idf"],  # float16 as stored: only ``_table`` (float32) is read per line
-                t["bias"].astype(np.float32), meta["labels"], meta["langs"], meta["bits"], tuple(meta["orders"]),
-                meta["facts"],
+                t["weight"], t["idf"], t["bias"], meta["labels"], meta["langs"], meta["bits"], tuple(meta["orders"]),
+                meta["facts"], t["scale"], meta["idf_step"],
             )  # fmt: skip
         except KeyError as e:
             raise LstmTextError(f"{path} is not an n-gram classifier: {e}") from None
@@ -249,7 +294,7 @@ def fit(
     ``LogisticRegression`` (L2, inverse strength ``C``, lbfgs; ``balance``: classes weighted inversely to their
     frequency in that language) on its lines' TF-IDF weighted hashed n-grams. ``bits``: a language's part of the
     table (default ``bits_for`` its number of lines). A label a language's lines lack gets the bias ``NEVER``
-    there. Deterministic."""
+    there. The model comes back ``quantized``, as it will be saved and read. Deterministic."""
     if not texts or not len(texts) == len(langs) == len(labels):
         raise LstmTextError("{texts}, langs and labels must be non-empty lists of one length", param="texts")
     classes, order = sorted(set(labels)), sorted(set(langs))
@@ -294,7 +339,7 @@ def fit(
         idf[used] = w
         bias[k, cols] = icpt
     m.weight, m.idf, m.bias = weight, idf, bias
-    return m
+    return m.quantized()
 
 
 def card(m: NgramClassifier) -> str:
@@ -321,7 +366,8 @@ def card(m: NgramClassifier) -> str:
             "results": results,
             "summary": f"One logistic regression per language over the TF-IDF weighted character {lo}-{hi}-grams "
             f"of a line (lower-cased, links and @mentions dropped, its first {CHARS} characters), hashed into "
-            f"2**{min(m.bits)} to 2**{max(m.bits)} rows a language ({len(m.weight):,} in all), for "
+            f"2**{min(m.bits)} to 2**{max(m.bits)} rows a language ({len(m.weight):,} in all; int8 weights, uint8 "
+            f"idf), for "
             f"{len(m.langs)} languages (the line's language as langid names it); labels {', '.join(m.labels)}. "
             "Fitted by lstm_text.ngram.fit (scikit-learn's LogisticRegression).",
             "training": {"train_examples": f.get("train_lines"), "wall_seconds": f.get("fit_seconds"),

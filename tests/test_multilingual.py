@@ -133,10 +133,30 @@ def test_fit_learns_saves_and_reads(tmp_path):
     m.save(tmp_path / "m.safetensors")
     back = ngram.NgramClassifier.read(tmp_path / "m.safetensors")
     assert back.labels == m.labels and back.langs == m.langs and back.bits == m.bits
-    assert np.allclose(back.probs(texts[:20], langs[:20]), m.probs(texts[:20], langs[:20]), atol=2e-3)  # fp16
+    assert np.array_equal(back.probs(texts[:20], langs[:20]), m.probs(texts[:20], langs[:20]))  # as fit made it
+    assert back.weight.dtype == np.int8 and back.idf.dtype == np.uint8
     # each language has weights of its own: the same words read as another language score otherwise
     assert not np.allclose(m.probs(["das film"], ["de"]), m.probs(["das film"], ["en"]))
     assert np.allclose(m.probs(["great"], ["xx"]), 0.5)  # a language it has no weights for: no opinion
+
+
+def test_quantized_scores_match_the_float_model_and_each_language_is_built_when_first_read(tmp_path):
+    rng = np.random.default_rng(2)
+    C, bits = 3, [10, 12]
+    R = 1 + sum(2**b for b in bits)
+    idf = rng.uniform(1, 9, R).astype(np.float32)
+    idf[0] = idf[5] = 0.0  # no n-gram; an n-gram too rare to weigh
+    m = ngram.NgramClassifier(rng.normal(size=(R, C)).astype(np.float32), idf, rng.normal(size=(2, C)).astype(
+        np.float32), ["a", "b", "c"], ["de", "ko"], bits)  # fmt: skip
+    q = m.quantized()
+    assert q.weight.dtype == np.int8 and q.idf.dtype == np.uint8 and q.idf[5] == 0 and q.quantized() is q
+    texts, langs = ["Hallo hallo Welt, wie geht's?", "좋아요! 정말 최고예요"], ["de", "ko"]
+    assert np.allclose(q.logits(texts, langs), m.logits(texts, langs), atol=0.03)
+    q.save(tmp_path / "q.safetensors")
+    fresh = ngram.NgramClassifier.read(tmp_path / "q.safetensors")
+    fresh.logits(texts[:1], ["de"])
+    assert fresh._filled.tolist() == [True, False]  # Korean's rows not built until a Korean line comes
+    assert np.array_equal(fresh.logits(texts, langs), q.logits(texts, langs))
 
 
 def test_a_label_a_language_lacks_is_never_answered_there():
