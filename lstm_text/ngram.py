@@ -139,13 +139,17 @@ class NgramClassifier:
         """(L,) bool: the languages whose rows ``_table`` holds."""
         return np.zeros(len(self.langs), bool)
 
+    def _span(self, k: int) -> slice:
+        """Language k's rows of the table."""
+        return slice(self.starts[k] + 1, self.starts[k] + 1 + 2 ** self.bits[k])
+
     def _ready(self, which: np.ndarray) -> np.ndarray:
         """``_table``, with the rows of every language in ``which`` (indices; -1: none) filled."""
         table, C = self._table, len(self.labels)
         for k in np.unique(which[which >= 0]):
             if self._filled[k]:
                 continue
-            rows = slice(self.starts[k] + 1, self.starts[k] + 1 + 2 ** self.bits[k])
+            rows = self._span(k)
             idf = self.idf[rows].astype(np.float32) * np.float32(self.idf_step)  # (n,)
             w = self.weight[rows].astype(np.float32)  # (n, C)
             if self.scale is not None:
@@ -162,8 +166,8 @@ class NgramClassifier:
             return self
         weight = np.zeros(self.weight.shape, np.int8)
         scale = np.ones((len(self.langs), len(self.labels)), np.float32)
-        for k, b in enumerate(self.bits):
-            rows = slice(self.starts[k] + 1, self.starts[k] + 1 + 2**b)
+        for k in range(len(self.langs)):
+            rows = self._span(k)
             w = self.weight[rows].astype(np.float32)
             top = np.abs(w).max(0)  # (C,)
             scale[k] = np.where(top > 0, top / 127, 1.0)
